@@ -1,0 +1,96 @@
+//! What every stage binary shares on the command line: the common flags
+//! (`--config`, `--set`, `--no-progress`, `-q`/`-v`), logging to stderr,
+//! progress bars, and printing an error as one paragraph with a non-zero exit.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use cxr_config::Config;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Flags every stage takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// YAML configuration file (every key has a default; see the README's config reference).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override one key, value parsed as YAML: --set train.epochs=3 --set preprocess.size=[50,50]
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Hide progress bars (they are hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Only print warnings and errors.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail (-v debug, -vv trace).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl CommonArgs {
+    /// Loads the configuration with this command line's file and overrides.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), &self.overrides).context("invalid configuration")
+    }
+
+    /// Whether progress bars should be drawn.
+    pub fn show_progress(&self) -> bool {
+        !self.no_progress && !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// Sets up `tracing` to stderr at the level the flags ask for (`RUST_LOG` wins when set).
+    pub fn init_logging(&self) {
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},ort=warn")));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
+
+    /// A progress bar counting `len` items, showing items/s; hidden unless [`Self::show_progress`].
+    pub fn progress_bar(&self, len: u64, what: &str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(len), self.draw_target());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {eta} left)",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+
+    fn draw_target(&self) -> ProgressDrawTarget {
+        if self.show_progress() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        }
+    }
+}
+
+/// Runs a binary's body: prints an error as `error: outer: inner: ...` and exits 1.
+pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match body() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

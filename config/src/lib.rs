@@ -1,0 +1,136 @@
+//! The one configuration of every stage: schema and defaults, YAML loading,
+//! `--set` overrides and validation. No other crate parses YAML or holds defaults.
+//!
+//! Precedence, lowest to highest: built-in defaults, the `--config` file, then
+//! each `--set dotted.key=value` in command-line order.
+
+mod error;
+mod overrides;
+mod schema;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use error::ConfigError;
+pub use schema::*;
+
+/// File name of the resolved configuration each stage writes next to its outputs.
+pub const RESOLVED_FILE_NAME: &str = "config.resolved.yaml";
+
+impl Config {
+    /// Loads `file` (or only defaults when `None`), applies `overrides`, validates.
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let (mut value, origin) = match file {
+            Some(path) => (read_yaml_file(path)?, path.display().to_string()),
+            None => (
+                serde_yaml::Value::Mapping(Default::default()),
+                "built-in defaults".to_string(),
+            ),
+        };
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(Default::default());
+        }
+        if !value.is_mapping() {
+            return Err(ConfigError::NotAMapping { origin });
+        }
+        let origin = if overrides.is_empty() {
+            origin
+        } else {
+            format!("{origin} with --set overrides")
+        };
+        for arg in overrides {
+            overrides::apply(&mut value, arg)?;
+        }
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = match e.path().to_string() {
+                p if p == "." => "(top level)".to_string(),
+                p => p,
+            };
+            ConfigError::Schema {
+                origin: origin.clone(),
+                key,
+                message: validate::friendly_serde_message(&e.inner().to_string()),
+            }
+        })?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// Parses a configuration from YAML text (no overrides); used for resolved configs.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let value = parse_yaml(text, Path::new(origin))?;
+        let config: Config =
+            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Schema {
+                origin: origin.to_string(),
+                key: e.path().to_string(),
+                message: validate::friendly_serde_message(&e.inner().to_string()),
+            })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// The experiment folder `EXP = <experiment.workdir>/<experiment.name>`.
+    pub fn experiment_dir(&self) -> PathBuf {
+        self.experiment.workdir.join(&self.experiment.name)
+    }
+
+    /// The fully resolved configuration as YAML (every key, defaults included).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).expect("a Config always serialises")
+    }
+
+    /// SHA-256 of the resolved YAML of the given sections, hex-encoded.
+    ///
+    /// Stages hash only the sections their outputs depend on, so that changing
+    /// `report` settings does not invalidate trained models.
+    pub fn section_hash(&self, sections: &[&str]) -> String {
+        let full = serde_yaml::to_value(self).expect("a Config always serialises");
+        let mut hasher = Sha256::new();
+        for section in sections {
+            let part = full
+                .get(*section)
+                .cloned()
+                .unwrap_or(serde_yaml::Value::Null);
+            hasher.update(section.as_bytes());
+            hasher.update(
+                serde_yaml::to_string(&part)
+                    .expect("serialisable")
+                    .as_bytes(),
+            );
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// SHA-256 of the whole resolved configuration.
+    pub fn hash(&self) -> String {
+        hex::encode(Sha256::digest(self.to_yaml().as_bytes()))
+    }
+}
+
+fn read_yaml_file(path: &Path) -> Result<serde_yaml::Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_yaml(&text, path)
+}
+
+fn parse_yaml(text: &str, path: &Path) -> Result<serde_yaml::Value, ConfigError> {
+    serde_yaml::from_str(text).map_err(|e| match e.location() {
+        Some(loc) => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: loc.line(),
+            column: loc.column(),
+            message: e.to_string(),
+        },
+        None => ConfigError::SyntaxNoLocation {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

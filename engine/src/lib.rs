@@ -1,0 +1,299 @@
+//! The one place that opens ONNX Runtime for every stage: which library file is
+//! loaded, how many threads sessions use, and which execution provider runs them.
+//!
+//! Invariant: `--device cuda` either runs on CUDA or fails; it never falls back to CPU.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use cxr_config::{Device, Runtime};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+pub use ort;
+
+/// Environment variable ort itself honours for the library path.
+pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+/// ONNX Runtime release the project is built and tested against.
+pub const EXPECTED_VERSION: &str = "1.31.1";
+/// Where `make setup` puts the CPU library, relative to the project root.
+pub const CPU_LIBRARY: &str = ".ort/cpu/libonnxruntime.so";
+/// Where `make setup-cuda` puts the GPU library, relative to the project root.
+pub const CUDA_LIBRARY: &str = ".ort/cuda/libonnxruntime.so";
+
+/// Why ONNX Runtime could not be opened or could not run a model.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "the ONNX Runtime library was not found; tried: {}. Run `make setup` (it puts ONNX Runtime {EXPECTED_VERSION} into .ort/cpu/), or point runtime.onnxruntime or {DYLIB_ENV} at libonnxruntime.so",
+        list(tried)
+    )]
+    LibraryNotFound { tried: Vec<PathBuf> },
+    #[error(
+        "cannot load ONNX Runtime from {path}: {message}. Expected ONNX Runtime {EXPECTED_VERSION}; run `make setup`"
+    )]
+    Load { path: PathBuf, message: String },
+    #[error(
+        "--device cuda: ONNX Runtime at {library} could not use CUDA: {message}. CUDA needs an NVIDIA GPU with its driver, and the GPU build of ONNX Runtime with its CUDA/cuDNN libraries: run `make setup-cuda` and use --device cuda (it loads .ort/cuda/ by default), or use --device cpu"
+    )]
+    Cuda { library: PathBuf, message: String },
+    #[error("ONNX Runtime cannot open model {path}: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("ONNX Runtime: {0}")]
+    Ort(String),
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ort_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Ort(e.to_string())
+}
+
+/// The execution provider a session actually runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Cpu,
+    Cuda,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Cpu => "CPUExecutionProvider",
+            Provider::Cuda => "CUDAExecutionProvider",
+        })
+    }
+}
+
+/// An opened ONNX Runtime: create every session through it.
+pub struct Engine {
+    env: ort::environment::Environment,
+    library: PathBuf,
+    device: Device,
+    intra_threads: usize,
+    inter_threads: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("library", &self.library)
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+/// The library files tried, in order, for `runtime` and `device`.
+pub fn library_candidates(runtime: &Runtime, device: Device) -> Vec<PathBuf> {
+    if let Some(path) = &runtime.onnxruntime {
+        return vec![path.clone()];
+    }
+    if let Some(path) = std::env::var_os(DYLIB_ENV).filter(|p| !p.is_empty()) {
+        return vec![PathBuf::from(path)];
+    }
+    let relative: &[&str] = match device {
+        Device::Cpu => &[CPU_LIBRARY],
+        Device::Cuda | Device::Auto => &[CUDA_LIBRARY, CPU_LIBRARY],
+    };
+    let mut roots = vec![PathBuf::from(".")];
+    // A binary in target/<profile>/ (or target/<profile>/deps/ for tests) of a checkout.
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(2).take(3).map(Path::to_path_buf));
+    }
+    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let mut out: Vec<PathBuf> = Vec::new();
+    for rel in relative {
+        for root in &roots {
+            let candidate = root.join(rel);
+            let key = candidate
+                .canonicalize()
+                .unwrap_or_else(|_| candidate.clone());
+            if !out
+                .iter()
+                .any(|p| p.canonicalize().unwrap_or_else(|_| p.clone()) == key)
+            {
+                out.push(candidate);
+            }
+        }
+    }
+    out
+}
+
+impl Engine {
+    /// Loads the ONNX Runtime library for `device` and creates the environment.
+    ///
+    /// Only one library can be loaded per process; a second call reuses the first.
+    pub fn open(runtime: &Runtime, device: Device) -> Result<Engine, EngineError> {
+        let tried = library_candidates(runtime, device);
+        let library = tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            EngineError::LibraryNotFound {
+                tried: tried.clone(),
+            }
+        })?;
+        let library = library.canonicalize().unwrap_or(library);
+        if let Some(version) = version_from_file_name(&library) {
+            let wanted = EXPECTED_VERSION
+                .rsplit_once('.')
+                .map_or(EXPECTED_VERSION, |(mm, _)| mm);
+            if !(version == wanted || version.starts_with(&format!("{wanted}."))) {
+                return Err(EngineError::Load {
+                    path: library,
+                    message: format!("version mismatch: this is ONNX Runtime {version}"),
+                });
+            }
+        }
+        let (library, env) = process_environment(library)?;
+        Ok(Engine {
+            env,
+            library,
+            device,
+            intra_threads: runtime.intra_threads,
+            inter_threads: runtime.inter_threads,
+        })
+    }
+
+    /// The library file that was loaded.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// The device this engine was opened for.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The ONNX Runtime version, read from the library's file name (`libonnxruntime.so.1.31.1`).
+    pub fn version(&self) -> String {
+        version_from_file_name(&self.library).unwrap_or_else(|| "unknown".to_string())
+    }
+
+    /// Opens a model file as a session on this engine's device.
+    pub fn session_from_file(&self, path: &Path) -> Result<(Session, Provider), EngineError> {
+        let bytes = std::fs::read(path).map_err(|e| EngineError::Model {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        self.session_from_bytes(&bytes, path)
+    }
+
+    /// Opens an in-memory model as a session; `origin` names it in errors.
+    pub fn session_from_bytes(
+        &self,
+        model: &[u8],
+        origin: &Path,
+    ) -> Result<(Session, Provider), EngineError> {
+        let model_err = |e: &dyn std::fmt::Display| EngineError::Model {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut builder = Session::builder(&self.env)
+            .map_err(ort_err)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(ort_err)?;
+        if self.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(self.intra_threads)
+                .map_err(ort_err)?;
+        }
+        if self.inter_threads > 0 {
+            builder = builder
+                .with_inter_threads(self.inter_threads)
+                .map_err(ort_err)?;
+        }
+        let provider = match self.device {
+            Device::Cpu => Provider::Cpu,
+            Device::Cuda => {
+                builder = register_cuda(builder).map_err(|(_, message)| EngineError::Cuda {
+                    library: self.library.clone(),
+                    message,
+                })?;
+                Provider::Cuda
+            }
+            Device::Auto => match register_cuda(builder) {
+                Ok(b) => {
+                    builder = b;
+                    Provider::Cuda
+                }
+                Err((b, message)) => {
+                    tracing::info!("CUDA unavailable ({message}); running on CPU");
+                    builder = b;
+                    Provider::Cpu
+                }
+            },
+        };
+        let session = builder
+            .commit_from_memory(model)
+            .map_err(|e| model_err(&e))?;
+        tracing::info!(model = %origin.display(), provider = %provider, "session ready");
+        Ok((session, provider))
+    }
+}
+
+/// `1.31.1` from `.../libonnxruntime.so.1.31.1`.
+fn version_from_file_name(library: &Path) -> Option<String> {
+    let name = library.file_name()?.to_str()?;
+    let version = name.split_once(".so.")?.1;
+    version
+        .chars()
+        .next()?
+        .is_ascii_digit()
+        .then(|| version.to_string())
+}
+
+/// ONNX Runtime allows one library and one environment per process; every engine shares them.
+static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mutex::new(None);
+
+fn process_environment(
+    library: PathBuf,
+) -> Result<(PathBuf, ort::environment::Environment), EngineError> {
+    let mut slot = ENVIRONMENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((loaded, env)) = slot.as_ref() {
+        if *loaded != library {
+            tracing::warn!(
+                loaded = %loaded.display(),
+                requested = %library.display(),
+                "ONNX Runtime is already loaded in this process; reusing it"
+            );
+        }
+        return Ok((loaded.clone(), env.clone()));
+    }
+    let builder = ort::init_from(&library).map_err(|e| EngineError::Load {
+        path: library.clone(),
+        message: e.to_string(),
+    })?;
+    let env = builder.with_name("cxr").build().map_err(ort_err)?;
+    tracing::debug!(library = %library.display(), "ONNX Runtime loaded");
+    *slot = Some((library.clone(), env.clone()));
+    Ok((library, env))
+}
+
+type Builder = ort::session::builder::SessionBuilder;
+
+/// Registers the CUDA provider as an error on failure (never a silent CPU fallback).
+#[cfg(feature = "cuda")]
+#[allow(clippy::result_large_err)] // called once per session; boxing buys nothing
+fn register_cuda(builder: Builder) -> Result<Builder, (Builder, String)> {
+    builder
+        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+        .map_err(|e| {
+            let message = e.to_string();
+            (e.recover(), message)
+        })
+}
+
+#[cfg(not(feature = "cuda"))]
+#[allow(clippy::result_large_err)] // called once per session; boxing buys nothing
+fn register_cuda(builder: Builder) -> Result<Builder, (Builder, String)> {
+    Err((
+        builder,
+        "this binary was built without the `cuda` feature".to_string(),
+    ))
+}

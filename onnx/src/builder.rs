@@ -1,0 +1,217 @@
+//! A small builder for ONNX graphs: inputs, initialisers, nodes with attributes, outputs.
+
+use crate::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_type, tensor_shape_proto,
+    type_proto,
+};
+use crate::{DataType, IR_VERSION, OPSET};
+
+/// One dimension of a graph input or output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(i64),
+    /// A named dynamic dimension (e.g. the batch `N`).
+    Named(String),
+}
+
+impl Dim {
+    pub fn named(name: &str) -> Dim {
+        Dim::Named(name.to_string())
+    }
+}
+
+/// A node attribute value.
+#[derive(Debug, Clone)]
+pub enum Attr {
+    Int(i64),
+    Float(f32),
+    Ints(Vec<i64>),
+    Floats(Vec<f32>),
+    Str(String),
+    Tensor(TensorProto),
+}
+
+fn attribute(name: &str, value: Attr) -> AttributeProto {
+    let mut a = AttributeProto {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    match value {
+        Attr::Int(i) => {
+            a.r#type = attribute_type::INT;
+            a.i = i;
+        }
+        Attr::Float(f) => {
+            a.r#type = attribute_type::FLOAT;
+            a.f = f;
+        }
+        Attr::Ints(v) => {
+            a.r#type = attribute_type::INTS;
+            a.ints = v;
+        }
+        Attr::Floats(v) => {
+            a.r#type = attribute_type::FLOATS;
+            a.floats = v;
+        }
+        Attr::Str(s) => {
+            a.r#type = attribute_type::STRING;
+            a.s = s.into_bytes();
+        }
+        Attr::Tensor(t) => {
+            a.r#type = attribute_type::TENSOR;
+            a.t = Some(t);
+        }
+    }
+    a
+}
+
+/// A value's type: element type and shape.
+pub fn value_info(name: &str, elem: DataType, shape: &[Dim]) -> ValueInfoProto {
+    let dim = shape
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d {
+                Dim::Fixed(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
+                Dim::Named(p) => tensor_shape_proto::dimension::Value::DimParam(p.clone()),
+            }),
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+/// Builds one graph; node output names are generated unless given.
+#[derive(Debug, Default)]
+pub struct GraphBuilder {
+    graph: GraphProto,
+    counter: usize,
+    metadata: Vec<(String, String)>,
+}
+
+impl GraphBuilder {
+    pub fn new(name: &str) -> Self {
+        Self {
+            graph: GraphProto {
+                name: name.to_string(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Declares a graph input and returns its name.
+    pub fn input(&mut self, name: &str, elem: DataType, shape: &[Dim]) -> String {
+        self.graph.input.push(value_info(name, elem, shape));
+        name.to_string()
+    }
+
+    /// Declares a graph output (an existing value, renamed with Identity when needed).
+    pub fn output(&mut self, value: &str, name: &str, elem: DataType, shape: &[Dim]) {
+        if value != name {
+            self.op_named("Identity", &[value], &[], &[name]);
+        }
+        self.graph.output.push(value_info(name, elem, shape));
+    }
+
+    /// Adds an initialiser (a constant or a parameter) and returns its name.
+    pub fn initializer(&mut self, tensor: TensorProto) -> String {
+        let name = tensor.name.clone();
+        self.graph.initializer.push(tensor);
+        name
+    }
+
+    /// A float32 scalar-or-tensor constant with a generated name.
+    pub fn const_f32(&mut self, dims: &[i64], data: &[f32]) -> String {
+        let name = self.fresh("const");
+        self.initializer(crate::tensor_f32(&name, dims, data))
+    }
+
+    /// An int64 constant with a generated name.
+    pub fn const_i64(&mut self, dims: &[i64], data: &[i64]) -> String {
+        let name = self.fresh("const");
+        self.initializer(crate::tensor_i64(&name, dims, data))
+    }
+
+    /// Adds a node with one output and returns the output's generated name.
+    pub fn op(&mut self, op_type: &str, inputs: &[&str], attrs: &[(&str, Attr)]) -> String {
+        let out = self.fresh(&op_type.to_lowercase());
+        self.op_named(op_type, inputs, attrs, &[&out]);
+        out
+    }
+
+    /// Adds a node with `n` outputs and returns their generated names.
+    pub fn op_multi(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attrs: &[(&str, Attr)],
+        n: usize,
+    ) -> Vec<String> {
+        let outs: Vec<String> = (0..n)
+            .map(|_| self.fresh(&op_type.to_lowercase()))
+            .collect();
+        let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+        self.op_named(op_type, inputs, attrs, &refs);
+        outs
+    }
+
+    /// Adds a node with the given output names.
+    pub fn op_named(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attrs: &[(&str, Attr)],
+        outputs: &[&str],
+    ) {
+        let name = self.fresh(&format!("{}_node", op_type.to_lowercase()));
+        self.graph.node.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            name,
+            op_type: op_type.to_string(),
+            domain: String::new(),
+            attribute: attrs.iter().map(|(n, v)| attribute(n, v.clone())).collect(),
+            doc_string: String::new(),
+        });
+    }
+
+    /// Records a metadata property of the model.
+    pub fn metadata(&mut self, key: &str, value: &str) {
+        self.metadata.push((key.to_string(), value.to_string()));
+    }
+
+    /// A unique value name with a readable prefix.
+    pub fn fresh(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}_{}", self.counter)
+    }
+
+    /// Finishes the graph as a model of this project's opset.
+    pub fn into_model(self, producer: &str) -> ModelProto {
+        ModelProto {
+            ir_version: IR_VERSION,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+            producer_name: producer.to_string(),
+            producer_version: env!("CARGO_PKG_VERSION").to_string(),
+            graph: Some(self.graph),
+            metadata_props: self
+                .metadata
+                .into_iter()
+                .map(|(key, value)| StringStringEntryProto { key, value })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}

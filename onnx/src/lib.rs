@@ -1,0 +1,78 @@
+//! Reading and writing `.onnx` files and building ONNX graphs from Rust.
+//!
+//! ort's model editor can build a session but cannot save a file; training
+//! artifacts and `model.onnx` are files, and the ImageNet weights must be read out
+//! of a third-party ONNX file, so this crate speaks the protobuf format itself.
+//! Graphs built here use standard `ai.onnx` operators only.
+
+mod builder;
+pub mod proto;
+mod tensor;
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+pub use builder::{Attr, Dim, GraphBuilder};
+pub use proto::{GraphProto, ModelProto, NodeProto, TensorProto};
+pub use tensor::{DataType, tensor_f32, tensor_i64, tensor_u8};
+
+/// The ONNX opset every graph of this project is built for.
+pub const OPSET: i64 = 17;
+/// ONNX IR version matching [`OPSET`].
+pub const IR_VERSION: i64 = 8;
+
+/// Errors of reading ONNX data.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    #[error("cannot read ONNX file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid ONNX model: {source}")]
+    Decode {
+        path: PathBuf,
+        #[source]
+        source: prost::DecodeError,
+    },
+    #[error("tensor {name:?}: {message}")]
+    Tensor { name: String, message: String },
+    #[error("{0}")]
+    Graph(String),
+}
+
+/// Reads and decodes an ONNX model file.
+pub fn read_model(path: &Path) -> Result<ModelProto, OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_model(&bytes, path)
+}
+
+/// Decodes ONNX model bytes; `origin` names them in errors.
+pub fn decode_model(bytes: &[u8], origin: &Path) -> Result<ModelProto, OnnxError> {
+    ModelProto::decode(bytes).map_err(|source| OnnxError::Decode {
+        path: origin.to_path_buf(),
+        source,
+    })
+}
+
+/// Encodes a model to bytes (write them with the caller's atomic writer).
+pub fn encode_model(model: &ModelProto) -> Vec<u8> {
+    model.encode_to_vec()
+}
+
+/// Looks up a metadata property of a model.
+pub fn metadata<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
+    model
+        .metadata_props
+        .iter()
+        .find(|p| p.key == key)
+        .map(|p| p.value.as_str())
+}
+
+#[cfg(test)]
+mod tests;

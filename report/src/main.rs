@@ -1,0 +1,6 @@
+//! The `report` binary (not built yet: it says so and exits non-zero).
+
+fn main() -> std::process::ExitCode {
+    eprintln!("error: the `report` stage is not built yet");
+    std::process::ExitCode::from(2)
+}

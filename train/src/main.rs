@@ -1,0 +1,6 @@
+//! The `train` binary (not built yet: it says so and exits non-zero).
+
+fn main() -> std::process::ExitCode {
+    eprintln!("error: the `train` stage is not built yet");
+    std::process::ExitCode::from(2)
+}
