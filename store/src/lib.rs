@@ -1,1 +1,62 @@
-//! placeholder
+//! Every on-disk format the stages exchange, one module each: `.npy` tensors,
+//! manifests and rejects (CSV), metadata and provenance (JSON), and the folder
+//! layout of an experiment. All writes are atomic (temporary file, then rename).
+
+mod atomic;
+pub mod layout;
+pub mod manifest;
+pub mod npy;
+pub mod provenance;
+
+use std::path::{Path, PathBuf};
+
+pub use atomic::{AtomicFile, write_atomic};
+
+/// Errors of reading or writing stage files; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path} is missing: run `{stage}` first")]
+    MissingInput { path: PathBuf, stage: &'static str },
+    #[error("{path}: {message}")]
+    Incompatible { path: PathBuf, message: String },
+}
+
+impl StoreError {
+    pub fn io(path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Hex SHA-256 of a file's bytes, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| StoreError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}

@@ -1,0 +1,106 @@
+//! Where each stage's files live inside `EXP = <experiment.workdir>/<experiment.name>`.
+
+use std::path::{Path, PathBuf};
+
+use cxr_config::Config;
+
+/// The paths of one experiment.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub exp: PathBuf,
+}
+
+impl Layout {
+    pub fn new(config: &Config) -> Layout {
+        Layout {
+            exp: config.experiment_dir(),
+        }
+    }
+
+    pub fn at(exp: &Path) -> Layout {
+        Layout { exp: exp.to_path_buf() }
+    }
+
+    /// `EXP/tensors/`: written by `preprocess`.
+    pub fn tensors(&self) -> PathBuf {
+        self.exp.join("tensors")
+    }
+
+    /// `EXP/tensors/<split>/`.
+    pub fn split(&self, split: &str) -> PathBuf {
+        self.tensors().join(split)
+    }
+
+    pub fn images(&self, split: &str) -> PathBuf {
+        self.split(split).join("images.npy")
+    }
+
+    pub fn labels(&self, split: &str) -> PathBuf {
+        self.split(split).join("labels.npy")
+    }
+
+    pub fn manifest(&self, split: &str) -> PathBuf {
+        self.split(split).join("manifest.csv")
+    }
+
+    pub fn rejects(&self) -> PathBuf {
+        self.tensors().join("rejects.csv")
+    }
+
+    /// `EXP/tensors/meta.json`: written last by `preprocess`; its presence means the store is complete.
+    pub fn tensors_meta(&self) -> PathBuf {
+        self.tensors().join("meta.json")
+    }
+
+    /// `EXP/train/`: written by `train`.
+    pub fn train(&self) -> PathBuf {
+        self.exp.join("train")
+    }
+
+    pub fn model(&self) -> PathBuf {
+        self.train().join("model.onnx")
+    }
+
+    pub fn history(&self) -> PathBuf {
+        self.train().join("history.csv")
+    }
+
+    pub fn checkpoint(&self) -> PathBuf {
+        self.train().join("checkpoint")
+    }
+
+    pub fn features(&self) -> PathBuf {
+        self.train().join("features")
+    }
+
+    /// `EXP/train/operating_point.json`: the validation threshold `infer.threshold: from-validation` reads.
+    pub fn operating_point(&self) -> PathBuf {
+        self.train().join("operating_point.json")
+    }
+
+    /// `EXP/predictions/`: written by `infer`.
+    pub fn predictions_dir(&self) -> PathBuf {
+        self.exp.join("predictions")
+    }
+
+    pub fn predictions(&self, split: &str) -> PathBuf {
+        self.predictions_dir().join(format!("{split}.csv"))
+    }
+
+    /// `EXP/report/`: written by `report`.
+    pub fn report(&self) -> PathBuf {
+        self.exp.join("report")
+    }
+}
+
+/// Fails with "run `<stage>` first" when `path` does not exist.
+pub fn require(path: &Path, stage: &'static str) -> Result<(), crate::StoreError> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(crate::StoreError::MissingInput {
+            path: path.to_path_buf(),
+            stage,
+        })
+    }
+}

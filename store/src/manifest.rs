@@ -1,0 +1,125 @@
+//! Per-split manifests (`manifest.csv`), rejects (`rejects.csv`) and the tensor store's `meta.json`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AtomicFile, StoreError};
+
+/// One image in a split, in tensor row order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRow {
+    pub index: usize,
+    pub path: String,
+    pub label: i64,
+    pub class: String,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+}
+
+/// A file that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectRow {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Columns of `manifest.csv`.
+pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "width", "height", "sha256"];
+/// Columns of `rejects.csv`.
+pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
+
+/// Writes `header` then `rows` as CSV, atomically (the header is there even with no rows).
+pub fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), StoreError> {
+    let mut file = AtomicFile::create(path)?;
+    {
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut file);
+        w.write_record(header).map_err(|e| csv_err(path, e))?;
+        for row in rows {
+            w.serialize(row).map_err(|e| csv_err(path, e))?;
+        }
+        w.flush().map_err(|e| StoreError::io(path, e))?;
+    }
+    file.commit()?;
+    Ok(())
+}
+
+/// Reads every row of a CSV file with a header.
+pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StoreError> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
+    r.deserialize().map(|row| row.map_err(|e| csv_err(path, e))).collect()
+}
+
+fn csv_err(path: &Path, e: csv::Error) -> StoreError {
+    StoreError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// `EXP/tensors/meta.json`: what the tensors are, for later stages to check compatibility.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorsMeta {
+    /// `[height, width]`.
+    pub size: [u32; 2],
+    /// `rgb` or `bgr`.
+    pub channel_order: String,
+    pub classes: Vec<String>,
+    /// Splits in the order written, with their image counts per class.
+    pub splits: Vec<SplitMeta>,
+    /// Hash of the `data` and `preprocess` config sections that produced the tensors.
+    pub config_hash: String,
+    /// SHA-256 of each split's `images.npy` and `labels.npy` (in split order).
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitMeta {
+    pub name: String,
+    pub count: usize,
+    pub per_class: Vec<usize>,
+}
+
+impl TensorsMeta {
+    pub fn read(path: &Path) -> Result<TensorsMeta, StoreError> {
+        crate::layout::require(path, "preprocess")?;
+        let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        crate::write_atomic(path, serde_json::to_string_pretty(self).expect("serialisable").as_bytes())
+    }
+
+    pub fn split(&self, name: &str) -> Option<&SplitMeta> {
+        self.splits.iter().find(|s| s.name == name)
+    }
+
+    /// Refuses tensors made for another image size or class list.
+    pub fn check_compatible(&self, path: &Path, size: [u32; 2], classes: &[String]) -> Result<(), StoreError> {
+        if self.size != size {
+            return Err(StoreError::Incompatible {
+                path: path.to_path_buf(),
+                message: format!(
+                    "tensors are {}x{} but the config asks for preprocess.size {}x{}; rerun `preprocess` with this config",
+                    self.size[0], self.size[1], size[0], size[1]
+                ),
+            });
+        }
+        if self.classes != classes {
+            return Err(StoreError::Incompatible {
+                path: path.to_path_buf(),
+                message: format!(
+                    "tensors have classes [{}] but the config has data.classes [{}]; rerun `preprocess` with this config",
+                    self.classes.join(", "),
+                    classes.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+}
