@@ -18,7 +18,9 @@ impl Layout {
     }
 
     pub fn at(exp: &Path) -> Layout {
-        Layout { exp: exp.to_path_buf() }
+        Layout {
+            exp: exp.to_path_buf(),
+        }
     }
 
     /// `EXP/tensors/`: written by `preprocess`.

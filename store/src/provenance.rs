@@ -26,7 +26,9 @@ pub struct Provenance {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Provenance {
@@ -61,7 +63,9 @@ impl Provenance {
         crate::write_atomic(&dir.join(RESOLVED_FILE_NAME), config.to_yaml().as_bytes())?;
         crate::write_atomic(
             &dir.join("provenance.json"),
-            serde_json::to_string_pretty(&self).expect("serialisable").as_bytes(),
+            serde_json::to_string_pretty(&self)
+                .expect("serialisable")
+                .as_bytes(),
         )
     }
 
@@ -87,7 +91,8 @@ pub fn git_revision() -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
         None => "unknown".into(),

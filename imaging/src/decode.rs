@@ -1,0 +1,341 @@
+//! Decoding files into 8-bit greyscale or RGB pixels, by content (not file name).
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use crate::{ImagingError, Transform};
+
+/// Image container formats recognised by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+    Dicom,
+    Bmp,
+    Tiff,
+    Webp,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "JPEG",
+            Format::Png => "PNG",
+            Format::Dicom => "DICOM",
+            Format::Bmp => "BMP",
+            Format::Tiff => "TIFF",
+            Format::Webp => "WebP",
+        }
+    }
+}
+
+/// Recognises a format from the leading bytes of a file.
+pub fn detect_format(bytes: &[u8]) -> Option<Format> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(Format::Png)
+    } else if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        Some(Format::Dicom)
+    } else if bytes.starts_with(b"BM") {
+        Some(Format::Bmp)
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some(Format::Tiff)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(Format::Webp)
+    } else {
+        None
+    }
+}
+
+/// Decoded pixels: `channels` is 1 (grey) or 3 (RGB), row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub data: Vec<u8>,
+    /// Size of the source before any decode-time scaling.
+    pub source_width: u32,
+    pub source_height: u32,
+    pub format: Format,
+}
+
+pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    if bytes.is_empty() {
+        return Err(ImagingError::Empty);
+    }
+    match detect_format(bytes) {
+        Some(Format::Jpeg) => decode_jpeg(bytes, t),
+        Some(Format::Dicom) => decode_dicom(bytes, t),
+        Some(format) => decode_with_image(bytes, format, t),
+        None => Err(not_an_image(bytes)),
+    }
+}
+
+fn not_an_image(bytes: &[u8]) -> ImagingError {
+    let text_like = bytes
+        .iter()
+        .take(512)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let what = if text_like {
+        "content is text".to_string()
+    } else {
+        let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("unrecognised content starting {}", head.join(" "))
+    };
+    ImagingError::NotAnImage(what)
+}
+
+/// Largest IDCT down-scaling (1/8, 1/4, 1/2) that keeps both sides at least the target size.
+fn jpeg_scale_request(width: u32, height: u32, t: &Transform) -> Option<(u16, u16)> {
+    [8u32, 4, 2].into_iter().find_map(|d| {
+        let (w, h) = (width.div_ceil(d), height.div_ceil(d));
+        (w >= t.width && h >= t.height).then_some((w as u16, h as u16))
+    })
+}
+
+fn decode_jpeg(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt {
+        format: "JPEG",
+        message: e.to_string(),
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder.info().expect("read_info succeeded");
+    let (source_width, source_height) = (info.width as u32, info.height as u32);
+    t.check_size(source_width, source_height)?;
+    let (mut width, mut height) = (source_width, source_height);
+    if t.jpeg_scaling
+        && let Some((w, h)) = jpeg_scale_request(source_width, source_height, t)
+    {
+        let (sw, sh) = decoder.scale(w, h).map_err(corrupt)?;
+        (width, height) = (sw as u32, sh as u32);
+    }
+    let raw = decoder.decode().map_err(corrupt)?;
+    let info = decoder.info().expect("decoded");
+    let (channels, data) = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => (1, raw),
+        // 12/16-bit greyscale: keep the most significant byte (big-endian samples).
+        jpeg_decoder::PixelFormat::L16 => (1, raw.chunks_exact(2).map(|b| b[0]).collect()),
+        jpeg_decoder::PixelFormat::RGB24 => (3, raw),
+        jpeg_decoder::PixelFormat::CMYK32 => (3, cmyk_to_rgb(&raw)),
+    };
+    if data.len() != width as usize * height as usize * channels as usize {
+        return Err(ImagingError::Corrupt {
+            format: "JPEG",
+            message: format!(
+                "decoder returned {} bytes for {width}x{height}x{channels}",
+                data.len()
+            ),
+        });
+    }
+    let decoded = Decoded {
+        width,
+        height,
+        channels,
+        data,
+        source_width,
+        source_height,
+        format: Format::Jpeg,
+    };
+    let orientation = decoder
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk);
+    Ok(match orientation {
+        Some(o) if o != image::metadata::Orientation::NoTransforms => reorient(decoded, o),
+        _ => decoded,
+    })
+}
+
+/// Adobe CMYK JPEGs store inverted ink values: RGB = C * K / 255 per channel.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    cmyk.chunks_exact(4)
+        .flat_map(|p| {
+            let k = p[3] as u32;
+            [0, 1, 2].map(|i| ((p[i] as u32 * k + 127) / 255) as u8)
+        })
+        .collect()
+}
+
+fn reorient(d: Decoded, orientation: image::metadata::Orientation) -> Decoded {
+    let mut img = to_dynamic(&d);
+    img.apply_orientation(orientation);
+    // A 90-degree rotation swaps the source's sides too.
+    let swapped = img.width() != d.width;
+    let (source_width, source_height) = if swapped {
+        (d.source_height, d.source_width)
+    } else {
+        (d.source_width, d.source_height)
+    };
+    from_dynamic(img, source_width, source_height, d.format)
+}
+
+fn to_dynamic(d: &Decoded) -> DynamicImage {
+    if d.channels == 1 {
+        DynamicImage::ImageLuma8(
+            image::GrayImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"),
+        )
+    } else {
+        DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"),
+        )
+    }
+}
+
+fn from_dynamic(
+    img: DynamicImage,
+    source_width: u32,
+    source_height: u32,
+    format: Format,
+) -> Decoded {
+    let (width, height) = (img.width(), img.height());
+    let grey = !img.color().has_color();
+    let (channels, data) = if grey {
+        (1, img.into_luma8().into_raw())
+    } else {
+        (3, img.into_rgb8().into_raw())
+    };
+    Decoded {
+        width,
+        height,
+        channels,
+        data,
+        source_width,
+        source_height,
+        format,
+    }
+}
+
+fn decode_with_image(bytes: &[u8], format: Format, t: &Transform) -> Result<Decoded, ImagingError> {
+    let corrupt = |e: image::ImageError| match e {
+        image::ImageError::Unsupported(u) => {
+            ImagingError::Unsupported(format!("{}: {u}", format.name()))
+        }
+        e => ImagingError::Corrupt {
+            format: format.name(),
+            message: e.to_string(),
+        },
+    };
+    let reader = || {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .expect("in-memory cursor")
+    };
+    let (width, height) = reader().into_dimensions().map_err(corrupt)?;
+    t.check_size(width, height)?;
+    let mut decoder = reader().into_decoder().map_err(corrupt)?;
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    let (w, h) = (img.width(), img.height());
+    // 16-bit and alpha variants become 8-bit grey or RGB; alpha is dropped.
+    Ok(from_dynamic(img, w, h, format))
+}
+
+fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    use dicom_dictionary_std::tags;
+    use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutOption};
+
+    let corrupt = |message: String| ImagingError::Corrupt {
+        format: "DICOM",
+        message,
+    };
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(Cursor::new(bytes))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let number = |tag| -> Option<Vec<f64>> { obj.element(tag).ok()?.to_multi_float64().ok() };
+    let text =
+        |tag| -> Option<String> { Some(obj.element(tag).ok()?.to_str().ok()?.trim().to_string()) };
+    let rows = number(tags::ROWS)
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0.0) as u32;
+    let columns = number(tags::COLUMNS)
+        .and_then(|v| v.first().copied())
+        .unwrap_or(0.0) as u32;
+    t.check_size(columns, rows)?;
+    let photometric = text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+    let pixel_data = obj.decode_pixel_data().map_err(|e| {
+        let message = e.to_string();
+        if message.contains("Unsupported") || message.contains("unsupported") {
+            ImagingError::Unsupported(format!("DICOM: {message}"))
+        } else {
+            corrupt(message)
+        }
+    })?;
+    let (width, height) = (pixel_data.columns(), pixel_data.rows());
+    let samples = pixel_data.samples_per_pixel();
+    if samples == 3 {
+        let data: Vec<u8> = pixel_data
+            .to_vec_frame_with_options(
+                0,
+                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
+            )
+            .map_err(|e| corrupt(e.to_string()))?;
+        return Ok(Decoded {
+            width,
+            height,
+            channels: 3,
+            data,
+            source_width: width,
+            source_height: height,
+            format: Format::Dicom,
+        });
+    }
+    if samples != 1 {
+        return Err(ImagingError::Unsupported(format!(
+            "DICOM with {samples} samples per pixel"
+        )));
+    }
+    // Modality LUT (rescale slope/intercept) only; the VOI window is applied below.
+    let values: Vec<f32> = pixel_data
+        .to_vec_frame_with_options(
+            0,
+            &ConvertOptions::new()
+                .with_modality_lut(ModalityLutOption::Default)
+                .with_voi_lut(VoiLutOption::Identity),
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+    let window = match (number(tags::WINDOW_CENTER), number(tags::WINDOW_WIDTH)) {
+        (Some(c), Some(w)) if !c.is_empty() && !w.is_empty() && w[0] > 1.0 => {
+            Some((c[0] as f32, w[0] as f32))
+        }
+        _ => None,
+    };
+    let (lo, hi) = match window {
+        // DICOM PS3.3 C.11.2.1.2 linear window: [c - 0.5 - (w-1)/2, c - 0.5 + (w-1)/2].
+        Some((c, w)) => (c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0),
+        None => min_max(&values),
+    };
+    let invert = photometric == "MONOCHROME1";
+    let span = (hi - lo).max(f32::EPSILON);
+    let data = values
+        .iter()
+        .map(|v| {
+            let x = ((v - lo) / span).clamp(0.0, 1.0) * 255.0;
+            let x = if invert { 255.0 - x } else { x };
+            x.round() as u8
+        })
+        .collect();
+    Ok(Decoded {
+        width,
+        height,
+        channels: 1,
+        data,
+        source_width: width,
+        source_height: height,
+        format: Format::Dicom,
+    })
+}
+
+fn min_max(values: &[f32]) -> (f32, f32) {
+    values
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        })
+}
