@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cxr_config::Config;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use indicatif::ProgressBar;
+use indicatif::{ProgressDrawTarget, ProgressStyle};
 
 /// Flags every stage takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,32 +57,35 @@ impl CommonArgs {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
             .without_time()
             .try_init();
     }
 
-    /// A progress bar counting `len` items, showing items/s; hidden unless [`Self::show_progress`].
+    /// A progress bar counting `len` items; hidden unless [`Self::show_progress`].
     pub fn progress_bar(&self, len: u64, what: &str) -> ProgressBar {
-        let bar = ProgressBar::with_draw_target(Some(len), self.draw_target());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {eta} left)",
-            )
+        progress_bar(len, what, self.show_progress())
+    }
+}
+
+/// A progress bar counting `len` items with items/s and time left; `visible: false` draws nothing.
+pub fn progress_bar(len: u64, what: &str, visible: bool) -> ProgressBar {
+    let target = if visible {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {eta} left)")
             .expect("valid template")
             .progress_chars("=> "),
-        );
-        bar.set_prefix(what.to_string());
+    );
+    bar.set_prefix(what.to_string());
+    if visible {
         bar.enable_steady_tick(Duration::from_millis(200));
-        bar
     }
-
-    fn draw_target(&self) -> ProgressDrawTarget {
-        if self.show_progress() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        }
-    }
+    bar
 }
 
 /// Runs a binary's body: prints an error as `error: outer: inner: ...` and exits 1.

@@ -1,1 +1,11 @@
-//! placeholder
+//! Stage 1, `preprocess`: reads a dataset of chest X-rays (folders, a CSV label
+//! file, or the generated synthetic set), decodes and resizes every image on all
+//! cores with the shared `cxr-imaging` transform, and writes per-split uint8
+//! tensors, labels and manifests to `EXP/tensors/`.
+
+pub mod dataset;
+mod run;
+pub mod split;
+pub mod synthetic;
+
+pub use run::{Options, SECTIONS, Summary, arrange_splits, run};

@@ -1,0 +1,262 @@
+//! The preprocess stage: dataset -> per-split uint8 tensors, manifests and rejects.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use cxr_config::{Adapter, Config, OnError, ValSource};
+use cxr_imaging::{Format, ImagingError, Prepared, Transform};
+use cxr_store::layout::Layout;
+use cxr_store::manifest::{
+    MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta, write_csv,
+};
+use cxr_store::npy::{DType, NpyWriter};
+use cxr_store::provenance::Provenance;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{self, Item};
+use crate::split;
+
+/// Images decoded in parallel before their rows are written in order.
+const CHUNK: usize = 128;
+/// Dataset `val` splits smaller than this per class are merged into train and re-split.
+const MIN_DATASET_VAL_PER_CLASS: usize = 20;
+/// The config sections the tensors depend on.
+pub const SECTIONS: &[&str] = &["data", "preprocess"];
+
+/// Per-split counts of what was written and rejected.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub splits: Vec<SplitMeta>,
+    /// Rejected files per reason kind (`corrupt`, `not-an-image`, ...).
+    pub rejected: BTreeMap<String, usize>,
+}
+
+/// What the caller wants besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub show_progress: bool,
+}
+
+/// Runs the stage for `config`.
+pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
+    let threads = match config.preprocess.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut provenance = Provenance::start("preprocess", config);
+    if config.data.adapter == Adapter::Synthetic {
+        crate::synthetic::ensure(config, threads)?;
+    }
+    let dataset = dataset::load(config)?;
+    let mut rejects = dataset.rejects.clone();
+    let splits = arrange_splits(config, dataset.splits)?;
+
+    let layout = Layout::new(config);
+    let tensors = layout.tensors();
+    std::fs::create_dir_all(&tensors).with_context(|| format!("cannot create {}", tensors.display()))?;
+    // The store is complete only once meta.json is written again, at the very end.
+    remove_if_exists(&layout.tensors_meta())?;
+
+    let transform = Transform::from_config(&config.preprocess);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let total: usize = splits.values().map(Vec::len).sum();
+    let bar = cxr_cli::progress_bar(total as u64, "preprocess", options.show_progress);
+    let mut summary = Summary::default();
+    let mut content = Sha256::new();
+    for (split, items) in &splits {
+        let meta = write_split(&layout, split, items, &transform, config, &pool, &bar, &mut rejects)?;
+        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(split))? {
+            content.update(format!("{split}\t{}\t{}\n", row.sha256, row.label).as_bytes());
+        }
+        summary.splits.push(meta);
+    }
+    bar.finish_and_clear();
+    remove_stale_splits(&tensors, &splits)?;
+
+    for r in &rejects {
+        *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
+    }
+    write_csv(&layout.rejects(), REJECT_COLUMNS, &rejects)?;
+    let config_hash = config.section_hash(SECTIONS);
+    content.update(config_hash.as_bytes());
+    content.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let meta = TensorsMeta {
+        size: config.preprocess.size,
+        channel_order: format!("{:?}", config.preprocess.channel_order).to_lowercase(),
+        classes: config.data.classes.clone(),
+        splits: summary.splits.clone(),
+        config_hash: config_hash.clone(),
+        content_hash: hex::encode(content.finalize()),
+    };
+    provenance.input("data.root", config.data.root.display().to_string());
+    provenance.input("tensors.content_hash", meta.content_hash.clone());
+    provenance.tool("threads", threads.to_string());
+    provenance.write(&tensors, config)?;
+    meta.write(&layout.tensors_meta())?;
+    Ok(summary)
+}
+
+fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_stale_splits(tensors: &Path, splits: &BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(tensors).with_context(|| format!("cannot list {}", tensors.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if path.is_dir() && !splits.contains_key(&name) && !name.starts_with('.') {
+            tracing::info!(split = name, "removing tensors of a split this run did not produce");
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first word of a reason, used to count rejects by kind.
+fn reason_kind(reason: &str) -> String {
+    reason.split([':', ',']).next().unwrap_or(reason).trim().to_string()
+}
+
+/// Applies `data.val_source`, `data.val_fraction` and `data.limit_per_class`.
+pub fn arrange_splits(
+    config: &Config,
+    mut splits: BTreeMap<String, Vec<Item>>,
+) -> anyhow::Result<BTreeMap<String, Vec<Item>>> {
+    let classes = config.data.classes.len();
+    let seed = config.experiment.seed;
+    let val_big_enough = |items: &Vec<Item>| {
+        (0..classes).all(|c| items.iter().filter(|i| i.label == c).count() >= MIN_DATASET_VAL_PER_CLASS)
+    };
+    let from_train = match config.data.val_source {
+        ValSource::FromTrain => true,
+        ValSource::Dataset => {
+            if !splits.contains_key("val") {
+                bail!(
+                    "data.val_source is `dataset` but {} has no val split; use `auto` or `from-train`",
+                    config.data.root.display()
+                );
+            }
+            false
+        }
+        ValSource::Auto => !splits.get("val").is_some_and(val_big_enough),
+    };
+    if from_train {
+        let Some(mut train) = splits.remove("train") else {
+            bail!("{} has no train split to take a validation split from", config.data.root.display());
+        };
+        if let Some(small_val) = splits.remove("val") {
+            tracing::info!(
+                images = small_val.len(),
+                "the dataset's own val split is too small or not wanted; merged into train before re-splitting"
+            );
+            train.extend(small_val);
+            train.sort();
+        }
+        let (train, val) = split::take_validation(
+            train,
+            config.data.val_fraction,
+            seed,
+            config.data.group_by_patient,
+            classes,
+        );
+        splits.insert("train".into(), train);
+        splits.insert("val".into(), val);
+    }
+    if let Some(limit) = config.data.limit_per_class {
+        for (name, items) in splits.iter_mut() {
+            let salt = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+            *items = split::limit_per_class(std::mem::take(items), limit, seed ^ salt, classes);
+        }
+    }
+    Ok(splits)
+}
+
+fn decode_one(item: &Item, transform: &Transform) -> Result<(Prepared, String), ImagingError> {
+    let bytes = std::fs::read(&item.path).map_err(|e| ImagingError::Read(e.to_string()))?;
+    let sha = cxr_store::sha256_bytes(&bytes);
+    Ok((transform.apply_bytes(&bytes)?, sha))
+}
+
+fn extension_matches(format: Format, path: &Path) -> bool {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    match format {
+        Format::Jpeg => matches!(ext.as_str(), "jpg" | "jpeg" | "jpe" | "jfif"),
+        Format::Png => ext == "png",
+        Format::Dicom => matches!(ext.as_str(), "dcm" | "dicom" | ""),
+        Format::Bmp => ext == "bmp",
+        Format::Tiff => matches!(ext.as_str(), "tif" | "tiff"),
+        Format::Webp => ext == "webp",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_split(
+    layout: &Layout,
+    split: &str,
+    items: &[Item],
+    transform: &Transform,
+    config: &Config,
+    pool: &rayon::ThreadPool,
+    bar: &cxr_cli::ProgressBar,
+    rejects: &mut Vec<RejectRow>,
+) -> anyhow::Result<SplitMeta> {
+    let [h, w] = config.preprocess.size;
+    let mut images = NpyWriter::create(&layout.images(split), DType::U8, &[h as usize, w as usize, 3])?;
+    let mut labels: Vec<i64> = Vec::with_capacity(items.len());
+    let mut manifest: Vec<ManifestRow> = Vec::with_capacity(items.len());
+    bar.set_message(split.to_string());
+    for chunk in items.chunks(CHUNK) {
+        let results: Vec<_> = pool.install(|| chunk.par_iter().map(|item| decode_one(item, transform)).collect());
+        for (item, result) in chunk.iter().zip(results) {
+            let path = item.path.display().to_string();
+            match result {
+                Ok((prepared, sha256)) => {
+                    if !extension_matches(prepared.format, &item.path) {
+                        tracing::warn!(path, format = prepared.format.name(), "file extension does not match its content; decoded by content");
+                    }
+                    images.write_rows_bytes(&prepared.pixels)?;
+                    labels.push(item.label as i64);
+                    manifest.push(ManifestRow {
+                        index: manifest.len(),
+                        path,
+                        label: item.label as i64,
+                        class: config.data.classes[item.label].clone(),
+                        width: prepared.source_width,
+                        height: prepared.source_height,
+                        sha256,
+                    });
+                }
+                Err(e) if config.preprocess.on_error == OnError::Fail => {
+                    bail!("{path}: {e} (preprocess.on_error is `fail`; use `skip` to record it in rejects.csv and go on)")
+                }
+                Err(e) => {
+                    tracing::debug!(path, reason = %e, "rejected");
+                    rejects.push(RejectRow {
+                        path,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    images.finish()?;
+    cxr_store::npy::write_i64(&layout.labels(split), &labels)?;
+    write_csv(&layout.manifest(split), MANIFEST_COLUMNS, &manifest)?;
+    let mut per_class = vec![0usize; config.data.classes.len()];
+    for &l in &labels {
+        per_class[l as usize] += 1;
+    }
+    Ok(SplitMeta {
+        name: split.to_string(),
+        count: labels.len(),
+        per_class,
+    })
+}
