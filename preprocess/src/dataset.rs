@@ -32,8 +32,14 @@ pub enum DatasetError {
     #[error(
         "class {class:?} (from data.classes) has no images in {root}; found class folders: [{found}]. Check data.classes and data.root"
     )]
-    MissingClass { class: String, root: PathBuf, found: String },
-    #[error("{root} has no class folders named after data.classes [{classes}] (expected <root>/<split>/<CLASS>/ or <root>/<CLASS>/)")]
+    MissingClass {
+        class: String,
+        root: PathBuf,
+        found: String,
+    },
+    #[error(
+        "{root} has no class folders named after data.classes [{classes}] (expected <root>/<split>/<CLASS>/ or <root>/<CLASS>/)"
+    )]
     NoLayout { root: PathBuf, classes: String },
     #[error("{path}: {message}")]
     Csv { path: PathBuf, message: String },
@@ -58,7 +64,11 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     };
     for (label, class) in config.data.classes.iter().enumerate() {
         if !dataset.splits.values().flatten().any(|i| i.label == label) {
-            let found: Vec<String> = subdirs(root).unwrap_or_default().iter().map(|p| name(p)).collect();
+            let found: Vec<String> = subdirs(root)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| name(p))
+                .collect();
             return Err(DatasetError::MissingClass {
                 class: class.clone(),
                 root: root.clone(),
@@ -70,14 +80,18 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let entry = entry.map_err(|e| io_err(dir, e))?;
-        if entry.file_type().map_err(|e| io_err(dir, e))?.is_dir() && !cxr_imaging::is_ignored_name(&entry.path()) {
+        if entry.file_type().map_err(|e| io_err(dir, e))?.is_dir()
+            && !cxr_imaging::is_ignored_name(&entry.path())
+        {
             out.push(entry.path());
         }
     }
@@ -89,7 +103,10 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 fn load_folders(root: &Path, classes: &[String]) -> Result<Dataset, DatasetError> {
     let has_class_dirs = |dir: &Path| classes.iter().any(|c| dir.join(c).is_dir());
     let mut dataset = Dataset::default();
-    let split_dirs: Vec<PathBuf> = subdirs(root)?.into_iter().filter(|d| has_class_dirs(d)).collect();
+    let split_dirs: Vec<PathBuf> = subdirs(root)?
+        .into_iter()
+        .filter(|d| has_class_dirs(d))
+        .collect();
     let layout: Vec<(String, PathBuf)> = if !split_dirs.is_empty() {
         split_dirs.iter().map(|d| (name(d), d.clone())).collect()
     } else if has_class_dirs(root) {
@@ -134,7 +151,10 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
         message,
     };
     let mut reader = csv::Reader::from_path(&file).map_err(|e| csv_err(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| csv_err(e.to_string()))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_err(e.to_string()))?
+        .clone();
     let column = |key: &str, name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
             csv_err(format!(
@@ -150,7 +170,14 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
         .as_deref()
         .map(|c| column("data.csv.split_column", c))
         .transpose()?;
-    let class_id = |class: &str| config.data.classes.iter().position(|c| c == class).expect("validated");
+    let class_id = |class: &str| {
+        config
+            .data
+            .classes
+            .iter()
+            .position(|c| c == class)
+            .expect("validated")
+    };
     let rule = &csv_cfg.label;
     let mut by_path: BTreeMap<PathBuf, (String, usize)> = BTreeMap::new();
     let mut dataset = Dataset::default();
@@ -166,7 +193,9 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
                 rule.map.iter().find(|(v, _)| parts.contains(&v.as_str()))
             }
         };
-        let class = matched.map(|(_, c)| c.as_str()).or(rule.otherwise.as_deref());
+        let class = matched
+            .map(|(_, c)| c.as_str())
+            .or(rule.otherwise.as_deref());
         let Some(class) = class else {
             dataset.rejects.push(RejectRow {
                 path: path.display().to_string(),
@@ -206,7 +235,11 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
             });
             continue;
         }
-        dataset.splits.entry(split).or_default().push(Item { path, label });
+        dataset
+            .splits
+            .entry(split)
+            .or_default()
+            .push(Item { path, label });
     }
     Ok(dataset)
 }

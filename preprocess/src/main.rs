@@ -29,15 +29,28 @@ fn main() -> ExitCode {
                 .zip(&split.per_class)
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect();
-            tracing::info!("{:>6}: {} images ({})", split.name, split.count, per_class.join(", "));
+            tracing::info!(
+                "{:>6}: {} images ({})",
+                split.name,
+                split.count,
+                per_class.join(", ")
+            );
         }
         let rejected: usize = summary.rejected.values().sum();
         if rejected > 0 {
-            let kinds: Vec<String> = summary.rejected.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let kinds: Vec<String> = summary
+                .rejected
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
             tracing::warn!("rejected {rejected} file(s): {}", kinds.join(", "));
         }
         let layout = cxr_store::layout::Layout::new(&config);
-        tracing::info!("tensors in {} (rejects: {})", layout.tensors().display(), layout.rejects().display());
+        tracing::info!(
+            "tensors in {} (rejects: {})",
+            layout.tensors().display(),
+            layout.rejects().display()
+        );
         Ok(())
     })
 }

@@ -13,7 +13,10 @@ use crate::dataset::Item;
 /// dataset (`person<ID>_bacteria_*`, `IM-<ID>-*`, `NORMAL2-IM-<ID>-*`); other
 /// names are their own group.
 pub fn patient_key(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if stem.starts_with("person")
         && let Some((id, _)) = stem.split_once('_')
     {
@@ -54,7 +57,10 @@ pub fn take_validation(
     for item in groups.values().flatten() {
         per_class[item.label] += 1;
     }
-    let target: Vec<usize> = per_class.iter().map(|&n| ((n as f64) * fraction).round() as usize).collect();
+    let target: Vec<usize> = per_class
+        .iter()
+        .map(|&n| ((n as f64) * fraction).round() as usize)
+        .collect();
     let mut keys: Vec<String> = groups.keys().cloned().collect();
     keys.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7a11));
     let (mut keep, mut val) = (Vec::new(), Vec::new());
@@ -65,7 +71,9 @@ pub fn take_validation(
         for i in &items {
             counts[i.label] += 1;
         }
-        let majority = (0..classes).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
+        let majority = (0..classes)
+            .max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))
+            .unwrap_or(0);
         if taken[majority] < target[majority] {
             for (c, n) in counts.iter().enumerate() {
                 taken[c] += n;
@@ -117,10 +125,19 @@ mod tests {
 
     #[test]
     fn patient_keys_follow_kermany_names() {
-        assert_eq!(patient_key(Path::new("/x/person1017_bacteria_2948.jpeg")), "person1017");
-        assert_eq!(patient_key(Path::new("/x/person1017_virus_1.jpeg")), "person1017");
+        assert_eq!(
+            patient_key(Path::new("/x/person1017_bacteria_2948.jpeg")),
+            "person1017"
+        );
+        assert_eq!(
+            patient_key(Path::new("/x/person1017_virus_1.jpeg")),
+            "person1017"
+        );
         assert_eq!(patient_key(Path::new("IM-0115-0001.jpeg")), "IM-0115");
-        assert_eq!(patient_key(Path::new("NORMAL2-IM-0115-0001.jpeg")), "NORMAL2-IM-0115");
+        assert_eq!(
+            patient_key(Path::new("NORMAL2-IM-0115-0001.jpeg")),
+            "NORMAL2-IM-0115"
+        );
         assert_eq!(patient_key(Path::new("scan.png")), "scan");
     }
 
@@ -139,7 +156,10 @@ mod tests {
         let (train, val) = take_validation(items.clone(), 0.2, 7, true, 2);
         assert_eq!(train.len() + val.len(), items.len());
         let train_patients: HashSet<String> = train.iter().map(|i| patient_key(&i.path)).collect();
-        assert!(val.iter().all(|i| !train_patients.contains(&patient_key(&i.path))));
+        assert!(
+            val.iter()
+                .all(|i| !train_patients.contains(&patient_key(&i.path)))
+        );
         let val_pos = val.iter().filter(|i| i.label == 1).count();
         let val_neg = val.len() - val_pos;
         assert!((57..=63).contains(&val_pos), "{val_pos}");
