@@ -95,6 +95,7 @@ pub struct GraphBuilder {
     graph: GraphProto,
     counter: usize,
     metadata: Vec<(String, String)>,
+    opset: i64,
 }
 
 impl GraphBuilder {
@@ -104,8 +105,19 @@ impl GraphBuilder {
                 name: name.to_string(),
                 ..Default::default()
             },
+            opset: OPSET,
             ..Default::default()
         }
+    }
+
+    /// Raises the model's opset to at least `version` (for spliced graphs of newer opsets).
+    pub fn require_opset(&mut self, version: i64) {
+        self.opset = self.opset.max(version);
+    }
+
+    /// Adds a node as it is (used to splice another model's graph in).
+    pub fn push_node(&mut self, node: NodeProto) {
+        self.graph.node.push(node);
     }
 
     /// Declares a graph input and returns its name.
@@ -201,7 +213,7 @@ impl GraphBuilder {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
-                version: OPSET,
+                version: self.opset,
             }],
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),

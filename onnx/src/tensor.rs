@@ -30,6 +30,22 @@ pub fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
     }
 }
 
+/// A float64 tensor stored as raw little-endian bytes.
+pub fn tensor_f64(name: &str, dims: &[i64], data: &[f64]) -> TensorProto {
+    assert_eq!(
+        dims.iter().product::<i64>() as usize,
+        data.len(),
+        "tensor {name}: dims do not match data"
+    );
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.to_vec(),
+        data_type: DataType::Double as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
 /// An int64 tensor stored as raw little-endian bytes.
 pub fn tensor_i64(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
     assert_eq!(

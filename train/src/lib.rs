@@ -1,1 +1,260 @@
-//! placeholder
+//! Stage 2, `train`: a frozen VGG16 (ImageNet, random, or user-supplied) and a
+//! small trained head. Backbone features are computed once and cached; the head
+//! trains on them through ONNX Runtime training artifacts the project generates
+//! (`training_model.onnx`, `eval_model.onnx`, `optimizer_model.onnx`,
+//! `checkpoint/`), and `model.onnx` is exported as one self-contained model.
+
+pub mod backbone;
+pub mod features;
+pub mod fit;
+pub mod head;
+mod init;
+pub mod runner;
+
+use anyhow::{Context, bail};
+use cxr_config::{Config, Device};
+use cxr_engine::Engine;
+use cxr_store::layout::Layout;
+use cxr_store::manifest::TensorsMeta;
+use cxr_store::provenance::Provenance;
+use serde::{Deserialize, Serialize};
+
+use crate::backbone::FeatureSpec;
+use crate::fit::{EpochRow, HISTORY_COLUMNS, Hooks};
+use crate::head::HeadShape;
+
+/// The config sections a trained model depends on (a resume must not change them).
+pub const SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
+
+/// Metadata keys of the exported `model.onnx` that `infer` reads.
+pub mod model_keys {
+    pub const CLASSES: &str = "cxr.classes";
+    pub const SIZE: &str = "cxr.size";
+    pub const CHANNEL_ORDER: &str = "cxr.channel_order";
+    pub const POSITIVE_CLASS: &str = "cxr.positive_class";
+    pub const BACKBONE: &str = "cxr.backbone";
+    pub const CONFIG_HASH: &str = "cxr.config_hash";
+}
+
+/// The validation operating point `infer.threshold: from-validation` uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatingPoint {
+    pub split: String,
+    pub positive_class: String,
+    pub target_sensitivity: f64,
+    pub threshold: f64,
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub resume: bool,
+    pub show_progress: bool,
+    pub device: Option<Device>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub history: Vec<EpochRow>,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub operating_point: Option<OperatingPoint>,
+}
+
+fn resume_hash(config: &Config) -> String {
+    format!(
+        "{}-seed{}",
+        config.section_hash(SECTIONS),
+        config.experiment.seed
+    )
+}
+
+/// Runs the stage.
+pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
+    if config.train.augment.enabled {
+        bail!(
+            "train.augment.enabled: augmentation (running the backbone every epoch) is not implemented yet; set it to false"
+        );
+    }
+    let layout = Layout::new(config);
+    let meta_path = layout.tensors_meta();
+    let meta = TensorsMeta::read(&meta_path)?;
+    meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
+    for split in ["train", "val"] {
+        if meta.split(split).is_none_or(|s| s.count == 0) {
+            bail!(
+                "{}: the {split} split is missing or empty; rerun `preprocess`",
+                meta_path.display()
+            );
+        }
+    }
+    let mut provenance = Provenance::start("train", config);
+    provenance.input("tensors.content_hash", meta.content_hash.clone());
+
+    let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
+    let backbone = backbone::load(config)?;
+    tracing::info!(backbone = backbone.description, "backbone ready");
+    let spec = FeatureSpec::from_config(config);
+    let train_dir = layout.train();
+    std::fs::create_dir_all(&train_dir)
+        .with_context(|| format!("cannot create {}", train_dir.display()))?;
+    let mut splits = features::compute(
+        &engine,
+        &layout,
+        &meta,
+        &backbone,
+        &spec,
+        config.train.feature_batch_size,
+        config.train.feature_cache,
+        options.show_progress,
+        &["train", "val"],
+    )?;
+    let val = splits.pop().expect("two splits");
+    let train = splits.pop().expect("two splits");
+    let shape = HeadShape {
+        input: train.dim,
+        hidden: config.model.head.hidden.clone(),
+        classes: config.data.classes.len(),
+    };
+
+    let checkpoint = layout.checkpoint();
+    let hash = resume_hash(config);
+    let mut state = if options.resume {
+        match fit::load_checkpoint(&checkpoint, &shape, config)? {
+            Some(s) if s.config_hash == hash => {
+                tracing::info!(
+                    epochs_done = s.epochs_done,
+                    "resuming from {}",
+                    checkpoint.display()
+                );
+                s
+            }
+            Some(_) => bail!(
+                "--resume: {} was written under a different config (data, preprocess, model, train or seed changed); run without --resume to start over",
+                checkpoint.display()
+            ),
+            None => {
+                tracing::warn!(
+                    "--resume: no checkpoint in {}; starting from scratch",
+                    checkpoint.display()
+                );
+                fit::fresh_state(config, &shape, hash)
+            }
+        }
+    } else {
+        fit::fresh_state(config, &shape, hash)
+    };
+    let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
+    let history_path = layout.history();
+    let mut on_epoch = |row: &EpochRow, epochs: usize| {
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        tracing::info!(
+            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - val_auc: {}{}",
+            row.epoch,
+            epochs,
+            row.seconds,
+            row.train_loss,
+            row.train_accuracy,
+            row.val_loss,
+            row.val_accuracy,
+            opt(row.val_auc),
+            if row.best { " (best)" } else { "" }
+        );
+    };
+    let mut save = |s: &fit::State| -> anyhow::Result<()> {
+        fit::save_checkpoint(&checkpoint, s)?;
+        cxr_store::manifest::write_csv(&history_path, HISTORY_COLUMNS, &s.history)?;
+        Ok(())
+    };
+    let mut hooks = Hooks {
+        on_epoch: &mut on_epoch,
+        save: &mut save,
+        show_progress: options.show_progress,
+    };
+    fit::fit(
+        config,
+        &shape,
+        &mut artifacts,
+        &train,
+        &val,
+        &mut state,
+        &mut hooks,
+    )?;
+    if state.history.len() == state.epochs_done {
+        // Also true on a resume of a finished run: rewrite history from the checkpoint.
+        cxr_store::manifest::write_csv(&history_path, HISTORY_COLUMNS, &state.history)?;
+    }
+
+    // Export the best epoch's head with the backbone and preprocessing as one model.
+    let (mut g, features) = backbone::features_graph(&backbone, &spec)?;
+    let probs = head::append_head(&mut g, &features, &state.best_params);
+    g.output(
+        &probs,
+        "probabilities",
+        cxr_onnx::DataType::Float,
+        &[
+            cxr_onnx::Dim::named("N"),
+            cxr_onnx::Dim::Fixed(shape.classes as i64),
+        ],
+    );
+    let positive = config.data.positive_index();
+    g.metadata(model_keys::CLASSES, &config.data.classes.join(","));
+    g.metadata(
+        model_keys::SIZE,
+        &format!(
+            "{},{}",
+            config.preprocess.size[0], config.preprocess.size[1]
+        ),
+    );
+    g.metadata(
+        model_keys::CHANNEL_ORDER,
+        &format!("{:?}", config.preprocess.channel_order).to_lowercase(),
+    );
+    g.metadata(model_keys::POSITIVE_CLASS, &config.data.classes[positive]);
+    g.metadata(model_keys::BACKBONE, &backbone.description);
+    g.metadata(model_keys::CONFIG_HASH, &state.config_hash);
+    let model_bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
+    cxr_store::write_atomic(&layout.model(), &model_bytes)?;
+
+    let (_, val_probs) = fit::evaluate(
+        &mut artifacts.eval,
+        &shape,
+        &state.best_params,
+        &val,
+        config.train.batch_size,
+    )?;
+    let scores: Vec<f64> = val_probs.iter().map(|p| p[positive]).collect();
+    let is_pos: Vec<bool> = val.labels.iter().map(|&l| l as usize == positive).collect();
+    let target = config.report.target_sensitivity;
+    let operating_point =
+        cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
+            let c = cxr_metrics::Confusion::at(&scores, &is_pos, threshold);
+            OperatingPoint {
+                split: "val".into(),
+                positive_class: config.data.classes[positive].clone(),
+                target_sensitivity: target,
+                threshold,
+                sensitivity: c.sensitivity(),
+                specificity: c.specificity(),
+            }
+        });
+    if let Some(op) = &operating_point {
+        cxr_store::write_atomic(
+            &layout.operating_point(),
+            serde_json::to_string_pretty(op)?.as_bytes(),
+        )?;
+    }
+    provenance.tool("onnxruntime", engine.version());
+    provenance.tool("backbone", backbone.description.clone());
+    provenance.tool("backbone_sha256", backbone.sha256.clone());
+    provenance.input("model.onnx", cxr_store::sha256_bytes(&model_bytes));
+    provenance.write(&train_dir, config)?;
+    Ok(Summary {
+        history: state.history.clone(),
+        best_epoch: state.best_epoch,
+        stopped_early: state.stopped_early,
+        operating_point,
+    })
+}

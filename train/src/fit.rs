@@ -1,0 +1,579 @@
+//! The training loop: seeded shuffling and dropout, the artifacts run by ONNX
+//! Runtime, per-epoch validation, best-epoch tracking, early stopping, and a
+//! checkpoint after every epoch that `--resume` continues from exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cxr_config::{ClassWeights, Config, Monitor};
+use cxr_engine::Engine;
+use cxr_engine::ort::session::Session;
+use cxr_store::npy::{NpyReader, NpyWriter};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::features::SplitFeatures;
+use crate::head::{HeadShape, Params, Precision, optimizer_slots};
+use crate::runner::{Input, run};
+
+/// One row of `history.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_auc: Option<f64>,
+    pub val_sensitivity: Option<f64>,
+    pub val_specificity: Option<f64>,
+    pub lr: f64,
+    pub seconds: f64,
+    pub best: bool,
+}
+
+/// Columns of `history.csv`.
+pub const HISTORY_COLUMNS: &[&str] = &[
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_auc",
+    "val_sensitivity",
+    "val_specificity",
+    "lr",
+    "seconds",
+    "best",
+];
+
+/// Everything needed to continue training; saved after every epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Hash of the config sections that must not change between a run and its resume.
+    pub config_hash: String,
+    pub epochs_done: usize,
+    /// Optimizer steps taken (Adam's bias correction needs it).
+    pub steps: u64,
+    pub history: Vec<EpochRow>,
+    pub best_epoch: Option<usize>,
+    pub best_value: f64,
+    pub stale_epochs: usize,
+    pub stopped_early: bool,
+    #[serde(skip)]
+    pub params: Params,
+    #[serde(skip)]
+    pub slots: Params,
+    #[serde(skip)]
+    pub best_params: Params,
+}
+
+/// The three training artifacts opened as sessions.
+pub struct Artifacts {
+    pub training: Session,
+    pub eval: Session,
+    pub optimizer: Session,
+}
+
+impl std::fmt::Debug for Artifacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Artifacts")
+    }
+}
+
+/// Writes the artifacts into `dir` and opens them.
+pub fn write_and_open(
+    engine: &Engine,
+    dir: &Path,
+    shape: &HeadShape,
+    config: &Config,
+) -> anyhow::Result<Artifacts> {
+    let l2 = config.train.optimizer.weight_decay;
+    let models = [
+        (
+            "training_model.onnx",
+            crate::head::training_model(shape, l2, Precision::F32),
+        ),
+        (
+            "eval_model.onnx",
+            crate::head::eval_model(shape, l2, Precision::F32),
+        ),
+        (
+            "optimizer_model.onnx",
+            crate::head::optimizer_model(shape, &config.train.optimizer),
+        ),
+    ];
+    let mut sessions = Vec::new();
+    for (name, model) in models {
+        let path = dir.join(name);
+        cxr_store::write_atomic(&path, &cxr_onnx::encode_model(&model))?;
+        sessions.push(engine.session_from_file(&path)?.0);
+    }
+    let optimizer = sessions.pop().expect("three");
+    let eval = sessions.pop().expect("three");
+    let training = sessions.pop().expect("three");
+    Ok(Artifacts {
+        training,
+        eval,
+        optimizer,
+    })
+}
+
+/// Per-class loss weights for the training labels.
+pub fn class_weights(config: &Config, labels: &[i64]) -> Vec<f64> {
+    let classes = config.data.classes.len();
+    match &config.train.class_weights {
+        ClassWeights::None => vec![1.0; classes],
+        ClassWeights::Explicit(w) => w.clone(),
+        ClassWeights::Balanced => {
+            let mut counts = vec![0usize; classes];
+            for &l in labels {
+                counts[l as usize] += 1;
+            }
+            counts
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        labels.len() as f64 / (classes * c) as f64
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    // SplitMix64 finaliser over the combined words: distinct streams per (seed, epoch, step).
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Dropout masks for one batch, already scaled by 1/keep (inverted dropout, as Keras).
+fn dropout_masks(
+    seed: u64,
+    epoch: usize,
+    step: usize,
+    rows: usize,
+    shape: &HeadShape,
+    rate: f64,
+) -> Vec<Vec<f32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, step as u64 + 1));
+    let keep = 1.0 - rate;
+    shape
+        .hidden
+        .iter()
+        .map(|&h| {
+            (0..rows * h)
+                .map(|_| {
+                    if rate == 0.0 || rng.random::<f64>() < keep {
+                        (1.0 / keep) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn gather(split: &SplitFeatures, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
+    let mut x = Vec::with_capacity(idx.len() * split.dim);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(split.row(i));
+        y.push(split.labels[i]);
+    }
+    (x, y)
+}
+
+fn param_inputs(params: &Params, shape: &HeadShape, prefix: &str) -> Vec<(String, Input)> {
+    params
+        .iter()
+        .zip(shape.params())
+        .map(|((name, values), (_, dims))| {
+            (format!("{prefix}{name}"), Input::F32(dims, values.clone()))
+        })
+        .collect()
+}
+
+/// Probabilities and mean (unweighted) loss of `params` on a whole split, in batches.
+pub fn evaluate(
+    eval: &mut Session,
+    shape: &HeadShape,
+    params: &Params,
+    split: &SplitFeatures,
+    batch: usize,
+) -> anyhow::Result<(f64, Vec<Vec<f64>>)> {
+    let n = split.len();
+    let mut loss = 0.0;
+    let mut probs = Vec::with_capacity(n);
+    let idx: Vec<usize> = (0..n).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let (x, y) = gather(split, chunk);
+        let mut inputs = vec![
+            (
+                "features".to_string(),
+                Input::F32(vec![chunk.len(), split.dim], x),
+            ),
+            ("labels".to_string(), Input::I64(vec![chunk.len()], y)),
+            (
+                "weights".to_string(),
+                Input::F32(vec![chunk.len()], vec![1.0 / n as f32; chunk.len()]),
+            ),
+        ];
+        inputs.extend(param_inputs(params, shape, ""));
+        let out = run(eval, inputs, &["loss", "probabilities"])?;
+        loss += out[0][0] as f64;
+        probs.extend(
+            out[1]
+                .chunks(shape.classes)
+                .map(|p| p.iter().map(|&v| v as f64).collect()),
+        );
+    }
+    Ok((loss, probs))
+}
+
+/// Validation figures of one epoch.
+struct ValFigures {
+    loss: f64,
+    accuracy: f64,
+    auc: Option<f64>,
+    sensitivity: Option<f64>,
+    specificity: Option<f64>,
+}
+
+fn val_figures(loss: f64, probs: &[Vec<f64>], labels: &[i64], positive: usize) -> ValFigures {
+    let correct = probs
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| argmax(p) == **l as usize)
+        .count();
+    let scores: Vec<f64> = probs.iter().map(|p| p[positive]).collect();
+    let is_pos: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
+    let c = cxr_metrics::Confusion::at(&scores, &is_pos, 0.5);
+    ValFigures {
+        loss,
+        accuracy: if labels.is_empty() {
+            0.0
+        } else {
+            correct as f64 / labels.len() as f64
+        },
+        auc: cxr_metrics::auc(&scores, &is_pos),
+        sensitivity: c.sensitivity(),
+        specificity: c.specificity(),
+    }
+}
+
+pub fn argmax(p: &[f64]) -> usize {
+    p.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// Whether `value` improves on `best` for the monitored figure.
+fn improves(monitor: Monitor, value: f64, best: f64) -> bool {
+    match monitor {
+        Monitor::ValLoss => value < best,
+        Monitor::ValAccuracy | Monitor::ValAuc => value > best,
+    }
+}
+
+fn initial_best(monitor: Monitor) -> f64 {
+    match monitor {
+        Monitor::ValLoss => f64::INFINITY,
+        Monitor::ValAccuracy | Monitor::ValAuc => f64::NEG_INFINITY,
+    }
+}
+
+/// A fresh state: seeded head init, zero optimizer state.
+pub fn fresh_state(config: &Config, shape: &HeadShape, config_hash: String) -> State {
+    let params = crate::head::init_params(shape, config.experiment.seed);
+    let slots = optimizer_slots(config.train.optimizer.kind)
+        .iter()
+        .flat_map(|slot| {
+            params
+                .iter()
+                .map(move |(n, v)| (format!("{slot}.{n}"), vec![0.0; v.len()]))
+        })
+        .collect();
+    State {
+        config_hash,
+        epochs_done: 0,
+        steps: 0,
+        history: Vec::new(),
+        best_epoch: None,
+        best_value: initial_best(config.train.early_stopping.monitor),
+        stale_epochs: 0,
+        stopped_early: false,
+        best_params: params.clone(),
+        params,
+        slots,
+    }
+}
+
+/// Callbacks of the loop: one line per epoch and a checkpoint after it.
+pub struct Hooks<'a> {
+    pub on_epoch: &'a mut dyn FnMut(&EpochRow, usize),
+    pub save: &'a mut dyn FnMut(&State) -> anyhow::Result<()>,
+    pub show_progress: bool,
+}
+
+/// Trains until `train.epochs` or early stopping, checkpointing through `hooks`.
+pub fn fit(
+    config: &Config,
+    shape: &HeadShape,
+    artifacts: &mut Artifacts,
+    train: &SplitFeatures,
+    val: &SplitFeatures,
+    state: &mut State,
+    hooks: &mut Hooks,
+) -> anyhow::Result<()> {
+    let t = &config.train;
+    let seed = config.experiment.seed;
+    let positive = config.data.positive_index();
+    let weights = class_weights(config, &train.labels);
+    let lr = t.optimizer.lr as f32;
+    let param_dims: Vec<Vec<usize>> = shape.params().into_iter().map(|(_, d)| d).collect();
+    if train.is_empty() {
+        bail!("the train split has no images");
+    }
+    while state.epochs_done < t.epochs && !state.stopped_early {
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+            seed,
+            epoch as u64 + 1,
+            0,
+        )));
+        let steps = order.len().div_ceil(t.batch_size);
+        let bar = cxr_cli::progress_bar(
+            steps as u64,
+            &format!("epoch {}", epoch + 1),
+            hooks.show_progress,
+        );
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for (step, batch) in order.chunks(t.batch_size).enumerate() {
+            let rows = batch.len();
+            let (x, y) = gather(train, batch);
+            let w: Vec<f32> = y
+                .iter()
+                .map(|&l| (weights[l as usize] / rows as f64) as f32)
+                .collect();
+            let masks = dropout_masks(seed, epoch, step, rows, shape, config.model.head.dropout);
+            let mut inputs = vec![
+                ("features".to_string(), Input::F32(vec![rows, train.dim], x)),
+                ("labels".to_string(), Input::I64(vec![rows], y.clone())),
+                ("weights".to_string(), Input::F32(vec![rows], w)),
+            ];
+            for (i, m) in masks.into_iter().enumerate() {
+                inputs.push((
+                    format!("mask{i}"),
+                    Input::F32(vec![rows, shape.hidden[i]], m),
+                ));
+            }
+            inputs.extend(param_inputs(&state.params, shape, ""));
+            let mut wanted: Vec<String> = vec!["loss".into(), "probabilities".into()];
+            wanted.extend(state.params.iter().map(|(n, _)| format!("grad.{n}")));
+            let wanted_refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let mut out = run(&mut artifacts.training, inputs, &wanted_refs)?;
+            let loss = out[0][0] as f64;
+            if !loss.is_finite() {
+                bail!(
+                    "training diverged: the loss is {loss} at epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
+                    epoch + 1,
+                    step + 1,
+                    state.epochs_done,
+                    t.optimizer.lr
+                );
+            }
+            // Keras reports the class-weighted loss averaged over the epoch's batches.
+            loss_sum += loss * rows as f64;
+            correct += out[1]
+                .chunks(shape.classes)
+                .zip(&y)
+                .filter(|(p, l)| {
+                    let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                    argmax(&p) == **l as usize
+                })
+                .count();
+            let grads: Vec<Vec<f32>> = out.drain(2..).collect();
+
+            let mut opt_inputs = vec![
+                ("lr".to_string(), Input::F32(vec![], vec![lr])),
+                (
+                    "step".to_string(),
+                    Input::F32(vec![], vec![(state.steps + 1) as f32]),
+                ),
+            ];
+            opt_inputs.extend(param_inputs(&state.params, shape, ""));
+            for (((name, _), g), dims) in state.params.iter().zip(grads).zip(&param_dims) {
+                opt_inputs.push((format!("grad.{name}"), Input::F32(dims.clone(), g)));
+            }
+            // Slots are stored slot-major: every parameter's velocity (or m, then v).
+            for (i, (name, values)) in state.slots.iter().enumerate() {
+                let dims = param_dims[i % param_dims.len()].clone();
+                opt_inputs.push((name.clone(), Input::F32(dims, values.clone())));
+            }
+            let mut new_names: Vec<String> = state
+                .params
+                .iter()
+                .map(|(n, _)| format!("new.{n}"))
+                .collect();
+            new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));
+            let new_refs: Vec<&str> = new_names.iter().map(String::as_str).collect();
+            let updated = run(&mut artifacts.optimizer, opt_inputs, &new_refs)?;
+            let np = state.params.len();
+            for (i, values) in updated.into_iter().enumerate() {
+                if i < np {
+                    state.params[i].1 = values;
+                } else {
+                    state.slots[i - np].1 = values;
+                }
+            }
+            state.steps += 1;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+
+        let (val_loss, val_probs) =
+            evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
+        let v = val_figures(val_loss, &val_probs, &val.labels, positive);
+        let monitored = match t.early_stopping.monitor {
+            Monitor::ValLoss => v.loss,
+            Monitor::ValAccuracy => v.accuracy,
+            Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
+        };
+        let best = state.best_epoch.is_none()
+            || improves(t.early_stopping.monitor, monitored, state.best_value);
+        if best {
+            state.best_epoch = Some(epoch + 1);
+            state.best_value = monitored;
+            state.best_params = state.params.clone();
+            state.stale_epochs = 0;
+        } else {
+            state.stale_epochs += 1;
+        }
+        let row = EpochRow {
+            epoch: epoch + 1,
+            train_loss: loss_sum / train.len() as f64,
+            train_accuracy: correct as f64 / train.len() as f64,
+            val_loss: v.loss,
+            val_accuracy: v.accuracy,
+            val_auc: v.auc,
+            val_sensitivity: v.sensitivity,
+            val_specificity: v.specificity,
+            lr: t.optimizer.lr,
+            seconds: started.elapsed().as_secs_f64(),
+            best,
+        };
+        if best {
+            for r in &mut state.history {
+                r.best = false;
+            }
+        }
+        state.history.push(row.clone());
+        state.epochs_done += 1;
+        if t.early_stopping.patience > 0 && state.stale_epochs >= t.early_stopping.patience {
+            state.stopped_early = true;
+        }
+        (hooks.on_epoch)(&row, t.epochs);
+        (hooks.save)(state)?;
+    }
+    Ok(())
+}
+
+fn write_params(dir: &Path, params: &Params) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, values) in params {
+        let mut w = NpyWriter::create(
+            &dir.join(format!("{name}.npy")),
+            cxr_store::npy::DType::F32,
+            &[],
+        )?;
+        w.write_f32(values)?;
+        w.finish()?;
+    }
+    Ok(())
+}
+
+fn read_params(dir: &Path, names: &[String]) -> anyhow::Result<Params> {
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.npy"));
+            let values: Vec<f32> = NpyReader::open(&path)?
+                .read_all::<f32>()?
+                .into_iter()
+                .collect();
+            Ok((name.clone(), values))
+        })
+        .collect()
+}
+
+/// Writes the checkpoint folder atomically: a complete new folder replaces the old one.
+pub fn save_checkpoint(checkpoint: &Path, state: &State) -> anyhow::Result<()> {
+    let parent = checkpoint.parent().unwrap_or(Path::new("."));
+    let temp = parent.join(format!(".checkpoint.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&temp);
+    write_params(&temp.join("params"), &state.params)?;
+    write_params(&temp.join("optimizer"), &state.slots)?;
+    write_params(&temp.join("best"), &state.best_params)?;
+    cxr_store::write_atomic(
+        &temp.join("state.json"),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
+    let old = parent.join(".checkpoint.old");
+    let _ = std::fs::remove_dir_all(&old);
+    if checkpoint.exists() {
+        std::fs::rename(checkpoint, &old)
+            .with_context(|| format!("cannot move {}", checkpoint.display()))?;
+    }
+    std::fs::rename(&temp, checkpoint)
+        .with_context(|| format!("cannot write {}", checkpoint.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Reads a checkpoint (or the previous one, if a swap was interrupted).
+pub fn load_checkpoint(
+    checkpoint: &Path,
+    shape: &HeadShape,
+    config: &Config,
+) -> anyhow::Result<Option<State>> {
+    let old = checkpoint
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(".checkpoint.old");
+    let dir: PathBuf = if checkpoint.join("state.json").is_file() {
+        checkpoint.to_path_buf()
+    } else if old.join("state.json").is_file() {
+        old
+    } else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(dir.join("state.json"))
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut state: State = serde_json::from_str(&text)
+        .with_context(|| format!("{}: corrupt state.json", dir.display()))?;
+    let names: Vec<String> = shape.params().into_iter().map(|(n, _)| n).collect();
+    let slot_names: Vec<String> = optimizer_slots(config.train.optimizer.kind)
+        .iter()
+        .flat_map(|s| names.iter().map(move |n| format!("{s}.{n}")))
+        .collect();
+    state.params = read_params(&dir.join("params"), &names)?;
+    state.slots = read_params(&dir.join("optimizer"), &slot_names)?;
+    state.best_params = read_params(&dir.join("best"), &names)?;
+    Ok(Some(state))
+}
