@@ -77,7 +77,11 @@ impl Confusion {
 /// ROC AUC: the probability that a random positive scores above a random negative
 /// (ties count one half). `None` when either class is absent.
 pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
+    let mut pairs: Vec<(f64, bool)> = scores
+        .iter()
+        .copied()
+        .zip(positive.iter().copied())
+        .collect();
     let n_pos = pairs.iter().filter(|p| p.1).count();
     let n_neg = pairs.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -171,15 +175,32 @@ pub fn wilson(successes: usize, n: usize) -> Option<(f64, f64)> {
 
 /// Percentile bootstrap 95% interval of the AUC, resampling positives and negatives
 /// separately (stratified), seeded. `None` when either class is absent or `resamples == 0`.
-pub fn auc_bootstrap(scores: &[f64], positive: &[bool], resamples: usize, seed: u64) -> Option<(f64, f64)> {
-    let pos: Vec<f64> = scores.iter().zip(positive).filter(|p| *p.1).map(|p| *p.0).collect();
-    let neg: Vec<f64> = scores.iter().zip(positive).filter(|p| !*p.1).map(|p| *p.0).collect();
+pub fn auc_bootstrap(
+    scores: &[f64],
+    positive: &[bool],
+    resamples: usize,
+    seed: u64,
+) -> Option<(f64, f64)> {
+    let pos: Vec<f64> = scores
+        .iter()
+        .zip(positive)
+        .filter(|p| *p.1)
+        .map(|p| *p.0)
+        .collect();
+    let neg: Vec<f64> = scores
+        .iter()
+        .zip(positive)
+        .filter(|p| !*p.1)
+        .map(|p| *p.0)
+        .collect();
     if pos.is_empty() || neg.is_empty() || resamples == 0 {
         return None;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut aucs = Vec::with_capacity(resamples);
-    let labels: Vec<bool> = std::iter::repeat_n(true, pos.len()).chain(std::iter::repeat_n(false, neg.len())).collect();
+    let labels: Vec<bool> = std::iter::repeat_n(true, pos.len())
+        .chain(std::iter::repeat_n(false, neg.len()))
+        .collect();
     let mut sample = vec![0.0; labels.len()];
     for _ in 0..resamples {
         for (k, s) in sample.iter_mut().enumerate() {

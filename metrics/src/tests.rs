@@ -1,0 +1,132 @@
+//! Metrics checked against scikit-learn / statsmodels values (fixtures/reference.json,
+//! made by fixtures/generate.py) and small hand-computed cases, to 1e-9.
+
+use proptest::prelude::*;
+use serde::Deserialize;
+
+use super::*;
+
+#[derive(Deserialize)]
+struct Case {
+    labels: Vec<u8>,
+    scores: Vec<f64>,
+    threshold: f64,
+    tp: usize,
+    fp: usize,
+    tn: usize,
+    #[serde(rename = "fn")]
+    fn_: usize,
+    auc: f64,
+    f1: f64,
+    precision: f64,
+    balanced_accuracy: f64,
+    log_loss: f64,
+    wilson_sensitivity: (f64, f64),
+    wilson_specificity: (f64, f64),
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn agrees_with_scikit_learn_and_statsmodels() {
+    let cases: Vec<Case> =
+        serde_json::from_str(include_str!("../fixtures/reference.json")).unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let positive: Vec<bool> = case.labels.iter().map(|&l| l == 1).collect();
+        let c = Confusion::at(&case.scores, &positive, case.threshold);
+        assert_eq!(
+            (c.tp, c.fp, c.tn, c.fn_),
+            (case.tp, case.fp, case.tn, case.fn_)
+        );
+        assert!(close(auc(&case.scores, &positive).unwrap(), case.auc));
+        assert!(close(c.f1().unwrap(), case.f1));
+        assert!(close(c.precision().unwrap(), case.precision));
+        assert!(close(
+            c.balanced_accuracy().unwrap(),
+            case.balanced_accuracy
+        ));
+        let probs: Vec<Vec<f64>> = case.scores.iter().map(|&s| vec![1.0 - s, s]).collect();
+        let labels: Vec<usize> = case.labels.iter().map(|&l| l as usize).collect();
+        assert!(close(log_loss(&probs, &labels).unwrap(), case.log_loss));
+        let (lo, hi) = wilson(c.tp, c.positives()).unwrap();
+        assert!(close(lo, case.wilson_sensitivity.0) && close(hi, case.wilson_sensitivity.1));
+        let (lo, hi) = wilson(c.tn, c.negatives()).unwrap();
+        assert!(close(lo, case.wilson_specificity.0) && close(hi, case.wilson_specificity.1));
+    }
+}
+
+#[test]
+fn hand_computed_small_case() {
+    // Scores 0.1 0.4 0.35 0.8 with labels 0 0 1 1: AUC = 3/4 (sklearn's classic example).
+    let scores = [0.1, 0.4, 0.35, 0.8];
+    let positive = [false, false, true, true];
+    assert!(close(auc(&scores, &positive).unwrap(), 0.75));
+    let c = Confusion::at(&scores, &positive, 0.5);
+    assert_eq!((c.tp, c.fp, c.tn, c.fn_), (1, 0, 2, 1));
+    assert!(close(c.sensitivity().unwrap(), 0.5));
+    assert!(close(c.specificity().unwrap(), 1.0));
+    assert!(close(c.npv().unwrap(), 2.0 / 3.0));
+    // The highest threshold reaching sensitivity 1 is 0.35 (specificity 0.5 there).
+    assert_eq!(
+        threshold_for_sensitivity(&scores, &positive, 1.0),
+        Some(0.35)
+    );
+    assert_eq!(
+        threshold_for_sensitivity(&scores, &positive, 0.5),
+        Some(0.8)
+    );
+}
+
+#[test]
+fn degenerate_inputs_are_none_not_nan() {
+    let scores = [0.2, 0.9];
+    assert_eq!(auc(&scores, &[true, true]), None);
+    assert_eq!(auc(&[], &[]), None);
+    let c = Confusion::at(&scores, &[true, true], 0.5);
+    assert_eq!(c.specificity(), None);
+    assert_eq!(c.balanced_accuracy(), None);
+    assert_eq!(c.sensitivity(), Some(0.5));
+    assert_eq!(Confusion::default().accuracy(), None);
+    assert_eq!(wilson(0, 0), None);
+    assert_eq!(auc_bootstrap(&scores, &[true, true], 100, 1), None);
+    assert_eq!(
+        threshold_for_sensitivity(&scores, &[false, false], 0.9),
+        None
+    );
+    assert_eq!(log_loss(&[], &[]), None);
+    // All predictions the same: AUC one half, no crash.
+    assert_eq!(auc(&[0.5, 0.5, 0.5], &[true, false, true]), Some(0.5));
+}
+
+#[test]
+fn bootstrap_interval_brackets_the_auc_and_is_seeded() {
+    let scores: Vec<f64> = (0..60)
+        .map(|i| (i % 10) as f64 / 10.0 + if i < 30 { 0.3 } else { 0.0 })
+        .collect();
+    let positive: Vec<bool> = (0..60).map(|i| i < 30).collect();
+    let a = auc(&scores, &positive).unwrap();
+    let (lo, hi) = auc_bootstrap(&scores, &positive, 500, 3).unwrap();
+    assert!(lo <= a && a <= hi, "{lo} {a} {hi}");
+    assert_eq!(auc_bootstrap(&scores, &positive, 500, 3), Some((lo, hi)));
+}
+
+proptest! {
+    #[test]
+    fn confusion_counts_add_up(scores in proptest::collection::vec(0.0f64..1.0, 0..200), seed: u64, t in 0.0f64..1.0) {
+        let positive: Vec<bool> = scores.iter().enumerate().map(|(i, _)| (seed >> (i % 64)) & 1 == 1).collect();
+        let c = Confusion::at(&scores, &positive, t);
+        prop_assert_eq!(c.total(), scores.len());
+        prop_assert_eq!(c.positives(), positive.iter().filter(|&&p| p).count());
+        if let Some(a) = auc(&scores, &positive) {
+            prop_assert!((0.0..=1.0).contains(&a));
+            // Flipping the scores mirrors the AUC.
+            let flipped: Vec<f64> = scores.iter().map(|s| 1.0 - s).collect();
+            prop_assert!((auc(&flipped, &positive).unwrap() - (1.0 - a)).abs() < 1e-9);
+        }
+        let roc = roc_curve(&scores, &positive);
+        prop_assert!(roc.windows(2).all(|w| w[0].fpr <= w[1].fpr && w[0].tpr <= w[1].tpr));
+    }
+}
