@@ -51,18 +51,31 @@ fn features_path(layout: &Layout, split: &str) -> PathBuf {
     layout.features().join(format!("{split}.npy"))
 }
 
+/// What to compute features with.
+#[derive(Debug)]
+pub struct FeatureJob<'a> {
+    pub engine: &'a Engine,
+    pub layout: &'a Layout,
+    pub meta: &'a TensorsMeta,
+    pub backbone: &'a LoadedBackbone,
+    pub spec: &'a FeatureSpec,
+    pub batch_size: usize,
+    pub use_cache: bool,
+    pub show_progress: bool,
+}
+
 /// Computes (or reuses) the features of `splits`.
-pub fn compute(
-    engine: &Engine,
-    layout: &Layout,
-    meta: &TensorsMeta,
-    backbone: &LoadedBackbone,
-    spec: &FeatureSpec,
-    batch_size: usize,
-    use_cache: bool,
-    show_progress: bool,
-    splits: &[&str],
-) -> anyhow::Result<Vec<SplitFeatures>> {
+pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFeatures>> {
+    let FeatureJob {
+        engine,
+        layout,
+        meta,
+        backbone,
+        spec,
+        batch_size,
+        use_cache,
+        show_progress,
+    } = *job;
     let key = CacheKey {
         backbone_sha256: backbone.sha256.clone(),
         tensors_content_hash: meta.content_hash.clone(),

@@ -100,17 +100,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir)
         .with_context(|| format!("cannot create {}", train_dir.display()))?;
-    let mut splits = features::compute(
-        &engine,
-        &layout,
-        &meta,
-        &backbone,
-        &spec,
-        config.train.feature_batch_size,
-        config.train.feature_cache,
-        options.show_progress,
-        &["train", "val"],
-    )?;
+    let job = features::FeatureJob {
+        engine: &engine,
+        layout: &layout,
+        meta: &meta,
+        backbone: &backbone,
+        spec: &spec,
+        batch_size: config.train.feature_batch_size,
+        use_cache: config.train.feature_cache,
+        show_progress: options.show_progress,
+    };
+    let mut splits = features::compute(&job, &["train", "val"])?;
     let val = splits.pop().expect("two splits");
     let train = splits.pop().expect("two splits");
     let shape = HeadShape {
