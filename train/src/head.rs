@@ -175,12 +175,20 @@ fn loss(
 ) -> (String, String) {
     let logp = b.op("LogSoftmax", &[logits], &[("axis", Attr::Int(1))]);
     let depth = b.g.const_i64(&[1], &[classes as i64]);
-    let off_on = b.constant(&[2], &[0.0, 1.0]);
-    let onehot = b.op(
+    // ONNX Runtime's OneHot has no float64 kernel: build it in float32 and cast.
+    let off_on = b.g.const_f32(&[2], &[0.0, 1.0]);
+    let mut onehot = b.op(
         "OneHot",
         &[labels, &depth, &off_on],
         &[("axis", Attr::Int(-1))],
     );
+    if b.precision == Precision::F64 {
+        onehot = b.op(
+            "Cast",
+            &[&onehot],
+            &[("to", Attr::Int(DataType::Double as i64))],
+        );
+    }
     let picked = b.op("Mul", &[&onehot, &logp], &[]);
     let axis1 = b.g.const_i64(&[1], &[1]);
     let per_sample = b.op(

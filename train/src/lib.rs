@@ -26,6 +26,9 @@ use crate::head::HeadShape;
 /// The config sections a trained model depends on (a resume must not change them).
 pub const SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
 
+/// Test hook: abort the process right after the checkpoint of this epoch is written.
+pub const FAULT_ABORT_AFTER_EPOCH: &str = "CXR_FAULT_ABORT_AFTER_EPOCH";
+
 /// Metadata keys of the exported `model.onnx` that `infer` reads.
 pub mod model_keys {
     pub const CLASSES: &str = "cxr.classes";
@@ -163,9 +166,16 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
             if row.best { " (best)" } else { "" }
         );
     };
+    // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
+    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH)
+        .ok()
+        .and_then(|v| v.parse().ok());
     let mut save = |s: &fit::State| -> anyhow::Result<()> {
         fit::save_checkpoint(&checkpoint, s)?;
         cxr_store::manifest::write_csv(&history_path, HISTORY_COLUMNS, &s.history)?;
+        if abort_after == Some(s.epochs_done) {
+            std::process::abort();
+        }
         Ok(())
     };
     let mut hooks = Hooks {
@@ -258,3 +268,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         operating_point,
     })
 }
+
+#[cfg(test)]
+mod tests;

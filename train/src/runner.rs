@@ -8,6 +8,7 @@ use cxr_engine::ort::value::{DynValue, Tensor};
 #[derive(Debug, Clone)]
 pub enum Input {
     F32(Vec<usize>, Vec<f32>),
+    F64(Vec<usize>, Vec<f64>),
     I64(Vec<usize>, Vec<i64>),
     U8(Vec<usize>, Vec<u8>),
 }
@@ -16,6 +17,7 @@ impl Input {
     fn into_value(self) -> anyhow::Result<DynValue> {
         Ok(match self {
             Input::F32(shape, data) => Tensor::from_array((shape, data))?.into_dyn(),
+            Input::F64(shape, data) => Tensor::from_array((shape, data))?.into_dyn(),
             Input::I64(shape, data) => Tensor::from_array((shape, data))?.into_dyn(),
             Input::U8(shape, data) => Tensor::from_array((shape, data))?.into_dyn(),
         })
@@ -28,6 +30,15 @@ pub fn run(
     inputs: Vec<(String, Input)>,
     wanted: &[&str],
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    run_typed(session, inputs, wanted)
+}
+
+/// Like [`run`], for outputs of element type `T` (float64 in gradient checks).
+pub fn run_typed<T: cxr_engine::ort::value::PrimitiveTensorElementType + Copy + std::fmt::Debug>(
+    session: &mut Session,
+    inputs: Vec<(String, Input)>,
+    wanted: &[&str],
+) -> anyhow::Result<Vec<Vec<T>>> {
     let values: Vec<(String, DynValue)> = inputs
         .into_iter()
         .map(|(name, input)| Ok((name, input.into_value()?)))
@@ -40,7 +51,7 @@ pub fn run(
                 .get(*name)
                 .ok_or_else(|| anyhow!("the model has no output {name:?}"))?;
             let (_, data) = value
-                .try_extract_tensor::<f32>()
+                .try_extract_tensor::<T>()
                 .with_context(|| format!("output {name:?}"))?;
             Ok(data.to_vec())
         })

@@ -1,0 +1,287 @@
+//! Correctness of the generated training artifacts, run by the real ONNX Runtime.
+
+use std::path::Path;
+
+use cxr_config::{Device, Optimizer, OptimizerKind, Runtime};
+use cxr_engine::Engine;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::head::{HeadShape, Precision, eval_model, optimizer_model, training_model};
+use crate::runner::{Input, run, run_typed};
+
+fn engine() -> Engine {
+    Engine::open(
+        &Runtime {
+            intra_threads: 1,
+            ..Runtime::default()
+        },
+        Device::Cpu,
+    )
+    .expect("run `make setup` first")
+}
+
+fn session(engine: &Engine, model: &cxr_onnx::ModelProto) -> cxr_engine::ort::session::Session {
+    engine
+        .session_from_bytes(&cxr_onnx::encode_model(model), Path::new("test"))
+        .unwrap()
+        .0
+}
+
+struct Problem {
+    shape: HeadShape,
+    x: Vec<f64>,
+    labels: Vec<i64>,
+    weights: Vec<f64>,
+    masks: Vec<Vec<f64>>,
+    params: Vec<(String, Vec<usize>, Vec<f64>)>,
+}
+
+fn problem() -> Problem {
+    let shape = HeadShape {
+        input: 5,
+        hidden: vec![4, 3],
+        classes: 3,
+    };
+    let n = 6;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let x = (0..n * shape.input)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let labels = (0..n).map(|i| (i % 3) as i64).collect();
+    let weights = (0..n).map(|i| [0.5, 1.5, 1.0][i % 3] / n as f64).collect();
+    let masks = shape
+        .hidden
+        .iter()
+        .map(|&h| {
+            (0..n * h)
+                .map(|_| if rng.random_bool(0.7) { 1.0 / 0.7 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let params = shape
+        .params()
+        .into_iter()
+        .map(|(name, dims)| {
+            let len = dims.iter().product();
+            let values = (0..len).map(|_| rng.random_range(-0.8..0.8)).collect();
+            (name, dims, values)
+        })
+        .collect();
+    Problem {
+        shape,
+        x,
+        labels,
+        weights,
+        masks,
+        params,
+    }
+}
+
+fn inputs(p: &Problem, params: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<(String, Input)> {
+    let n = p.labels.len();
+    let mut v = vec![
+        (
+            "features".to_string(),
+            Input::F64(vec![n, p.shape.input], p.x.clone()),
+        ),
+        ("labels".to_string(), Input::I64(vec![n], p.labels.clone())),
+        (
+            "weights".to_string(),
+            Input::F64(vec![n], p.weights.clone()),
+        ),
+    ];
+    for (i, m) in p.masks.iter().enumerate() {
+        v.push((
+            format!("mask{i}"),
+            Input::F64(vec![n, p.shape.hidden[i]], m.clone()),
+        ));
+    }
+    for (name, dims, values) in params {
+        v.push((name.clone(), Input::F64(dims.clone(), values.clone())));
+    }
+    v
+}
+
+#[test]
+fn gradients_match_finite_differences_in_float64() {
+    let engine = engine();
+    let p = problem();
+    let l2 = 0.01;
+    let mut s = session(&engine, &training_model(&p.shape, l2, Precision::F64));
+    let mut wanted = vec!["loss".to_string()];
+    wanted.extend(p.params.iter().map(|(n, _, _)| format!("grad.{n}")));
+    let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let out = run_typed::<f64>(&mut s, inputs(&p, &p.params), &refs).unwrap();
+    let loss_at = |s: &mut cxr_engine::ort::session::Session,
+                   params: &[(String, Vec<usize>, Vec<f64>)]| {
+        run_typed::<f64>(s, inputs(&p, params), &["loss"]).unwrap()[0][0]
+    };
+    let eps = 1e-6;
+    let mut worst: f64 = 0.0;
+    for (k, (_, _, values)) in p.params.iter().enumerate() {
+        for i in 0..values.len() {
+            let mut plus = p.params.clone();
+            plus[k].2[i] += eps;
+            let mut minus = p.params.clone();
+            minus[k].2[i] -= eps;
+            let numeric = (loss_at(&mut s, &plus) - loss_at(&mut s, &minus)) / (2.0 * eps);
+            let analytic = out[k + 1][i];
+            worst = worst.max((numeric - analytic).abs());
+        }
+    }
+    assert!(worst < 1e-7, "largest gradient error {worst}");
+}
+
+#[test]
+fn eval_model_loss_is_the_training_loss_without_dropout() {
+    let engine = engine();
+    let mut p = problem();
+    for m in &mut p.masks {
+        m.iter_mut().for_each(|v| *v = 1.0);
+    }
+    let mut train = session(&engine, &training_model(&p.shape, 0.0, Precision::F64));
+    let mut eval = session(&engine, &eval_model(&p.shape, 0.0, Precision::F64));
+    let a = run_typed::<f64>(
+        &mut train,
+        inputs(&p, &p.params),
+        &["loss", "probabilities"],
+    )
+    .unwrap();
+    let mut eval_inputs = inputs(&p, &p.params);
+    eval_inputs.retain(|(n, _)| !n.starts_with("mask"));
+    let b = run_typed::<f64>(&mut eval, eval_inputs, &["loss", "probabilities"]).unwrap();
+    assert!((a[0][0] - b[0][0]).abs() < 1e-12);
+    // Hand-computed class-weighted cross-entropy from the probabilities.
+    let expected: f64 = b[1]
+        .chunks(3)
+        .zip(&p.labels)
+        .zip(&p.weights)
+        .map(|((probs, &l), w)| -w * probs[l as usize].ln())
+        .sum();
+    assert!(
+        (b[0][0] - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        b[0][0]
+    );
+}
+
+fn one_step(kind: OptimizerKind, w: f32, g: f32, slots: &[f32], lr: f32, step: f32) -> Vec<f32> {
+    let engine = engine();
+    let shape = HeadShape {
+        input: 1,
+        hidden: vec![],
+        classes: 1,
+    };
+    let opt = Optimizer {
+        kind,
+        momentum: 0.9,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        ..Optimizer::default()
+    };
+    let mut s = session(&engine, &optimizer_model(&shape, &opt));
+    let mut ins = vec![
+        ("lr".to_string(), Input::F32(vec![], vec![lr])),
+        ("step".to_string(), Input::F32(vec![], vec![step])),
+    ];
+    let mut wanted = Vec::new();
+    for (name, dims) in shape.params() {
+        ins.push((name.clone(), Input::F32(dims.clone(), vec![w])));
+        ins.push((format!("grad.{name}"), Input::F32(dims.clone(), vec![g])));
+        wanted.push(format!("new.{name}"));
+        for (slot, value) in crate::head::optimizer_slots(kind).iter().zip(slots) {
+            ins.push((
+                format!("{slot}.{name}"),
+                Input::F32(dims.clone(), vec![*value]),
+            ));
+            wanted.push(format!("new.{slot}.{name}"));
+        }
+    }
+    let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    // [kernel, kernel slots.., bias, bias slots..]: the kernel's come first.
+    run(&mut s, ins, &refs)
+        .unwrap()
+        .into_iter()
+        .map(|v| v[0])
+        .collect()
+}
+
+#[test]
+fn sgd_momentum_step_is_keras_rule() {
+    let (w, g, v, lr, m) = (0.5f32, 2.0f32, -0.3f32, 0.01f32, 0.9f32);
+    let out = one_step(OptimizerKind::Sgd, w, g, &[v], lr, 1.0);
+    let v_new = m * v - lr * g;
+    assert!(
+        (out[1] - v_new).abs() < 1e-7,
+        "velocity {} vs {v_new}",
+        out[1]
+    );
+    assert!(
+        (out[0] - (w + v_new)).abs() < 1e-7,
+        "weight {} vs {}",
+        out[0],
+        w + v_new
+    );
+}
+
+#[test]
+fn adam_step_is_keras_rule() {
+    let (w, g, m, v, lr, t) = (0.5f64, 2.0f64, 0.1f64, 0.2f64, 0.001f64, 3.0f64);
+    let out = one_step(
+        OptimizerKind::Adam,
+        w as f32,
+        g as f32,
+        &[m as f32, v as f32],
+        lr as f32,
+        t as f32,
+    );
+    let m2 = m + (g - m) * (1.0 - 0.9);
+    let v2 = v + (g * g - v) * (1.0 - 0.999);
+    let alpha = lr * (1.0 - 0.999f64.powf(t)).sqrt() / (1.0 - 0.9f64.powf(t));
+    let w2 = w - alpha * m2 / (v2.sqrt() + 1e-7);
+    assert!((out[0] as f64 - w2).abs() < 1e-6, "{} vs {w2}", out[0]);
+    assert!((out[1] as f64 - m2).abs() < 1e-6);
+    assert!((out[2] as f64 - v2).abs() < 1e-6);
+}
+
+#[test]
+fn random_backbone_is_seeded_and_he_scaled() {
+    let a = crate::backbone::random_convs(5);
+    let b = crate::backbone::random_convs(5);
+    assert_eq!(a.len(), 13);
+    assert_eq!(a[0].kernel, b[0].kernel);
+    assert_ne!(a[0].kernel, crate::backbone::random_convs(6)[0].kernel);
+    let k = &a[12].kernel;
+    let var = k.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / k.len() as f64;
+    let expected = 2.0 / (512.0 * 9.0);
+    assert!(
+        (var / expected - 1.0).abs() < 0.05,
+        "variance {var} vs {expected}"
+    );
+}
+
+#[test]
+fn feature_dims_follow_vgg_pooling() {
+    use crate::backbone::{FeatureSpec, vgg16_feature_dim};
+    let spec = |h, w, pooling| FeatureSpec {
+        height: h,
+        width: w,
+        stored_order: cxr_config::ChannelOrder::Rgb,
+        normalization: cxr_config::Normalization::Caffe,
+        pooling,
+    };
+    assert_eq!(
+        vgg16_feature_dim(&spec(50, 50, cxr_config::Pooling::Flatten)),
+        512
+    );
+    assert_eq!(
+        vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Flatten)),
+        7 * 7 * 512
+    );
+    assert_eq!(
+        vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Avg)),
+        512
+    );
+}
