@@ -211,7 +211,7 @@ impl Engine {
             Device::Cuda => {
                 builder = register_cuda(builder).map_err(|(_, message)| EngineError::Cuda {
                     library: self.library.clone(),
-                    message,
+                    message: message.trim_end_matches('.').to_string(),
                 })?;
                 Provider::Cuda
             }

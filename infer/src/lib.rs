@@ -1,1 +1,371 @@
-//! placeholder
+//! Stage 3, `infer`: runs the exported `model.onnx` on image files, folders or a
+//! preprocessed split, on CPU or CUDA, and writes one prediction per image.
+//! Raw files go through the same `cxr-imaging` transform as `preprocess`;
+//! decoding runs on all cores in a producer thread while the model runs.
+
+pub mod model;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use cxr_config::{Config, Device, OutputFormat, Threshold};
+use cxr_engine::Engine;
+use cxr_engine::ort::session::Session;
+use cxr_engine::ort::value::Tensor;
+use cxr_imaging::Transform;
+use cxr_store::layout::Layout;
+use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, TensorsMeta};
+use cxr_store::npy::NpyReader;
+use cxr_store::provenance::Provenance;
+use rayon::prelude::*;
+
+pub use model::ModelInfo;
+pub use output::Prediction;
+
+/// What to predict on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A preprocessed split of this experiment.
+    Split(String),
+    /// Image files and folders (searched recursively).
+    Paths(Vec<PathBuf>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub device: Option<Device>,
+    /// Sources to run; empty means every non-train split of the experiment.
+    pub sources: Vec<Source>,
+    pub out: Option<PathBuf>,
+    pub format: Option<OutputFormat>,
+    pub model: Option<PathBuf>,
+    pub show_progress: bool,
+}
+
+/// What one run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub outputs: Vec<(PathBuf, usize)>,
+    pub rejected: Vec<RejectRow>,
+    pub provider: String,
+    pub images: usize,
+    pub seconds: f64,
+    pub threshold: f64,
+    /// The predictions when exactly one file was given (for the one-line answer).
+    pub single: Option<Prediction>,
+}
+
+/// The decision threshold on the positive class's probability.
+pub fn threshold(config: &Config, layout: &Layout) -> anyhow::Result<f64> {
+    match config.infer.threshold {
+        Threshold::Fixed(t) => Ok(t),
+        Threshold::FromValidation => {
+            let path = layout.operating_point();
+            cxr_store::layout::require(&path, "train")?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid JSON", path.display()))?;
+            v["threshold"]
+                .as_f64()
+                .with_context(|| format!("{}: no threshold", path.display()))
+        }
+    }
+}
+
+/// The class chosen for `probs`: with two classes the positive class wins at `threshold`, else argmax.
+pub fn decide(probs: &[f64], positive: usize, threshold: f64) -> usize {
+    if probs.len() == 2 {
+        if probs[positive] >= threshold {
+            positive
+        } else {
+            1 - positive
+        }
+    } else {
+        (0..probs.len())
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap_or(0)
+    }
+}
+
+/// A batch ready for the model: uint8 pixels and who they belong to.
+struct Batch {
+    pixels: Vec<u8>,
+    items: Vec<(String, Option<String>)>,
+}
+
+struct Runner<'a> {
+    session: Session,
+    info: &'a ModelInfo,
+    threshold: f64,
+}
+
+impl Runner<'_> {
+    fn predict(&mut self, batch: Batch) -> anyhow::Result<Vec<Prediction>> {
+        let n = batch.items.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let [h, w] = self.info.size;
+        let input = Tensor::from_array((vec![n, h as usize, w as usize, 3], batch.pixels))?;
+        let outputs = self.session.run(vec![("image", input.into_dyn())])?;
+        let (_, probs) = outputs["probabilities"].try_extract_tensor::<f32>()?;
+        let classes = self.info.classes.len();
+        Ok(batch
+            .items
+            .into_iter()
+            .zip(probs.chunks(classes))
+            .map(|((path, label), p)| {
+                let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                let predicted =
+                    self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
+                Prediction {
+                    path,
+                    label,
+                    predicted,
+                    probabilities: p,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Runs the stage.
+pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
+    let layout = Layout::new(config);
+    let model_path = options.model.clone().unwrap_or_else(|| layout.model());
+    let info = ModelInfo::load(&model_path, config)?;
+    let threshold = threshold(config, &layout)?;
+    let device = options.device.unwrap_or(config.infer.device);
+    let engine = Engine::open(&config.runtime, device)?;
+    let (session, provider) = engine.session_from_bytes(&info.bytes, &info.path)?;
+    if device == Device::Auto {
+        tracing::info!("--device auto: running on {provider}");
+    }
+    let mut runner = Runner {
+        session,
+        info: &info,
+        threshold,
+    };
+    let format = options.format.unwrap_or(config.infer.format);
+    let extension = match format {
+        OutputFormat::Csv => "csv",
+        OutputFormat::Jsonl => "jsonl",
+    };
+    let sources = if options.sources.is_empty() {
+        let meta = TensorsMeta::read(&layout.tensors_meta())?;
+        let splits: Vec<Source> = meta
+            .splits
+            .iter()
+            .filter(|s| s.name != "train")
+            .map(|s| Source::Split(s.name.clone()))
+            .collect();
+        if splits.is_empty() {
+            bail!("no split to predict on besides train; give --split train or image paths");
+        }
+        splits
+    } else {
+        options.sources.clone()
+    };
+    if options.out.is_some() && sources.len() > 1 {
+        bail!("--out takes one source; {} were given", sources.len());
+    }
+    let mut outcome = Outcome {
+        outputs: Vec::new(),
+        rejected: Vec::new(),
+        provider: provider.to_string(),
+        images: 0,
+        seconds: 0.0,
+        threshold,
+        single: None,
+    };
+    let started = Instant::now();
+    let mut provenance = Provenance::start("infer", config);
+    provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
+    provenance.tool("provider", provider.to_string());
+    provenance.tool("onnxruntime", engine.version());
+    for source in &sources {
+        let (name, predictions, rejected) = match source {
+            Source::Split(split) => (
+                split.clone(),
+                predict_split(config, &layout, &info, split, &mut runner, options)?,
+                Vec::new(),
+            ),
+            Source::Paths(paths) => {
+                let (p, r) = predict_files(config, &info, paths, &mut runner, options)?;
+                ("files".to_string(), p, r)
+            }
+        };
+        let out = options
+            .out
+            .clone()
+            .unwrap_or_else(|| layout.predictions_dir().join(format!("{name}.{extension}")));
+        output::write(&out, format, &info.classes, &predictions)?;
+        if !rejected.is_empty() {
+            let rejects_path = out.with_extension("rejects.csv");
+            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
+            tracing::warn!(
+                "{} file(s) could not be read; see {}",
+                rejected.len(),
+                rejects_path.display()
+            );
+        }
+        if let (Source::Paths(paths), [one]) = (source, predictions.as_slice())
+            && paths.len() == 1
+            && paths[0].is_file()
+        {
+            outcome.single = Some(one.clone());
+        }
+        outcome.images += predictions.len();
+        outcome.outputs.push((out, predictions.len()));
+        outcome.rejected.extend(rejected);
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    if options.out.is_none() {
+        provenance.write(&layout.predictions_dir(), config)?;
+    }
+    Ok(outcome)
+}
+
+fn predict_split(
+    config: &Config,
+    layout: &Layout,
+    info: &ModelInfo,
+    split: &str,
+    runner: &mut Runner,
+    options: &Options,
+) -> anyhow::Result<Vec<Prediction>> {
+    let meta_path = layout.tensors_meta();
+    let meta = TensorsMeta::read(&meta_path)?;
+    meta.check_compatible(&meta_path, info.size, &info.classes)?;
+    if meta.split(split).is_none() {
+        let names: Vec<&str> = meta.splits.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "--split {split}: no such split in {}; splits are: {}",
+            meta_path.display(),
+            names.join(", ")
+        );
+    }
+    let rows: Vec<ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
+    let mut reader = NpyReader::open(&layout.images(split))?;
+    if reader.rows() != rows.len() {
+        bail!(
+            "{}: {} images but {} manifest rows",
+            layout.images(split).display(),
+            reader.rows(),
+            rows.len()
+        );
+    }
+    let bar = cxr_cli::progress_bar(rows.len() as u64, split, options.show_progress);
+    let mut out = Vec::with_capacity(rows.len());
+    for (start, chunk) in (0..)
+        .step_by(config.infer.batch_size)
+        .zip(rows.chunks(config.infer.batch_size))
+    {
+        let pixels = reader.read_rows_bytes(start, chunk.len())?;
+        let items = chunk
+            .iter()
+            .map(|r| (r.path.clone(), Some(r.class.clone())))
+            .collect();
+        out.extend(runner.predict(Batch { pixels, items })?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// The class a file's folder names, if it is one of `classes`.
+fn label_from_path(path: &Path, classes: &[String]) -> Option<String> {
+    let parent = path.parent()?.file_name()?.to_str()?;
+    classes.iter().find(|c| c.as_str() == parent).cloned()
+}
+
+fn predict_files(
+    config: &Config,
+    info: &ModelInfo,
+    paths: &[PathBuf],
+    runner: &mut Runner,
+    options: &Options,
+) -> anyhow::Result<(Vec<Prediction>, Vec<RejectRow>)> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(
+                cxr_imaging::list_files(path)
+                    .with_context(|| format!("cannot list {}", path.display()))?,
+            );
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{} does not exist", path.display());
+        }
+    }
+    let mut transform = Transform::from_config(&config.preprocess);
+    transform.height = info.size[0];
+    transform.width = info.size[1];
+    transform.channel_order = info.channel_order;
+    let threads = match config.preprocess.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
+    let batch_size = config.infer.batch_size;
+    let (tx, rx) = sync_channel::<(Batch, Vec<RejectRow>)>(2);
+    let mut predictions = Vec::with_capacity(files.len());
+    let mut rejected = Vec::new();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let files = &files;
+        let transform = &transform;
+        let pool = &pool;
+        scope.spawn(move || {
+            for chunk in files.chunks(batch_size) {
+                let decoded: Vec<_> =
+                    pool.install(|| chunk.par_iter().map(|p| transform.apply_file(p)).collect());
+                let mut batch = Batch {
+                    pixels: Vec::with_capacity(chunk.len() * transform.output_len()),
+                    items: Vec::new(),
+                };
+                let mut bad = Vec::new();
+                for (path, result) in chunk.iter().zip(decoded) {
+                    match result {
+                        Ok(p) => {
+                            batch.pixels.extend_from_slice(&p.pixels);
+                            batch.items.push((
+                                path.display().to_string(),
+                                label_from_path(path, &info.classes),
+                            ));
+                        }
+                        Err(e) => bad.push(RejectRow {
+                            path: path.display().to_string(),
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+                if tx.send((batch, bad)).is_err() {
+                    return;
+                }
+            }
+        });
+        for (batch, bad) in rx {
+            let n = batch.items.len() + bad.len();
+            predictions.extend(runner.predict(batch)?);
+            rejected.extend(bad);
+            bar.inc(n as u64);
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok((predictions, rejected))
+}
+
+/// The one human line for a single image, like the tutorial's `doctor()`.
+pub fn doctor_line(p: &Prediction, classes: &[String]) -> String {
+    let idx = classes.iter().position(|c| *c == p.predicted).unwrap_or(0);
+    format!("{} {:.2}  {}", p.predicted, p.probabilities[idx], p.path)
+}

@@ -1,6 +1,93 @@
-//! The `infer` binary (not built yet: it says so and exits non-zero).
+//! The `infer` binary: `model.onnx` on files, folders or a split -> predictions CSV.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("error: the `infer` stage is not built yet");
-    std::process::ExitCode::from(2)
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cxr_config::{Device, OutputFormat};
+
+/// Predict NORMAL/PNEUMONIA for image files, folders or a preprocessed split.
+#[derive(Debug, Parser)]
+#[command(name = "infer", version)]
+struct Args {
+    #[command(flatten)]
+    common: cxr_cli::CommonArgs,
+    /// Image files or folders (searched recursively). Without them: every non-train split.
+    paths: Vec<PathBuf>,
+    /// A preprocessed split of the experiment (e.g. test); repeatable.
+    #[arg(long = "split", value_name = "NAME")]
+    splits: Vec<String>,
+    /// cpu, cuda or auto (overrides infer.device). cuda fails loudly when CUDA is unavailable.
+    #[arg(long, value_enum)]
+    device: Option<DeviceArg>,
+    /// Write predictions here instead of EXP/predictions/<split>.csv (one source only).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// csv (default) or jsonl (overrides infer.format).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// A model other than EXP/train/model.onnx.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    args.common.init_logging();
+    cxr_cli::run(|| {
+        let config = args.common.load_config()?;
+        let mut sources: Vec<cxr_infer::Source> = args
+            .splits
+            .iter()
+            .cloned()
+            .map(cxr_infer::Source::Split)
+            .collect();
+        if !args.paths.is_empty() {
+            sources.push(cxr_infer::Source::Paths(args.paths.clone()));
+        }
+        let options = cxr_infer::Options {
+            device: args.device.map(|d| match d {
+                DeviceArg::Cpu => Device::Cpu,
+                DeviceArg::Cuda => Device::Cuda,
+                DeviceArg::Auto => Device::Auto,
+            }),
+            sources,
+            out: args.out.clone(),
+            format: args.format.map(|f| match f {
+                FormatArg::Csv => OutputFormat::Csv,
+                FormatArg::Jsonl => OutputFormat::Jsonl,
+            }),
+            model: args.model.clone(),
+            show_progress: args.common.show_progress(),
+        };
+        let outcome = cxr_infer::run(&config, &options)?;
+        if let Some(p) = &outcome.single {
+            println!("{}", cxr_infer::doctor_line(p, &config.data.classes));
+        }
+        for (path, n) in &outcome.outputs {
+            tracing::info!("{n} predictions -> {}", path.display());
+        }
+        tracing::info!(
+            "{} images in {:.2}s ({:.1} images/s) on {}, threshold {:.4}",
+            outcome.images,
+            outcome.seconds,
+            outcome.images as f64 / outcome.seconds.max(1e-9),
+            outcome.provider,
+            outcome.threshold
+        );
+        Ok(())
+    })
 }
