@@ -70,18 +70,12 @@ impl CommonArgs {
 
 /// A progress bar counting `len` items with items/s and time left; `visible: false` draws nothing.
 pub fn progress_bar(len: u64, what: &str, visible: bool) -> ProgressBar {
-    let target = if visible {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
+    let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {eta} left)",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({per_sec}, {eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_prefix(what.to_string());
     if visible {

@@ -12,12 +12,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{path}: malformed YAML at line {line}, column {column}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: malformed YAML: {message}")]
     SyntaxNoLocation { path: PathBuf, message: String },
     #[error("{origin}: the top level must be a mapping of sections (experiment, data, ...)")]
@@ -27,21 +22,9 @@ pub enum ConfigError {
     #[error("--set {arg:?}: value is not valid YAML: {message}")]
     OverrideValue { arg: String, message: String },
     #[error("--set {arg:?}: `{key}` is a {found}, not a section, so it has no sub-key")]
-    OverrideNotSection {
-        arg: String,
-        key: String,
-        found: &'static str,
-    },
+    OverrideNotSection { arg: String, key: String, found: &'static str },
     #[error("{origin}: {key}: {message}")]
-    Schema {
-        origin: String,
-        key: String,
-        message: String,
-    },
+    Schema { origin: String, key: String, message: String },
     #[error("{origin}: {key}: {message}")]
-    Invalid {
-        origin: String,
-        key: String,
-        message: String,
-    },
+    Invalid { origin: String, key: String, message: String },
 }

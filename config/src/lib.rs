@@ -24,10 +24,7 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
         let (mut value, origin) = match file {
             Some(path) => (read_yaml_file(path)?, path.display().to_string()),
-            None => (
-                serde_yaml::Value::Mapping(Default::default()),
-                "built-in defaults".to_string(),
-            ),
+            None => (serde_yaml::Value::Mapping(Default::default()), "built-in defaults".to_string()),
         };
         if value.is_null() {
             value = serde_yaml::Value::Mapping(Default::default());
@@ -35,11 +32,7 @@ impl Config {
         if !value.is_mapping() {
             return Err(ConfigError::NotAMapping { origin });
         }
-        let origin = if overrides.is_empty() {
-            origin
-        } else {
-            format!("{origin} with --set overrides")
-        };
+        let origin = if overrides.is_empty() { origin } else { format!("{origin} with --set overrides") };
         for arg in overrides {
             overrides::apply(&mut value, arg)?;
         }
@@ -61,12 +54,11 @@ impl Config {
     /// Parses a configuration from YAML text (no overrides); used for resolved configs.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let value = parse_yaml(text, Path::new(origin))?;
-        let config: Config =
-            serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Schema {
-                origin: origin.to_string(),
-                key: e.path().to_string(),
-                message: validate::friendly_serde_message(&e.inner().to_string()),
-            })?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Schema {
+            origin: origin.to_string(),
+            key: e.path().to_string(),
+            message: validate::friendly_serde_message(&e.inner().to_string()),
+        })?;
         config.validate(origin)?;
         Ok(config)
     }
@@ -89,16 +81,9 @@ impl Config {
         let full = serde_yaml::to_value(self).expect("a Config always serialises");
         let mut hasher = Sha256::new();
         for section in sections {
-            let part = full
-                .get(*section)
-                .cloned()
-                .unwrap_or(serde_yaml::Value::Null);
+            let part = full.get(*section).cloned().unwrap_or(serde_yaml::Value::Null);
             hasher.update(section.as_bytes());
-            hasher.update(
-                serde_yaml::to_string(&part)
-                    .expect("serialisable")
-                    .as_bytes(),
-            );
+            hasher.update(serde_yaml::to_string(&part).expect("serialisable").as_bytes());
         }
         hex::encode(hasher.finalize())
     }
@@ -110,10 +95,8 @@ impl Config {
 }
 
 fn read_yaml_file(path: &Path) -> Result<serde_yaml::Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     parse_yaml(&text, path)
 }
 
@@ -125,10 +108,7 @@ fn parse_yaml(text: &str, path: &Path) -> Result<serde_yaml::Value, ConfigError>
             column: loc.column(),
             message: e.to_string(),
         },
-        None => ConfigError::SyntaxNoLocation {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+        None => ConfigError::SyntaxNoLocation { path: path.to_path_buf(), message: e.to_string() },
     })
 }
 

@@ -7,9 +7,7 @@ use crate::ConfigError;
 /// Applies one `dotted.key=value` override; the value is parsed as YAML
 /// (`3` is a number, `[224,224]` a list, `true` a bool, `sgd` a string).
 pub(crate) fn apply(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
-    let syntax = || ConfigError::OverrideSyntax {
-        arg: arg.to_string(),
-    };
+    let syntax = || ConfigError::OverrideSyntax { arg: arg.to_string() };
     let (key, raw) = arg.split_once('=').ok_or_else(syntax)?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
@@ -18,10 +16,8 @@ pub(crate) fn apply(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
     let value: Value = if raw.trim().is_empty() {
         Value::Null
     } else {
-        serde_yaml::from_str(raw).map_err(|e| ConfigError::OverrideValue {
-            arg: arg.to_string(),
-            message: e.to_string(),
-        })?
+        serde_yaml::from_str(raw)
+            .map_err(|e| ConfigError::OverrideValue { arg: arg.to_string(), message: e.to_string() })?
     };
     let parts: Vec<&str> = key.split('.').collect();
     let mut node = root;
@@ -36,9 +32,7 @@ pub(crate) fn apply(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
                 found: kind_of(node),
             });
         };
-        let slot = map
-            .entry(Value::String((*part).to_string()))
-            .or_insert(Value::Null);
+        let slot = map.entry(Value::String((*part).to_string())).or_insert(Value::Null);
         if depth + 1 == parts.len() {
             *slot = value;
             return Ok(());

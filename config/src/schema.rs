@@ -33,11 +33,7 @@ pub struct Experiment {
 
 impl Default for Experiment {
     fn default() -> Self {
-        Self {
-            name: "default".into(),
-            workdir: PathBuf::from("runs"),
-            seed: 42,
-        }
+        Self { name: "default".into(), workdir: PathBuf::from("runs"), seed: 42 }
     }
 }
 
@@ -195,12 +191,7 @@ pub struct Synthetic {
 
 impl Default for Synthetic {
     fn default() -> Self {
-        Self {
-            train_per_class: 120,
-            val_per_class: 40,
-            test_per_class: 40,
-            size: 1000,
-        }
+        Self { train_per_class: 120, val_per_class: 40, test_per_class: 40, size: 1000 }
     }
 }
 
@@ -365,10 +356,7 @@ pub struct Head {
 
 impl Default for Head {
     fn default() -> Self {
-        Self {
-            hidden: vec![256],
-            dropout: 0.5,
-        }
+        Self { hidden: vec![256], dropout: 0.5 }
     }
 }
 
@@ -465,9 +453,9 @@ impl<'de> Deserialize<'de> for ClassWeights {
             Name(String),
             List(Vec<f64>),
         }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected one of: none, balanced, or a list of numbers")
-        })? {
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected one of: none, balanced, or a list of numbers"))?
+        {
             Raw::Name(n) if n == "none" => Ok(ClassWeights::None),
             Raw::Name(n) if n == "balanced" => Ok(ClassWeights::Balanced),
             Raw::Name(n) => Err(serde::de::Error::custom(format!(
@@ -488,10 +476,7 @@ pub struct EarlyStopping {
 
 impl Default for EarlyStopping {
     fn default() -> Self {
-        Self {
-            monitor: Monitor::ValLoss,
-            patience: 0,
-        }
+        Self { monitor: Monitor::ValLoss, patience: 0 }
     }
 }
 
@@ -516,12 +501,7 @@ pub struct Augment {
 
 impl Default for Augment {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            rotate_degrees: 5.0,
-            shift_fraction: 0.05,
-            brightness: 0.1,
-        }
+        Self { enabled: false, rotate_degrees: 5.0, shift_fraction: 0.05, brightness: 0.1 }
     }
 }
 
@@ -537,12 +517,7 @@ pub struct Infer {
 
 impl Default for Infer {
     fn default() -> Self {
-        Self {
-            device: Device::Cpu,
-            batch_size: 32,
-            threshold: Threshold::Fixed(0.5),
-            format: OutputFormat::Csv,
-        }
+        Self { device: Device::Cpu, batch_size: 32, threshold: Threshold::Fixed(0.5), format: OutputFormat::Csv }
     }
 }
 
@@ -590,13 +565,9 @@ impl<'de> Deserialize<'de> for Threshold {
         const EXPECTED: &str = "expected a number in [0, 1] or \"from-validation\"";
         match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(EXPECTED))? {
             Raw::Number(t) if (0.0..=1.0).contains(&t) => Ok(Threshold::Fixed(t)),
-            Raw::Number(t) => Err(serde::de::Error::custom(format!(
-                "{t} is out of range, {EXPECTED}"
-            ))),
+            Raw::Number(t) => Err(serde::de::Error::custom(format!("{t} is out of range, {EXPECTED}"))),
             Raw::Name(n) if n == "from-validation" => Ok(Threshold::FromValidation),
-            Raw::Name(n) => Err(serde::de::Error::custom(format!(
-                "unknown value {n:?}, {EXPECTED}"
-            ))),
+            Raw::Name(n) => Err(serde::de::Error::custom(format!("unknown value {n:?}, {EXPECTED}"))),
         }
     }
 }
@@ -615,11 +586,7 @@ pub struct Report {
 
 impl Default for Report {
     fn default() -> Self {
-        Self {
-            target_sensitivity: 0.95,
-            bootstrap: 1000,
-            png: true,
-        }
+        Self { target_sensitivity: 0.95, bootstrap: 1000, png: true }
     }
 }
 

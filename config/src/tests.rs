@@ -84,128 +84,81 @@ fn override_into_missing_section_creates_it() {
 
 #[test]
 fn override_without_equals_is_rejected() {
-    let e = Config::load(None, &["train.epochs".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["train.epochs".into()]).unwrap_err().to_string();
     assert!(e.contains("expected dotted.key=value"), "{e}");
 }
 
 #[test]
 fn override_below_a_scalar_is_rejected() {
-    let e = load_text("train:\n  epochs: 3\n", &["train.epochs.x=1"])
-        .unwrap_err()
-        .to_string();
+    let e = load_text("train:\n  epochs: 3\n", &["train.epochs.x=1"]).unwrap_err().to_string();
     assert!(e.contains("`train.epochs` is a number"), "{e}");
     // Not in the file: the schema then rejects the mapping where a number belongs.
-    let e = Config::load(None, &["train.epochs.x=1".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["train.epochs.x=1".into()]).unwrap_err().to_string();
     assert!(e.contains("train.epochs: invalid type: map"), "{e}");
 }
 
 #[test]
 fn unknown_key_names_path_and_allowed_keys() {
-    let e = load_text("train:\n  epoch: 3\n", &[])
-        .unwrap_err()
-        .to_string();
+    let e = load_text("train:\n  epoch: 3\n", &[]).unwrap_err().to_string();
     assert!(e.contains("train.epoch: unknown key \"epoch\""), "{e}");
     assert!(e.contains("expected one of: epochs, batch_size"), "{e}");
 }
 
 #[test]
 fn unknown_top_level_section() {
-    let e = load_text("trian:\n  epochs: 3\n", &[])
-        .unwrap_err()
-        .to_string();
+    let e = load_text("trian:\n  epochs: 3\n", &[]).unwrap_err().to_string();
     assert!(e.contains("unknown key \"trian\""), "{e}");
     assert!(e.contains("experiment, data, preprocess"), "{e}");
 }
 
 #[test]
 fn unknown_enum_value_lists_allowed_values() {
-    let e = Config::load(None, &["train.optimizer.kind=sgdd".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("train.optimizer.kind: unknown value \"sgdd\", expected one of: sgd, adam"),
-        "{e}"
-    );
+    let e = Config::load(None, &["train.optimizer.kind=sgdd".into()]).unwrap_err().to_string();
+    assert!(e.contains("train.optimizer.kind: unknown value \"sgdd\", expected one of: sgd, adam"), "{e}");
 }
 
 #[test]
 fn wrong_type_names_key() {
-    let e = load_text("train:\n  epochs: many\n", &[])
-        .unwrap_err()
-        .to_string();
+    let e = load_text("train:\n  epochs: many\n", &[]).unwrap_err().to_string();
     assert!(e.contains("train.epochs"), "{e}");
     assert!(e.contains("invalid type"), "{e}");
 }
 
 #[test]
 fn out_of_range_value_names_key_value_and_range() {
-    let e = Config::load(None, &["model.head.dropout=1.5".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("model.head.dropout: 1.5 is out of range, expected a rate in [0, 0.95]"),
-        "{e}"
-    );
-    let e = Config::load(None, &["train.epochs=0".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["model.head.dropout=1.5".into()]).unwrap_err().to_string();
+    assert!(e.contains("model.head.dropout: 1.5 is out of range, expected a rate in [0, 0.95]"), "{e}");
+    let e = Config::load(None, &["train.epochs=0".into()]).unwrap_err().to_string();
     assert!(e.contains("train.epochs: 0 is out of range"), "{e}");
-    let e = Config::load(None, &["preprocess.size=[8, 50]".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["preprocess.size=[8, 50]".into()]).unwrap_err().to_string();
     assert!(e.contains("preprocess.size[0]: 8 is out of range"), "{e}");
 }
 
 #[test]
 fn threshold_out_of_range() {
-    let e = Config::load(None, &["infer.threshold=2".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("infer.threshold") && e.contains("out of range"),
-        "{e}"
-    );
+    let e = Config::load(None, &["infer.threshold=2".into()]).unwrap_err().to_string();
+    assert!(e.contains("infer.threshold") && e.contains("out of range"), "{e}");
 }
 
 #[test]
 fn inconsistent_keys_are_rejected() {
-    let e = Config::load(None, &["data.positive_class=COVID".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("data.positive_class") && e.contains("NORMAL, PNEUMONIA"),
-        "{e}"
-    );
-    let e = Config::load(None, &["train.class_weights=[1.0]".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["data.positive_class=COVID".into()]).unwrap_err().to_string();
+    assert!(e.contains("data.positive_class") && e.contains("NORMAL, PNEUMONIA"), "{e}");
+    let e = Config::load(None, &["train.class_weights=[1.0]".into()]).unwrap_err().to_string();
     assert!(e.contains("1 weights given for 2 classes"), "{e}");
-    let e = Config::load(None, &["data.classes=[A, A]".into()])
-        .unwrap_err()
-        .to_string();
+    let e = Config::load(None, &["data.classes=[A, A]".into()]).unwrap_err().to_string();
     assert!(e.contains("listed twice"), "{e}");
 }
 
 #[test]
 fn missing_file_names_path() {
-    let e = Config::load(Some(Path::new("/nonexistent/x.yaml")), &[])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("cannot read config file /nonexistent/x.yaml"),
-        "{e}"
-    );
+    let e = Config::load(Some(Path::new("/nonexistent/x.yaml")), &[]).unwrap_err().to_string();
+    assert!(e.contains("cannot read config file /nonexistent/x.yaml"), "{e}");
 }
 
 #[test]
 fn malformed_yaml_has_line_and_column() {
-    let e = load_text("train:\n  epochs: 3\n    batch_size: [1, 2\n", &[])
-        .unwrap_err()
-        .to_string();
+    let e = load_text("train:\n  epochs: 3\n    batch_size: [1, 2\n", &[]).unwrap_err().to_string();
     assert!(e.contains("malformed YAML at line"), "{e}");
     assert!(e.contains("column"), "{e}");
 }
@@ -218,14 +171,8 @@ fn non_mapping_top_level_is_rejected() {
 
 #[test]
 fn resolved_yaml_round_trips() {
-    let c = Config::load(
-        None,
-        &[
-            "model.backbone=my/backbone.onnx".into(),
-            "train.class_weights=balanced".into(),
-        ],
-    )
-    .unwrap();
+    let c =
+        Config::load(None, &["model.backbone=my/backbone.onnx".into(), "train.class_weights=balanced".into()]).unwrap();
     let back = Config::from_yaml_str(&c.to_yaml(), "resolved").unwrap();
     assert_eq!(back, c);
     assert_eq!(back.hash(), c.hash());
@@ -235,16 +182,10 @@ fn resolved_yaml_round_trips() {
 fn section_hash_ignores_other_sections() {
     let a = Config::default();
     let b = Config::load(None, &["report.bootstrap=10".into()]).unwrap();
-    assert_eq!(
-        a.section_hash(&["data", "preprocess"]),
-        b.section_hash(&["data", "preprocess"])
-    );
+    assert_eq!(a.section_hash(&["data", "preprocess"]), b.section_hash(&["data", "preprocess"]));
     assert_ne!(a.hash(), b.hash());
     let c = Config::load(None, &["preprocess.size=[50,50]".into()]).unwrap();
-    assert_ne!(
-        a.section_hash(&["data", "preprocess"]),
-        c.section_hash(&["data", "preprocess"])
-    );
+    assert_ne!(a.section_hash(&["data", "preprocess"]), c.section_hash(&["data", "preprocess"]));
 }
 
 #[test]

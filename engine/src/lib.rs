@@ -44,11 +44,7 @@ pub enum EngineError {
 }
 
 fn list(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn ort_err(e: impl std::fmt::Display) -> EngineError {
@@ -82,10 +78,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("library", &self.library)
-            .field("device", &self.device)
-            .finish()
+        f.debug_struct("Engine").field("library", &self.library).field("device", &self.device).finish()
     }
 }
 
@@ -111,13 +104,8 @@ pub fn library_candidates(runtime: &Runtime, device: Device) -> Vec<PathBuf> {
     for rel in relative {
         for root in &roots {
             let candidate = root.join(rel);
-            let key = candidate
-                .canonicalize()
-                .unwrap_or_else(|_| candidate.clone());
-            if !out
-                .iter()
-                .any(|p| p.canonicalize().unwrap_or_else(|_| p.clone()) == key)
-            {
+            let key = candidate.canonicalize().unwrap_or_else(|_| candidate.clone());
+            if !out.iter().any(|p| p.canonicalize().unwrap_or_else(|_| p.clone()) == key) {
                 out.push(candidate);
             }
         }
@@ -131,16 +119,14 @@ impl Engine {
     /// Only one library can be loaded per process; a second call reuses the first.
     pub fn open(runtime: &Runtime, device: Device) -> Result<Engine, EngineError> {
         let tried = library_candidates(runtime, device);
-        let library = tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-            EngineError::LibraryNotFound {
-                tried: tried.clone(),
-            }
-        })?;
+        let library = tried
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| EngineError::LibraryNotFound { tried: tried.clone() })?;
         let library = library.canonicalize().unwrap_or(library);
         if let Some(version) = version_from_file_name(&library) {
-            let wanted = EXPECTED_VERSION
-                .rsplit_once('.')
-                .map_or(EXPECTED_VERSION, |(mm, _)| mm);
+            let wanted = EXPECTED_VERSION.rsplit_once('.').map_or(EXPECTED_VERSION, |(mm, _)| mm);
             if !(version == wanted || version.starts_with(&format!("{wanted}."))) {
                 return Err(EngineError::Load {
                     path: library,
@@ -149,13 +135,7 @@ impl Engine {
             }
         }
         let (library, env) = process_environment(library)?;
-        Ok(Engine {
-            env,
-            library,
-            device,
-            intra_threads: runtime.intra_threads,
-            inter_threads: runtime.inter_threads,
-        })
+        Ok(Engine { env, library, device, intra_threads: runtime.intra_threads, inter_threads: runtime.inter_threads })
     }
 
     /// The library file that was loaded.
@@ -175,36 +155,24 @@ impl Engine {
 
     /// Opens a model file as a session on this engine's device.
     pub fn session_from_file(&self, path: &Path) -> Result<(Session, Provider), EngineError> {
-        let bytes = std::fs::read(path).map_err(|e| EngineError::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let bytes =
+            std::fs::read(path).map_err(|e| EngineError::Model { path: path.to_path_buf(), message: e.to_string() })?;
         self.session_from_bytes(&bytes, path)
     }
 
     /// Opens an in-memory model as a session; `origin` names it in errors.
-    pub fn session_from_bytes(
-        &self,
-        model: &[u8],
-        origin: &Path,
-    ) -> Result<(Session, Provider), EngineError> {
-        let model_err = |e: &dyn std::fmt::Display| EngineError::Model {
-            path: origin.to_path_buf(),
-            message: e.to_string(),
-        };
+    pub fn session_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Session, Provider), EngineError> {
+        let model_err =
+            |e: &dyn std::fmt::Display| EngineError::Model { path: origin.to_path_buf(), message: e.to_string() };
         let mut builder = Session::builder(&self.env)
             .map_err(ort_err)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(ort_err)?;
         if self.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(self.intra_threads)
-                .map_err(ort_err)?;
+            builder = builder.with_intra_threads(self.intra_threads).map_err(ort_err)?;
         }
         if self.inter_threads > 0 {
-            builder = builder
-                .with_inter_threads(self.inter_threads)
-                .map_err(ort_err)?;
+            builder = builder.with_inter_threads(self.inter_threads).map_err(ort_err)?;
         }
         let provider = match self.device {
             Device::Cpu => Provider::Cpu,
@@ -227,9 +195,7 @@ impl Engine {
                 }
             },
         };
-        let session = builder
-            .commit_from_memory(model)
-            .map_err(|e| model_err(&e))?;
+        let session = builder.commit_from_memory(model).map_err(|e| model_err(&e))?;
         tracing::info!(model = %origin.display(), provider = %provider, "session ready");
         Ok((session, provider))
     }
@@ -239,22 +205,14 @@ impl Engine {
 fn version_from_file_name(library: &Path) -> Option<String> {
     let name = library.file_name()?.to_str()?;
     let version = name.split_once(".so.")?.1;
-    version
-        .chars()
-        .next()?
-        .is_ascii_digit()
-        .then(|| version.to_string())
+    version.chars().next()?.is_ascii_digit().then(|| version.to_string())
 }
 
 /// ONNX Runtime allows one library and one environment per process; every engine shares them.
 static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mutex::new(None);
 
-fn process_environment(
-    library: PathBuf,
-) -> Result<(PathBuf, ort::environment::Environment), EngineError> {
-    let mut slot = ENVIRONMENT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+fn process_environment(library: PathBuf) -> Result<(PathBuf, ort::environment::Environment), EngineError> {
+    let mut slot = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((loaded, env)) = slot.as_ref() {
         if *loaded != library {
             tracing::warn!(
@@ -265,10 +223,8 @@ fn process_environment(
         }
         return Ok((loaded.clone(), env.clone()));
     }
-    let builder = ort::init_from(&library).map_err(|e| EngineError::Load {
-        path: library.clone(),
-        message: e.to_string(),
-    })?;
+    let builder =
+        ort::init_from(&library).map_err(|e| EngineError::Load { path: library.clone(), message: e.to_string() })?;
     let env = builder.with_name("cxr").build().map_err(ort_err)?;
     tracing::debug!(library = %library.display(), "ONNX Runtime loaded");
     *slot = Some((library.clone(), env.clone()));
@@ -281,19 +237,14 @@ type Builder = ort::session::builder::SessionBuilder;
 #[cfg(feature = "cuda")]
 #[allow(clippy::result_large_err)] // called once per session; boxing buys nothing
 fn register_cuda(builder: Builder) -> Result<Builder, (Builder, String)> {
-    builder
-        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-        .map_err(|e| {
-            let message = e.to_string();
-            (e.recover(), message)
-        })
+    builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]).map_err(|e| {
+        let message = e.to_string();
+        (e.recover(), message)
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
 #[allow(clippy::result_large_err)] // called once per session; boxing buys nothing
 fn register_cuda(builder: Builder) -> Result<Builder, (Builder, String)> {
-    Err((
-        builder,
-        "this binary was built without the `cuda` feature".to_string(),
-    ))
+    Err((builder, "this binary was built without the `cuda` feature".to_string()))
 }

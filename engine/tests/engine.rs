@@ -22,24 +22,17 @@ fn tiny_model() -> Vec<u8> {
 }
 
 fn cpu_runtime() -> Runtime {
-    Runtime {
-        intra_threads: 1,
-        ..Runtime::default()
-    }
+    Runtime { intra_threads: 1, ..Runtime::default() }
 }
 
 #[test]
 fn runs_a_model_on_cpu() {
     let engine = Engine::open(&cpu_runtime(), Device::Cpu).expect("run `make setup` first");
     assert!(engine.version().starts_with("1.31"), "{}", engine.version());
-    let (mut session, provider) = engine
-        .session_from_bytes(&tiny_model(), Path::new("tiny"))
-        .unwrap();
+    let (mut session, provider) = engine.session_from_bytes(&tiny_model(), Path::new("tiny")).unwrap();
     assert_eq!(provider, Provider::Cpu);
     let x: Array2<f32> = array![[1.0, 1.0], [-1.0, 3.0]];
-    let outputs = session
-        .run(ort::inputs!["x" => ort::value::Tensor::from_array(x).unwrap()])
-        .unwrap();
+    let outputs = session.run(ort::inputs!["x" => ort::value::Tensor::from_array(x).unwrap()]).unwrap();
     let y = outputs["y"].try_extract_array::<f32>().unwrap();
     let expected = [2.5f32, 0.0, 0.0, 0.0];
     for (got, want) in y.iter().zip(expected) {
@@ -66,9 +59,7 @@ fn cuda_without_cuda_is_an_error_not_a_fallback() {
 #[test]
 fn auto_falls_back_to_cpu_and_says_so() {
     let engine = Engine::open(&cpu_runtime(), Device::Auto).expect("run `make setup` first");
-    let (_, provider) = engine
-        .session_from_bytes(&tiny_model(), Path::new("tiny"))
-        .unwrap();
+    let (_, provider) = engine.session_from_bytes(&tiny_model(), Path::new("tiny")).unwrap();
     if !engine.library().to_string_lossy().contains("/cuda/") {
         assert_eq!(provider, Provider::Cpu);
     }
@@ -76,10 +67,7 @@ fn auto_falls_back_to_cpu_and_says_so() {
 
 #[test]
 fn missing_library_lists_paths_and_fix() {
-    let runtime = Runtime {
-        onnxruntime: Some(PathBuf::from("/nonexistent/libonnxruntime.so")),
-        ..Runtime::default()
-    };
+    let runtime = Runtime { onnxruntime: Some(PathBuf::from("/nonexistent/libonnxruntime.so")), ..Runtime::default() };
     let err = Engine::open(&runtime, Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
     assert!(err.contains("make setup"), "{err}");
@@ -89,10 +77,7 @@ fn missing_library_lists_paths_and_fix() {
 fn default_candidates_include_project_folder() {
     let c = cxr_engine::library_candidates(&Runtime::default(), Device::Cpu);
     if std::env::var_os(cxr_engine::DYLIB_ENV).is_none() {
-        assert!(
-            c.iter().all(|p| p.ends_with(cxr_engine::CPU_LIBRARY)),
-            "{c:?}"
-        );
+        assert!(c.iter().all(|p| p.ends_with(cxr_engine::CPU_LIBRARY)), "{c:?}");
     }
     let c = cxr_engine::library_candidates(&Runtime::default(), Device::Cuda);
     if std::env::var_os(cxr_engine::DYLIB_ENV).is_none() {
@@ -103,10 +88,7 @@ fn default_candidates_include_project_folder() {
 #[test]
 fn bad_model_names_origin() {
     let engine = Engine::open(&cpu_runtime(), Device::Cpu).expect("run `make setup` first");
-    let err = engine
-        .session_from_bytes(b"not a model", Path::new("garbage.onnx"))
-        .unwrap_err()
-        .to_string();
+    let err = engine.session_from_bytes(b"not a model", Path::new("garbage.onnx")).unwrap_err().to_string();
     assert!(err.contains("garbage.onnx"), "{err}");
 }
 
@@ -115,14 +97,8 @@ fn other_runtime_version_is_rejected_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("libonnxruntime.so.1.17.0");
     std::fs::write(&fake, b"not a library").unwrap();
-    let runtime = Runtime {
-        onnxruntime: Some(fake),
-        ..Runtime::default()
-    };
+    let runtime = Runtime { onnxruntime: Some(fake), ..Runtime::default() };
     let err = Engine::open(&runtime, Device::Cpu).unwrap_err().to_string();
-    assert!(
-        err.contains("version mismatch: this is ONNX Runtime 1.17.0"),
-        "{err}"
-    );
+    assert!(err.contains("version mismatch: this is ONNX Runtime 1.17.0"), "{err}");
     assert!(err.contains("1.31.1"), "{err}");
 }

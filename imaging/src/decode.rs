@@ -75,10 +75,7 @@ pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingErro
 }
 
 fn not_an_image(bytes: &[u8]) -> ImagingError {
-    let text_like = bytes
-        .iter()
-        .take(512)
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let text_like = bytes.iter().take(512).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
     let what = if text_like {
         "content is text".to_string()
     } else {
@@ -97,10 +94,7 @@ fn jpeg_scale_request(width: u32, height: u32, t: &Transform) -> Option<(u16, u1
 }
 
 fn decode_jpeg(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
-    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt {
-        format: "JPEG",
-        message: e.to_string(),
-    };
+    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt { format: "JPEG", message: e.to_string() };
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(corrupt)?;
     let info = decoder.info().expect("read_info succeeded");
@@ -125,24 +119,11 @@ fn decode_jpeg(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     if data.len() != width as usize * height as usize * channels as usize {
         return Err(ImagingError::Corrupt {
             format: "JPEG",
-            message: format!(
-                "decoder returned {} bytes for {width}x{height}x{channels}",
-                data.len()
-            ),
+            message: format!("decoder returned {} bytes for {width}x{height}x{channels}", data.len()),
         });
     }
-    let decoded = Decoded {
-        width,
-        height,
-        channels,
-        data,
-        source_width,
-        source_height,
-        format: Format::Jpeg,
-    };
-    let orientation = decoder
-        .exif_data()
-        .and_then(image::metadata::Orientation::from_exif_chunk);
+    let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
+    let orientation = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk);
     Ok(match orientation {
         Some(o) if o != image::metadata::Orientation::NoTransforms => reorient(decoded, o),
         _ => decoded,
@@ -164,65 +145,32 @@ fn reorient(d: Decoded, orientation: image::metadata::Orientation) -> Decoded {
     img.apply_orientation(orientation);
     // A 90-degree rotation swaps the source's sides too.
     let swapped = img.width() != d.width;
-    let (source_width, source_height) = if swapped {
-        (d.source_height, d.source_width)
-    } else {
-        (d.source_width, d.source_height)
-    };
+    let (source_width, source_height) =
+        if swapped { (d.source_height, d.source_width) } else { (d.source_width, d.source_height) };
     from_dynamic(img, source_width, source_height, d.format)
 }
 
 fn to_dynamic(d: &Decoded) -> DynamicImage {
     if d.channels == 1 {
-        DynamicImage::ImageLuma8(
-            image::GrayImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"),
-        )
+        DynamicImage::ImageLuma8(image::GrayImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"))
     } else {
-        DynamicImage::ImageRgb8(
-            image::RgbImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"),
-        )
+        DynamicImage::ImageRgb8(image::RgbImage::from_raw(d.width, d.height, d.data.clone()).expect("sized"))
     }
 }
 
-fn from_dynamic(
-    img: DynamicImage,
-    source_width: u32,
-    source_height: u32,
-    format: Format,
-) -> Decoded {
+fn from_dynamic(img: DynamicImage, source_width: u32, source_height: u32, format: Format) -> Decoded {
     let (width, height) = (img.width(), img.height());
     let grey = !img.color().has_color();
-    let (channels, data) = if grey {
-        (1, img.into_luma8().into_raw())
-    } else {
-        (3, img.into_rgb8().into_raw())
-    };
-    Decoded {
-        width,
-        height,
-        channels,
-        data,
-        source_width,
-        source_height,
-        format,
-    }
+    let (channels, data) = if grey { (1, img.into_luma8().into_raw()) } else { (3, img.into_rgb8().into_raw()) };
+    Decoded { width, height, channels, data, source_width, source_height, format }
 }
 
 fn decode_with_image(bytes: &[u8], format: Format, t: &Transform) -> Result<Decoded, ImagingError> {
     let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Unsupported(u) => {
-            ImagingError::Unsupported(format!("{}: {u}", format.name()))
-        }
-        e => ImagingError::Corrupt {
-            format: format.name(),
-            message: e.to_string(),
-        },
+        image::ImageError::Unsupported(u) => ImagingError::Unsupported(format!("{}: {u}", format.name())),
+        e => ImagingError::Corrupt { format: format.name(), message: e.to_string() },
     };
-    let reader = || {
-        ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .expect("in-memory cursor")
-    };
+    let reader = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().expect("in-memory cursor");
     let (width, height) = reader().into_dimensions().map_err(corrupt)?;
     t.check_size(width, height)?;
     let mut decoder = reader().into_decoder().map_err(corrupt)?;
@@ -240,23 +188,15 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     use dicom_dictionary_std::tags;
     use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutOption};
 
-    let corrupt = |message: String| ImagingError::Corrupt {
-        format: "DICOM",
-        message,
-    };
+    let corrupt = |message: String| ImagingError::Corrupt { format: "DICOM", message };
     let obj = dicom_object::OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Always)
         .from_reader(Cursor::new(bytes))
         .map_err(|e| corrupt(e.to_string()))?;
     let number = |tag| -> Option<Vec<f64>> { obj.element(tag).ok()?.to_multi_float64().ok() };
-    let text =
-        |tag| -> Option<String> { Some(obj.element(tag).ok()?.to_str().ok()?.trim().to_string()) };
-    let rows = number(tags::ROWS)
-        .and_then(|v| v.first().copied())
-        .unwrap_or(0.0) as u32;
-    let columns = number(tags::COLUMNS)
-        .and_then(|v| v.first().copied())
-        .unwrap_or(0.0) as u32;
+    let text = |tag| -> Option<String> { Some(obj.element(tag).ok()?.to_str().ok()?.trim().to_string()) };
+    let rows = number(tags::ROWS).and_then(|v| v.first().copied()).unwrap_or(0.0) as u32;
+    let columns = number(tags::COLUMNS).and_then(|v| v.first().copied()).unwrap_or(0.0) as u32;
     t.check_size(columns, rows)?;
     let photometric = text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
     let pixel_data = obj.decode_pixel_data().map_err(|e| {
@@ -271,10 +211,7 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     let samples = pixel_data.samples_per_pixel();
     if samples == 3 {
         let data: Vec<u8> = pixel_data
-            .to_vec_frame_with_options(
-                0,
-                &ConvertOptions::new().with_modality_lut(ModalityLutOption::None),
-            )
+            .to_vec_frame_with_options(0, &ConvertOptions::new().with_modality_lut(ModalityLutOption::None))
             .map_err(|e| corrupt(e.to_string()))?;
         return Ok(Decoded {
             width,
@@ -287,23 +224,17 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
         });
     }
     if samples != 1 {
-        return Err(ImagingError::Unsupported(format!(
-            "DICOM with {samples} samples per pixel"
-        )));
+        return Err(ImagingError::Unsupported(format!("DICOM with {samples} samples per pixel")));
     }
     // Modality LUT (rescale slope/intercept) only; the VOI window is applied below.
     let values: Vec<f32> = pixel_data
         .to_vec_frame_with_options(
             0,
-            &ConvertOptions::new()
-                .with_modality_lut(ModalityLutOption::Default)
-                .with_voi_lut(VoiLutOption::Identity),
+            &ConvertOptions::new().with_modality_lut(ModalityLutOption::Default).with_voi_lut(VoiLutOption::Identity),
         )
         .map_err(|e| corrupt(e.to_string()))?;
     let window = match (number(tags::WINDOW_CENTER), number(tags::WINDOW_WIDTH)) {
-        (Some(c), Some(w)) if !c.is_empty() && !w.is_empty() && w[0] > 1.0 => {
-            Some((c[0] as f32, w[0] as f32))
-        }
+        (Some(c), Some(w)) if !c.is_empty() && !w.is_empty() && w[0] > 1.0 => Some((c[0] as f32, w[0] as f32)),
         _ => None,
     };
     let (lo, hi) = match window {
@@ -321,21 +252,9 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
             x.round() as u8
         })
         .collect();
-    Ok(Decoded {
-        width,
-        height,
-        channels: 1,
-        data,
-        source_width: width,
-        source_height: height,
-        format: Format::Dicom,
-    })
+    Ok(Decoded { width, height, channels: 1, data, source_width: width, source_height: height, format: Format::Dicom })
 }
 
 fn min_max(values: &[f32]) -> (f32, f32) {
-    values
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        })
+    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)))
 }

@@ -24,17 +24,9 @@ pub enum ImagingError {
     #[error("unsupported format: {0}")]
     Unsupported(String),
     #[error("corrupt or truncated {format}: {message}")]
-    Corrupt {
-        format: &'static str,
-        message: String,
-    },
+    Corrupt { format: &'static str, message: String },
     #[error("image is {width}x{height} = {pixels} pixels, over preprocess.max_pixels {max}")]
-    TooLarge {
-        width: u32,
-        height: u32,
-        pixels: u64,
-        max: u64,
-    },
+    TooLarge { width: u32, height: u32, pixels: u64, max: u64 },
     #[error("image is {width}x{height}, smaller than preprocess.min_side {min}")]
     TooSmall { width: u32, height: u32, min: u32 },
 }
@@ -105,32 +97,17 @@ impl Transform {
     /// Transforms the bytes of one file (format detected from content, not the name).
     pub fn apply_bytes(&self, bytes: &[u8]) -> Result<Prepared, ImagingError> {
         let decoded = decode::decode(bytes, self)?;
-        let (source_width, source_height, format) =
-            (decoded.source_width, decoded.source_height, decoded.format);
-        Ok(Prepared {
-            pixels: resize::to_tensor(decoded, self)?,
-            source_width,
-            source_height,
-            format,
-        })
+        let (source_width, source_height, format) = (decoded.source_width, decoded.source_height, decoded.format);
+        Ok(Prepared { pixels: resize::to_tensor(decoded, self)?, source_width, source_height, format })
     }
 
     pub(crate) fn check_size(&self, width: u32, height: u32) -> Result<(), ImagingError> {
         let pixels = width as u64 * height as u64;
         if pixels > self.max_pixels {
-            return Err(ImagingError::TooLarge {
-                width,
-                height,
-                pixels,
-                max: self.max_pixels,
-            });
+            return Err(ImagingError::TooLarge { width, height, pixels, max: self.max_pixels });
         }
         if width < self.min_side || height < self.min_side {
-            return Err(ImagingError::TooSmall {
-                width,
-                height,
-                min: self.min_side,
-            });
+            return Err(ImagingError::TooSmall { width, height, min: self.min_side });
         }
         Ok(())
     }
@@ -139,9 +116,7 @@ impl Transform {
 /// File names that are never images and are skipped silently (`.DS_Store`, `Thumbs.db`, dotfiles).
 pub fn is_ignored_name(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with('.')
-        || name.eq_ignore_ascii_case("thumbs.db")
-        || name.eq_ignore_ascii_case("desktop.ini")
+    name.starts_with('.') || name.eq_ignore_ascii_case("thumbs.db") || name.eq_ignore_ascii_case("desktop.ini")
 }
 
 /// Every non-ignored file below `dir`, recursively, sorted by path.

@@ -19,39 +19,21 @@ fn algorithm(filter: ResizeFilter) -> ResizeAlg {
 
 /// Resizes (greyscale stays one channel until the end: 3x less work) and expands to 3 channels.
 pub(crate) fn to_tensor(d: Decoded, t: &Transform) -> Result<Vec<u8>, ImagingError> {
-    let pixel_type = if d.channels == 1 {
-        PixelType::U8
-    } else {
-        PixelType::U8x3
-    };
+    let pixel_type = if d.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
     let resized = if d.width == t.width && d.height == t.height {
         d.data
     } else {
-        let src = Image::from_vec_u8(d.width, d.height, d.data, pixel_type).map_err(|e| {
-            ImagingError::Corrupt {
-                format: d.format.name(),
-                message: e.to_string(),
-            }
-        })?;
+        let src = Image::from_vec_u8(d.width, d.height, d.data, pixel_type)
+            .map_err(|e| ImagingError::Corrupt { format: d.format.name(), message: e.to_string() })?;
         let mut dst = Image::new(t.width, t.height, pixel_type);
         Resizer::new()
-            .resize(
-                &src,
-                &mut dst,
-                &ResizeOptions::new().resize_alg(algorithm(t.filter)),
-            )
-            .map_err(|e| ImagingError::Corrupt {
-                format: d.format.name(),
-                message: e.to_string(),
-            })?;
+            .resize(&src, &mut dst, &ResizeOptions::new().resize_alg(algorithm(t.filter)))
+            .map_err(|e| ImagingError::Corrupt { format: d.format.name(), message: e.to_string() })?;
         dst.into_vec()
     };
     Ok(match (d.channels, t.channel_order) {
         (1, _) => resized.iter().flat_map(|&v| [v, v, v]).collect(),
         (_, ChannelOrder::Rgb) => resized,
-        (_, ChannelOrder::Bgr) => resized
-            .chunks_exact(3)
-            .flat_map(|p| [p[2], p[1], p[0]])
-            .collect(),
+        (_, ChannelOrder::Bgr) => resized.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect(),
     })
 }

@@ -9,10 +9,7 @@ use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
 use super::*;
 
 fn transform(h: u32, w: u32) -> Transform {
-    Transform::from_config(&Preprocess {
-        size: [h, w],
-        ..Preprocess::default()
-    })
+    Transform::from_config(&Preprocess { size: [h, w], ..Preprocess::default() })
 }
 
 fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
@@ -22,35 +19,22 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 fn gradient(w: u32, h: u32) -> GrayImage {
-    GrayImage::from_fn(w, h, |x, y| {
-        image::Luma([((x * 255 / w.max(1)) as u8 / 2) + ((y * 127 / h.max(1)) as u8)])
-    })
+    GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 255 / w.max(1)) as u8 / 2) + ((y * 127 / h.max(1)) as u8)]))
 }
 
 fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).abs())
-        .sum::<f64>()
-        / a.len() as f64
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum::<f64>() / a.len() as f64
 }
 
 #[test]
 fn grey_jpeg_becomes_three_equal_channels_of_the_right_size() {
-    let bytes = encode(
-        &DynamicImage::ImageLuma8(gradient(400, 300)),
-        ImageFormat::Jpeg,
-    );
+    let bytes = encode(&DynamicImage::ImageLuma8(gradient(400, 300)), ImageFormat::Jpeg);
     let p = transform(50, 60).apply_bytes(&bytes).unwrap();
     assert_eq!(p.pixels.len(), 50 * 60 * 3);
     assert_eq!((p.source_width, p.source_height), (400, 300));
     assert_eq!(p.format, Format::Jpeg);
-    assert!(
-        p.pixels
-            .chunks_exact(3)
-            .all(|c| c[0] == c[1] && c[1] == c[2])
-    );
+    assert!(p.pixels.chunks_exact(3).all(|c| c[0] == c[1] && c[1] == c[2]));
     // Left-to-right gradient survives: the right column is brighter than the left.
     let row = &p.pixels[25 * 60 * 3..26 * 60 * 3];
     assert!(row[59 * 3] > row[0] + 80, "{} vs {}", row[59 * 3], row[0]);
@@ -58,17 +42,9 @@ fn grey_jpeg_becomes_three_equal_channels_of_the_right_size() {
 
 #[test]
 fn dct_scaled_jpeg_decode_matches_full_decode() {
-    let bytes = encode(
-        &DynamicImage::ImageLuma8(gradient(1600, 1200)),
-        ImageFormat::Jpeg,
-    );
+    let bytes = encode(&DynamicImage::ImageLuma8(gradient(1600, 1200)), ImageFormat::Jpeg);
     let scaled = transform(50, 50).apply_bytes(&bytes).unwrap();
-    let full = Transform {
-        jpeg_scaling: false,
-        ..transform(50, 50)
-    }
-    .apply_bytes(&bytes)
-    .unwrap();
+    let full = Transform { jpeg_scaling: false, ..transform(50, 50) }.apply_bytes(&bytes).unwrap();
     let diff = mean_abs_diff(&scaled.pixels, &full.pixels);
     assert!(diff < 1.5, "mean abs difference {diff}");
 }
@@ -76,9 +52,7 @@ fn dct_scaled_jpeg_decode_matches_full_decode() {
 #[test]
 fn area_filter_equals_block_mean_on_exact_multiples() {
     // 4x4 blocks of known values shrink to their means.
-    let img = GrayImage::from_fn(64, 64, |x, y| {
-        image::Luma([if (x / 32 + y / 32) % 2 == 0 { 200 } else { 40 }])
-    });
+    let img = GrayImage::from_fn(64, 64, |x, y| image::Luma([if (x / 32 + y / 32) % 2 == 0 { 200 } else { 40 }]));
     let bytes = encode(&DynamicImage::ImageLuma8(img), ImageFormat::Png);
     let p = transform(2, 2).apply_bytes(&bytes).unwrap();
     let grey: Vec<u8> = p.pixels.chunks_exact(3).map(|c| c[0]).collect();
@@ -91,27 +65,17 @@ fn channel_order_swaps_colour_images() {
     let bytes = encode(&DynamicImage::ImageRgb8(img), ImageFormat::Png);
     let rgb = transform(32, 32).apply_bytes(&bytes).unwrap();
     assert_eq!(&rgb.pixels[..3], &[250, 10, 0]);
-    let bgr = Transform {
-        channel_order: ChannelOrder::Bgr,
-        ..transform(32, 32)
-    }
-    .apply_bytes(&bytes)
-    .unwrap();
+    let bgr = Transform { channel_order: ChannelOrder::Bgr, ..transform(32, 32) }.apply_bytes(&bytes).unwrap();
     assert_eq!(&bgr.pixels[..3], &[0, 10, 250]);
 }
 
 #[test]
 fn png_16_bit_and_alpha_decode_to_8_bit() {
-    let img16 =
-        image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(40, 40, image::Luma([65535u16]));
-    let p = transform(32, 32)
-        .apply_bytes(&encode(&DynamicImage::ImageLuma16(img16), ImageFormat::Png))
-        .unwrap();
+    let img16 = image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(40, 40, image::Luma([65535u16]));
+    let p = transform(32, 32).apply_bytes(&encode(&DynamicImage::ImageLuma16(img16), ImageFormat::Png)).unwrap();
     assert!(p.pixels.iter().all(|&v| v == 255));
     let rgba = image::RgbaImage::from_pixel(40, 40, image::Rgba([100, 100, 100, 0]));
-    let p = transform(32, 32)
-        .apply_bytes(&encode(&DynamicImage::ImageRgba8(rgba), ImageFormat::Png))
-        .unwrap();
+    let p = transform(32, 32).apply_bytes(&encode(&DynamicImage::ImageRgba8(rgba), ImageFormat::Png)).unwrap();
     assert!(p.pixels.iter().all(|&v| v == 100));
 }
 
@@ -119,14 +83,7 @@ fn png_16_bit_and_alpha_decode_to_8_bit() {
 fn jpeg_named_png_is_decoded_by_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("actually_jpeg.png");
-    std::fs::write(
-        &path,
-        encode(
-            &DynamicImage::ImageLuma8(gradient(100, 100)),
-            ImageFormat::Jpeg,
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, encode(&DynamicImage::ImageLuma8(gradient(100, 100)), ImageFormat::Jpeg)).unwrap();
     let p = transform(32, 32).apply_file(&path).unwrap();
     assert_eq!(p.format, Format::Jpeg);
 }
@@ -139,76 +96,36 @@ fn bad_inputs_have_readable_reasons() {
     assert_eq!(e.kind(), "not-an-image");
     assert!(e.to_string().contains("content is text"), "{e}");
     let e = t.apply_bytes(&[0x00, 0x01, 0x02, 0x03, 0x04]).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("unrecognised content starting 00 01 02 03"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("unrecognised content starting 00 01 02 03"), "{e}");
 
-    let jpeg = encode(
-        &DynamicImage::ImageLuma8(gradient(200, 200)),
-        ImageFormat::Jpeg,
-    );
+    let jpeg = encode(&DynamicImage::ImageLuma8(gradient(200, 200)), ImageFormat::Jpeg);
     let e = t.apply_bytes(&jpeg[..jpeg.len() / 3]).unwrap_err();
     assert_eq!(e.kind(), "corrupt", "{e}");
-    let png = encode(
-        &DynamicImage::ImageLuma8(gradient(200, 200)),
-        ImageFormat::Png,
-    );
+    let png = encode(&DynamicImage::ImageLuma8(gradient(200, 200)), ImageFormat::Png);
     let e = t.apply_bytes(&png[..png.len() / 2]).unwrap_err();
     assert_eq!(e.kind(), "corrupt", "{e}");
 
     let tiny = encode(&DynamicImage::ImageLuma8(gradient(1, 1)), ImageFormat::Png);
     let e = t.apply_bytes(&tiny).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "image is 1x1, smaller than preprocess.min_side 16"
-    );
+    assert_eq!(e.to_string(), "image is 1x1, smaller than preprocess.min_side 16");
 }
 
 #[test]
 fn decompression_bomb_is_rejected_before_decoding() {
-    let big = encode(
-        &DynamicImage::ImageLuma8(GrayImage::new(3000, 3000)),
-        ImageFormat::Png,
-    );
-    let t = Transform {
-        max_pixels: 1_000_000,
-        ..transform(32, 32)
-    };
+    let big = encode(&DynamicImage::ImageLuma8(GrayImage::new(3000, 3000)), ImageFormat::Png);
+    let t = Transform { max_pixels: 1_000_000, ..transform(32, 32) };
     let e = t.apply_bytes(&big).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "image is 3000x3000 = 9000000 pixels, over preprocess.max_pixels 1000000"
-    );
-    let big_jpeg = encode(
-        &DynamicImage::ImageLuma8(GrayImage::new(1200, 1000)),
-        ImageFormat::Jpeg,
-    );
+    assert_eq!(e.to_string(), "image is 3000x3000 = 9000000 pixels, over preprocess.max_pixels 1000000");
+    let big_jpeg = encode(&DynamicImage::ImageLuma8(GrayImage::new(1200, 1000)), ImageFormat::Jpeg);
     assert_eq!(t.apply_bytes(&big_jpeg).unwrap_err().kind(), "too-large");
 }
 
 #[test]
 fn every_filter_produces_the_output_size() {
-    let bytes = encode(
-        &DynamicImage::ImageLuma8(gradient(300, 200)),
-        ImageFormat::Png,
-    );
-    for filter in [
-        ResizeFilter::Area,
-        ResizeFilter::Bilinear,
-        ResizeFilter::Lanczos3,
-        ResizeFilter::Nearest,
-    ] {
-        let t = Transform {
-            filter,
-            ..transform(50, 40)
-        };
-        assert_eq!(
-            t.apply_bytes(&bytes).unwrap().pixels.len(),
-            50 * 40 * 3,
-            "{filter:?}"
-        );
+    let bytes = encode(&DynamicImage::ImageLuma8(gradient(300, 200)), ImageFormat::Png);
+    for filter in [ResizeFilter::Area, ResizeFilter::Bilinear, ResizeFilter::Lanczos3, ResizeFilter::Nearest] {
+        let t = Transform { filter, ..transform(50, 40) };
+        assert_eq!(t.apply_bytes(&bytes).unwrap().pixels.len(), 50 * 40 * 3, "{filter:?}");
     }
 }
 
@@ -216,36 +133,17 @@ fn every_filter_produces_the_output_size() {
 fn listing_skips_hidden_and_system_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-    for name in [
-        "a/x.jpg",
-        "a/b/y.png",
-        ".DS_Store",
-        "a/Thumbs.db",
-        "a/.hidden.jpg",
-    ] {
+    for name in ["a/x.jpg", "a/b/y.png", ".DS_Store", "a/Thumbs.db", "a/.hidden.jpg"] {
         std::fs::write(dir.path().join(name), b"x").unwrap();
     }
     let files = list_files(dir.path()).unwrap();
-    let names: Vec<_> = files
-        .iter()
-        .map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf())
-        .collect();
-    assert_eq!(
-        names,
-        vec![
-            Path::new("a/b/y.png").to_path_buf(),
-            Path::new("a/x.jpg").to_path_buf()
-        ]
-    );
+    let names: Vec<_> = files.iter().map(|p| p.strip_prefix(dir.path()).unwrap().to_path_buf()).collect();
+    assert_eq!(names, vec![Path::new("a/b/y.png").to_path_buf(), Path::new("a/x.jpg").to_path_buf()]);
 }
 
 fn shared_adult_samples() -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adult_samples");
-    assert!(
-        dir.is_dir(),
-        "shared data missing: expected {} (CI always has it)",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "shared data missing: expected {} (CI always has it)", dir.display());
     dir
 }
 
@@ -255,42 +153,20 @@ fn shared_data_adult_samples_decode() {
     let t = transform(224, 224);
     let mut seen = Vec::new();
     for path in list_files(&dir).unwrap() {
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("LICENSE")
-        {
+        if path.file_name().unwrap().to_string_lossy().starts_with("LICENSE") {
             continue;
         }
-        let p = t
-            .apply_file(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let p = t.apply_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(p.pixels.len(), 224 * 224 * 3);
-        let (lo, hi) = p
-            .pixels
-            .iter()
-            .fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = p.pixels.iter().fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         // A real radiograph spans most of the 8-bit range after windowing.
-        assert!(
-            hi as i32 - lo as i32 > 150,
-            "{}: range {lo}..{hi}",
-            path.display()
-        );
+        assert!(hi as i32 - lo as i32 > 150, "{}: range {lo}..{hi}", path.display());
         let mean = p.pixels.iter().map(|&v| v as f64).sum::<f64>() / p.pixels.len() as f64;
-        assert!(
-            (30.0..220.0).contains(&mean),
-            "{}: mean {mean}",
-            path.display()
-        );
+        assert!((30.0..220.0).contains(&mean), "{}: mean {mean}", path.display());
         seen.push((p.format, p.source_width, p.source_height));
     }
     assert!(seen.iter().any(|s| s.0 == Format::Dicom), "{seen:?}");
-    assert_eq!(
-        seen.iter().filter(|s| s.0 == Format::Png).count(),
-        2,
-        "{seen:?}"
-    );
+    assert_eq!(seen.iter().filter(|s| s.0 == Format::Png).count(), 2, "{seen:?}");
 }
 
 #[test]
@@ -298,11 +174,7 @@ fn shared_data_dicom_is_monochrome2_with_body_brighter_than_air() {
     // In MONOCHROME2 display, the lungs/air outside the body are dark and bone is bright:
     // the image's border (air) must be darker than its centre-bottom (mediastinum/abdomen).
     let dir = shared_adult_samples();
-    let path = list_files(&dir)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "dcm"))
-        .unwrap();
+    let path = list_files(&dir).unwrap().into_iter().find(|p| p.extension().is_some_and(|e| e == "dcm")).unwrap();
     let p = transform(64, 64).apply_file(&path).unwrap();
     let at = |y: usize, x: usize| p.pixels[(y * 64 + x) * 3] as f64;
     let corners = (at(1, 1) + at(1, 62)) / 2.0;

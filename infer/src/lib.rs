@@ -4,7 +4,6 @@
 //! decoding runs on all cores in a producer thread while the model runs.
 
 pub mod model;
-pub mod output;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
@@ -19,11 +18,12 @@ use cxr_imaging::Transform;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, TensorsMeta};
 use cxr_store::npy::NpyReader;
+use cxr_store::operating_point::OperatingPoint;
 use cxr_store::provenance::Provenance;
 use rayon::prelude::*;
 
+pub use cxr_store::predictions::Prediction;
 pub use model::ModelInfo;
-pub use output::Prediction;
 
 /// What to predict on.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,32 +62,16 @@ pub struct Outcome {
 pub fn threshold(config: &Config, layout: &Layout) -> anyhow::Result<f64> {
     match config.infer.threshold {
         Threshold::Fixed(t) => Ok(t),
-        Threshold::FromValidation => {
-            let path = layout.operating_point();
-            cxr_store::layout::require(&path, "train")?;
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not valid JSON", path.display()))?;
-            v["threshold"]
-                .as_f64()
-                .with_context(|| format!("{}: no threshold", path.display()))
-        }
+        Threshold::FromValidation => Ok(OperatingPoint::read(&layout.operating_point())?.threshold),
     }
 }
 
 /// The class chosen for `probs`: with two classes the positive class wins at `threshold`, else argmax.
 pub fn decide(probs: &[f64], positive: usize, threshold: f64) -> usize {
     if probs.len() == 2 {
-        if probs[positive] >= threshold {
-            positive
-        } else {
-            1 - positive
-        }
+        if probs[positive] >= threshold { positive } else { 1 - positive }
     } else {
-        (0..probs.len())
-            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-            .unwrap_or(0)
+        (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0)
     }
 }
 
@@ -120,14 +104,8 @@ impl Runner<'_> {
             .zip(probs.chunks(classes))
             .map(|((path, label), p)| {
                 let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-                let predicted =
-                    self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
-                Prediction {
-                    path,
-                    label,
-                    predicted,
-                    probabilities: p,
-                }
+                let predicted = self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
+                Prediction { path, label, predicted, probabilities: p }
             })
             .collect())
     }
@@ -145,11 +123,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     if device == Device::Auto {
         tracing::info!("--device auto: running on {provider}");
     }
-    let mut runner = Runner {
-        session,
-        info: &info,
-        threshold,
-    };
+    let mut runner = Runner { session, info: &info, threshold };
     let format = options.format.unwrap_or(config.infer.format);
     let extension = match format {
         OutputFormat::Csv => "csv",
@@ -157,12 +131,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     };
     let sources = if options.sources.is_empty() {
         let meta = TensorsMeta::read(&layout.tensors_meta())?;
-        let splits: Vec<Source> = meta
-            .splits
-            .iter()
-            .filter(|s| s.name != "train")
-            .map(|s| Source::Split(s.name.clone()))
-            .collect();
+        let splits: Vec<Source> =
+            meta.splits.iter().filter(|s| s.name != "train").map(|s| Source::Split(s.name.clone())).collect();
         if splits.is_empty() {
             bail!("no split to predict on besides train; give --split train or image paths");
         }
@@ -189,29 +159,20 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     provenance.tool("onnxruntime", engine.version());
     for source in &sources {
         let (name, predictions, rejected) = match source {
-            Source::Split(split) => (
-                split.clone(),
-                predict_split(config, &layout, &info, split, &mut runner, options)?,
-                Vec::new(),
-            ),
+            Source::Split(split) => {
+                (split.clone(), predict_split(config, &layout, &info, split, &mut runner, options)?, Vec::new())
+            }
             Source::Paths(paths) => {
                 let (p, r) = predict_files(config, &info, paths, &mut runner, options)?;
                 ("files".to_string(), p, r)
             }
         };
-        let out = options
-            .out
-            .clone()
-            .unwrap_or_else(|| layout.predictions_dir().join(format!("{name}.{extension}")));
-        output::write(&out, format, &info.classes, &predictions)?;
+        let out = options.out.clone().unwrap_or_else(|| layout.predictions_dir().join(format!("{name}.{extension}")));
+        cxr_store::predictions::write(&out, format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
             let rejects_path = out.with_extension("rejects.csv");
             cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
-            tracing::warn!(
-                "{} file(s) could not be read; see {}",
-                rejected.len(),
-                rejects_path.display()
-            );
+            tracing::warn!("{} file(s) could not be read; see {}", rejected.len(), rejects_path.display());
         }
         if let (Source::Paths(paths), [one]) = (source, predictions.as_slice())
             && paths.len() == 1
@@ -243,33 +204,18 @@ fn predict_split(
     meta.check_compatible(&meta_path, info.size, &info.classes)?;
     if meta.split(split).is_none() {
         let names: Vec<&str> = meta.splits.iter().map(|s| s.name.as_str()).collect();
-        bail!(
-            "--split {split}: no such split in {}; splits are: {}",
-            meta_path.display(),
-            names.join(", ")
-        );
+        bail!("--split {split}: no such split in {}; splits are: {}", meta_path.display(), names.join(", "));
     }
     let rows: Vec<ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
     let mut reader = NpyReader::open(&layout.images(split))?;
     if reader.rows() != rows.len() {
-        bail!(
-            "{}: {} images but {} manifest rows",
-            layout.images(split).display(),
-            reader.rows(),
-            rows.len()
-        );
+        bail!("{}: {} images but {} manifest rows", layout.images(split).display(), reader.rows(), rows.len());
     }
     let bar = cxr_cli::progress_bar(rows.len() as u64, split, options.show_progress);
     let mut out = Vec::with_capacity(rows.len());
-    for (start, chunk) in (0..)
-        .step_by(config.infer.batch_size)
-        .zip(rows.chunks(config.infer.batch_size))
-    {
+    for (start, chunk) in (0..).step_by(config.infer.batch_size).zip(rows.chunks(config.infer.batch_size)) {
         let pixels = reader.read_rows_bytes(start, chunk.len())?;
-        let items = chunk
-            .iter()
-            .map(|r| (r.path.clone(), Some(r.class.clone())))
-            .collect();
+        let items = chunk.iter().map(|r| (r.path.clone(), Some(r.class.clone()))).collect();
         out.extend(runner.predict(Batch { pixels, items })?);
         bar.inc(chunk.len() as u64);
     }
@@ -293,10 +239,7 @@ fn predict_files(
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            files.extend(
-                cxr_imaging::list_files(path)
-                    .with_context(|| format!("cannot list {}", path.display()))?,
-            );
+            files.extend(cxr_imaging::list_files(path).with_context(|| format!("cannot list {}", path.display()))?);
         } else if path.is_file() {
             files.push(path.clone());
         } else {
@@ -311,9 +254,7 @@ fn predict_files(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
     let batch_size = config.infer.batch_size;
     let (tx, rx) = sync_channel::<(Batch, Vec<RejectRow>)>(2);
@@ -325,26 +266,17 @@ fn predict_files(
         let pool = &pool;
         scope.spawn(move || {
             for chunk in files.chunks(batch_size) {
-                let decoded: Vec<_> =
-                    pool.install(|| chunk.par_iter().map(|p| transform.apply_file(p)).collect());
-                let mut batch = Batch {
-                    pixels: Vec::with_capacity(chunk.len() * transform.output_len()),
-                    items: Vec::new(),
-                };
+                let decoded: Vec<_> = pool.install(|| chunk.par_iter().map(|p| transform.apply_file(p)).collect());
+                let mut batch =
+                    Batch { pixels: Vec::with_capacity(chunk.len() * transform.output_len()), items: Vec::new() };
                 let mut bad = Vec::new();
                 for (path, result) in chunk.iter().zip(decoded) {
                     match result {
                         Ok(p) => {
                             batch.pixels.extend_from_slice(&p.pixels);
-                            batch.items.push((
-                                path.display().to_string(),
-                                label_from_path(path, &info.classes),
-                            ));
+                            batch.items.push((path.display().to_string(), label_from_path(path, &info.classes)));
                         }
-                        Err(e) => bad.push(RejectRow {
-                            path: path.display().to_string(),
-                            reason: e.to_string(),
-                        }),
+                        Err(e) => bad.push(RejectRow { path: path.display().to_string(), reason: e.to_string() }),
                     }
                 }
                 if tx.send((batch, bad)).is_err() {

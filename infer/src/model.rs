@@ -26,24 +26,15 @@ impl ModelInfo {
     /// Reads `path` and checks that it fits `config` (classes, image size, channel order).
     pub fn load(path: &Path, config: &Config) -> anyhow::Result<ModelInfo> {
         cxr_store::layout::require(path, "train")?;
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let proto = cxr_onnx::decode_model(&bytes, path)?;
         let meta = |key: &str| -> anyhow::Result<String> {
             cxr_onnx::metadata(&proto, key)
                 .map(str::to_string)
-                .with_context(|| {
-                    format!(
-                        "{}: no {key:?} metadata; was it exported by `train`?",
-                        path.display()
-                    )
-                })
+                .with_context(|| format!("{}: no {key:?} metadata; was it exported by `train`?", path.display()))
         };
         let classes: Vec<String> = meta(CLASSES)?.split(',').map(str::to_string).collect();
-        let size: Vec<u32> = meta(SIZE)?
-            .split(',')
-            .filter_map(|v| v.parse().ok())
-            .collect();
+        let size: Vec<u32> = meta(SIZE)?.split(',').filter_map(|v| v.parse().ok()).collect();
         let [h, w] = size[..] else {
             bail!("{}: bad {SIZE} metadata", path.display());
         };
@@ -52,10 +43,7 @@ impl ModelInfo {
             _ => ChannelOrder::Rgb,
         };
         let positive_name = meta(POSITIVE_CLASS)?;
-        let positive = classes
-            .iter()
-            .position(|c| *c == positive_name)
-            .unwrap_or(classes.len() - 1);
+        let positive = classes.iter().position(|c| *c == positive_name).unwrap_or(classes.len() - 1);
         if classes != config.data.classes {
             bail!(
                 "{} was trained for classes [{}] but data.classes is [{}]",
@@ -72,13 +60,6 @@ impl ModelInfo {
                 config.preprocess.channel_order
             );
         }
-        Ok(ModelInfo {
-            path: path.to_path_buf(),
-            bytes,
-            classes,
-            size: [h, w],
-            channel_order,
-            positive,
-        })
+        Ok(ModelInfo { path: path.to_path_buf(), bytes, classes, size: [h, w], channel_order, positive })
     }
 }

@@ -77,11 +77,7 @@ impl Confusion {
 /// ROC AUC: the probability that a random positive scores above a random negative
 /// (ties count one half). `None` when either class is absent.
 pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f64, bool)> = scores
-        .iter()
-        .copied()
-        .zip(positive.iter().copied())
-        .collect();
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(positive.iter().copied()).collect();
     let n_pos = pairs.iter().filter(|p| p.1).count();
     let n_neg = pairs.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -119,11 +115,7 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<RocPoint> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let rate = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
-    let mut points = vec![RocPoint {
-        threshold: f64::INFINITY,
-        fpr: 0.0,
-        tpr: 0.0,
-    }];
+    let mut points = vec![RocPoint { threshold: f64::INFINITY, fpr: 0.0, tpr: 0.0 }];
     let (mut tp, mut fp) = (0, 0);
     let mut k = 0;
     while k < order.len() {
@@ -136,11 +128,7 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<RocPoint> {
             }
             k += 1;
         }
-        points.push(RocPoint {
-            threshold,
-            fpr: rate(fp, n_neg),
-            tpr: rate(tp, n_pos),
-        });
+        points.push(RocPoint { threshold, fpr: rate(fp, n_neg), tpr: rate(tp, n_pos) });
     }
     points
 }
@@ -152,11 +140,7 @@ pub fn threshold_for_sensitivity(scores: &[f64], positive: &[bool], target: f64)
     if n_pos == 0 {
         return None;
     }
-    roc_curve(scores, positive)
-        .into_iter()
-        .skip(1)
-        .find(|p| p.tpr >= target - 1e-12)
-        .map(|p| p.threshold)
+    roc_curve(scores, positive).into_iter().skip(1).find(|p| p.tpr >= target - 1e-12).map(|p| p.threshold)
 }
 
 /// Wilson score interval for `successes / n` at 95% (z = 1.959964). `None` when `n == 0`.
@@ -175,40 +159,19 @@ pub fn wilson(successes: usize, n: usize) -> Option<(f64, f64)> {
 
 /// Percentile bootstrap 95% interval of the AUC, resampling positives and negatives
 /// separately (stratified), seeded. `None` when either class is absent or `resamples == 0`.
-pub fn auc_bootstrap(
-    scores: &[f64],
-    positive: &[bool],
-    resamples: usize,
-    seed: u64,
-) -> Option<(f64, f64)> {
-    let pos: Vec<f64> = scores
-        .iter()
-        .zip(positive)
-        .filter(|p| *p.1)
-        .map(|p| *p.0)
-        .collect();
-    let neg: Vec<f64> = scores
-        .iter()
-        .zip(positive)
-        .filter(|p| !*p.1)
-        .map(|p| *p.0)
-        .collect();
+pub fn auc_bootstrap(scores: &[f64], positive: &[bool], resamples: usize, seed: u64) -> Option<(f64, f64)> {
+    let pos: Vec<f64> = scores.iter().zip(positive).filter(|p| *p.1).map(|p| *p.0).collect();
+    let neg: Vec<f64> = scores.iter().zip(positive).filter(|p| !*p.1).map(|p| *p.0).collect();
     if pos.is_empty() || neg.is_empty() || resamples == 0 {
         return None;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut aucs = Vec::with_capacity(resamples);
-    let labels: Vec<bool> = std::iter::repeat_n(true, pos.len())
-        .chain(std::iter::repeat_n(false, neg.len()))
-        .collect();
+    let labels: Vec<bool> = std::iter::repeat_n(true, pos.len()).chain(std::iter::repeat_n(false, neg.len())).collect();
     let mut sample = vec![0.0; labels.len()];
     for _ in 0..resamples {
         for (k, s) in sample.iter_mut().enumerate() {
-            *s = if k < pos.len() {
-                pos[rng.random_range(0..pos.len())]
-            } else {
-                neg[rng.random_range(0..neg.len())]
-            };
+            *s = if k < pos.len() { pos[rng.random_range(0..pos.len())] } else { neg[rng.random_range(0..neg.len())] };
         }
         aucs.push(auc(&sample, &labels).expect("both classes present"));
     }
@@ -222,11 +185,7 @@ pub fn log_loss(probabilities: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
     if labels.is_empty() {
         return None;
     }
-    let sum: f64 = probabilities
-        .iter()
-        .zip(labels)
-        .map(|(p, &l)| -p[l].clamp(1e-15, 1.0).ln())
-        .sum();
+    let sum: f64 = probabilities.iter().zip(labels).map(|(p, &l)| -p[l].clamp(1e-15, 1.0).ln()).sum();
     Some(sum / labels.len() as f64)
 }
 

@@ -31,23 +31,16 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn agrees_with_scikit_learn_and_statsmodels() {
-    let cases: Vec<Case> =
-        serde_json::from_str(include_str!("../fixtures/reference.json")).unwrap();
+    let cases: Vec<Case> = serde_json::from_str(include_str!("../fixtures/reference.json")).unwrap();
     assert_eq!(cases.len(), 3);
     for case in cases {
         let positive: Vec<bool> = case.labels.iter().map(|&l| l == 1).collect();
         let c = Confusion::at(&case.scores, &positive, case.threshold);
-        assert_eq!(
-            (c.tp, c.fp, c.tn, c.fn_),
-            (case.tp, case.fp, case.tn, case.fn_)
-        );
+        assert_eq!((c.tp, c.fp, c.tn, c.fn_), (case.tp, case.fp, case.tn, case.fn_));
         assert!(close(auc(&case.scores, &positive).unwrap(), case.auc));
         assert!(close(c.f1().unwrap(), case.f1));
         assert!(close(c.precision().unwrap(), case.precision));
-        assert!(close(
-            c.balanced_accuracy().unwrap(),
-            case.balanced_accuracy
-        ));
+        assert!(close(c.balanced_accuracy().unwrap(), case.balanced_accuracy));
         let probs: Vec<Vec<f64>> = case.scores.iter().map(|&s| vec![1.0 - s, s]).collect();
         let labels: Vec<usize> = case.labels.iter().map(|&l| l as usize).collect();
         assert!(close(log_loss(&probs, &labels).unwrap(), case.log_loss));
@@ -70,14 +63,8 @@ fn hand_computed_small_case() {
     assert!(close(c.specificity().unwrap(), 1.0));
     assert!(close(c.npv().unwrap(), 2.0 / 3.0));
     // The highest threshold reaching sensitivity 1 is 0.35 (specificity 0.5 there).
-    assert_eq!(
-        threshold_for_sensitivity(&scores, &positive, 1.0),
-        Some(0.35)
-    );
-    assert_eq!(
-        threshold_for_sensitivity(&scores, &positive, 0.5),
-        Some(0.8)
-    );
+    assert_eq!(threshold_for_sensitivity(&scores, &positive, 1.0), Some(0.35));
+    assert_eq!(threshold_for_sensitivity(&scores, &positive, 0.5), Some(0.8));
 }
 
 #[test]
@@ -92,10 +79,7 @@ fn degenerate_inputs_are_none_not_nan() {
     assert_eq!(Confusion::default().accuracy(), None);
     assert_eq!(wilson(0, 0), None);
     assert_eq!(auc_bootstrap(&scores, &[true, true], 100, 1), None);
-    assert_eq!(
-        threshold_for_sensitivity(&scores, &[false, false], 0.9),
-        None
-    );
+    assert_eq!(threshold_for_sensitivity(&scores, &[false, false], 0.9), None);
     assert_eq!(log_loss(&[], &[]), None);
     // All predictions the same: AUC one half, no crash.
     assert_eq!(auc(&[0.5, 0.5, 0.5], &[true, false, true]), Some(0.5));
@@ -103,9 +87,7 @@ fn degenerate_inputs_are_none_not_nan() {
 
 #[test]
 fn bootstrap_interval_brackets_the_auc_and_is_seeded() {
-    let scores: Vec<f64> = (0..60)
-        .map(|i| (i % 10) as f64 / 10.0 + if i < 30 { 0.3 } else { 0.0 })
-        .collect();
+    let scores: Vec<f64> = (0..60).map(|i| (i % 10) as f64 / 10.0 + if i < 30 { 0.3 } else { 0.0 }).collect();
     let positive: Vec<bool> = (0..60).map(|i| i < 30).collect();
     let a = auc(&scores, &positive).unwrap();
     let (lo, hi) = auc_bootstrap(&scores, &positive, 500, 3).unwrap();

@@ -1,9 +1,8 @@
 //! A small builder for ONNX graphs: inputs, initialisers, nodes with attributes, outputs.
 
 use crate::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_type, tensor_shape_proto,
-    type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, attribute_type, tensor_shape_proto, type_proto,
 };
 use crate::{DataType, IR_VERSION, OPSET};
 
@@ -33,10 +32,7 @@ pub enum Attr {
 }
 
 fn attribute(name: &str, value: Attr) -> AttributeProto {
-    let mut a = AttributeProto {
-        name: name.to_string(),
-        ..Default::default()
-    };
+    let mut a = AttributeProto { name: name.to_string(), ..Default::default() };
     match value {
         Attr::Int(i) => {
             a.r#type = attribute_type::INT;
@@ -100,14 +96,7 @@ pub struct GraphBuilder {
 
 impl GraphBuilder {
     pub fn new(name: &str) -> Self {
-        Self {
-            graph: GraphProto {
-                name: name.to_string(),
-                ..Default::default()
-            },
-            opset: OPSET,
-            ..Default::default()
-        }
+        Self { graph: GraphProto { name: name.to_string(), ..Default::default() }, opset: OPSET, ..Default::default() }
     }
 
     /// Raises the model's opset to at least `version` (for spliced graphs of newer opsets).
@@ -161,29 +150,15 @@ impl GraphBuilder {
     }
 
     /// Adds a node with `n` outputs and returns their generated names.
-    pub fn op_multi(
-        &mut self,
-        op_type: &str,
-        inputs: &[&str],
-        attrs: &[(&str, Attr)],
-        n: usize,
-    ) -> Vec<String> {
-        let outs: Vec<String> = (0..n)
-            .map(|_| self.fresh(&op_type.to_lowercase()))
-            .collect();
+    pub fn op_multi(&mut self, op_type: &str, inputs: &[&str], attrs: &[(&str, Attr)], n: usize) -> Vec<String> {
+        let outs: Vec<String> = (0..n).map(|_| self.fresh(&op_type.to_lowercase())).collect();
         let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
         self.op_named(op_type, inputs, attrs, &refs);
         outs
     }
 
     /// Adds a node with the given output names.
-    pub fn op_named(
-        &mut self,
-        op_type: &str,
-        inputs: &[&str],
-        attrs: &[(&str, Attr)],
-        outputs: &[&str],
-    ) {
+    pub fn op_named(&mut self, op_type: &str, inputs: &[&str], attrs: &[(&str, Attr)], outputs: &[&str]) {
         let name = self.fresh(&format!("{}_node", op_type.to_lowercase()));
         self.graph.node.push(NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
@@ -211,10 +186,7 @@ impl GraphBuilder {
     pub fn into_model(self, producer: &str) -> ModelProto {
         ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: self.opset,
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: self.opset }],
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
             graph: Some(self.graph),

@@ -45,19 +45,13 @@ pub enum OnnxError {
 
 /// Reads and decodes an ONNX model file.
 pub fn read_model(path: &Path) -> Result<ModelProto, OnnxError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read { path: path.to_path_buf(), source })?;
     decode_model(&bytes, path)
 }
 
 /// Decodes ONNX model bytes; `origin` names them in errors.
 pub fn decode_model(bytes: &[u8], origin: &Path) -> Result<ModelProto, OnnxError> {
-    ModelProto::decode(bytes).map_err(|source| OnnxError::Decode {
-        path: origin.to_path_buf(),
-        source,
-    })
+    ModelProto::decode(bytes).map_err(|source| OnnxError::Decode { path: origin.to_path_buf(), source })
 }
 
 /// Encodes a model to bytes (write them with the caller's atomic writer).
@@ -67,11 +61,7 @@ pub fn encode_model(model: &ModelProto) -> Vec<u8> {
 
 /// Looks up a metadata property of a model.
 pub fn metadata<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
-    model
-        .metadata_props
-        .iter()
-        .find(|p| p.key == key)
-        .map(|p| p.value.as_str())
+    model.metadata_props.iter().find(|p| p.key == key).map(|p| p.value.as_str())
 }
 
 #[cfg(test)]

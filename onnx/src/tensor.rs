@@ -16,11 +16,7 @@ pub enum DataType {
 
 /// A float32 tensor stored as raw little-endian bytes (compact for large weights).
 pub fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
-    assert_eq!(
-        dims.iter().product::<i64>() as usize,
-        data.len(),
-        "tensor {name}: dims do not match data"
-    );
+    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
     TensorProto {
         name: name.to_string(),
         dims: dims.to_vec(),
@@ -32,11 +28,7 @@ pub fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
 
 /// A float64 tensor stored as raw little-endian bytes.
 pub fn tensor_f64(name: &str, dims: &[i64], data: &[f64]) -> TensorProto {
-    assert_eq!(
-        dims.iter().product::<i64>() as usize,
-        data.len(),
-        "tensor {name}: dims do not match data"
-    );
+    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
     TensorProto {
         name: name.to_string(),
         dims: dims.to_vec(),
@@ -48,11 +40,7 @@ pub fn tensor_f64(name: &str, dims: &[i64], data: &[f64]) -> TensorProto {
 
 /// An int64 tensor stored as raw little-endian bytes.
 pub fn tensor_i64(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
-    assert_eq!(
-        dims.iter().product::<i64>() as usize,
-        data.len(),
-        "tensor {name}: dims do not match data"
-    );
+    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
     TensorProto {
         name: name.to_string(),
         dims: dims.to_vec(),
@@ -64,11 +52,7 @@ pub fn tensor_i64(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
 
 /// A uint8 tensor.
 pub fn tensor_u8(name: &str, dims: &[i64], data: &[u8]) -> TensorProto {
-    assert_eq!(
-        dims.iter().product::<i64>() as usize,
-        data.len(),
-        "tensor {name}: dims do not match data"
-    );
+    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
     TensorProto {
         name: name.to_string(),
         dims: dims.to_vec(),
@@ -86,29 +70,18 @@ impl TensorProto {
 
     /// The values of a float32 tensor, from `raw_data` or `float_data`.
     pub fn to_f32_vec(&self) -> Result<Vec<f32>, OnnxError> {
-        let err = |message: String| OnnxError::Tensor {
-            name: self.name.clone(),
-            message,
-        };
+        let err = |message: String| OnnxError::Tensor { name: self.name.clone(), message };
         if self.data_type != DataType::Float as i32 {
             return Err(err(format!("data type {} is not float32", self.data_type)));
         }
         if self.data_location == 1 {
-            return Err(err(
-                "stored in an external data file, which is not supported".into(),
-            ));
+            return Err(err("stored in an external data file, which is not supported".into()));
         }
         let values: Vec<f32> = if !self.raw_data.is_empty() {
             if !self.raw_data.len().is_multiple_of(4) {
-                return Err(err(format!(
-                    "raw data of {} bytes is not whole float32s",
-                    self.raw_data.len()
-                )));
+                return Err(err(format!("raw data of {} bytes is not whole float32s", self.raw_data.len())));
             }
-            self.raw_data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
+            self.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         } else {
             self.float_data.clone()
         };

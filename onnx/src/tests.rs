@@ -18,10 +18,7 @@ fn model_round_trips_through_bytes() {
     assert_eq!(metadata(&back, "classes"), Some("A,B"));
     let graph = back.graph.unwrap();
     assert_eq!(graph.node.len(), 3);
-    assert_eq!(
-        graph.initializer[0].to_f32_vec().unwrap(),
-        vec![1.0, -2.0, 0.5]
-    );
+    assert_eq!(graph.initializer[0].to_f32_vec().unwrap(), vec![1.0, -2.0, 0.5]);
 }
 
 #[test]
@@ -47,16 +44,12 @@ fn wrong_element_count_is_an_error() {
 
 #[test]
 fn garbage_is_not_a_model() {
-    let e = decode_model(&[0xff, 0xff, 0xff], Path::new("bad.onnx"))
-        .unwrap_err()
-        .to_string();
+    let e = decode_model(&[0xff, 0xff, 0xff], Path::new("bad.onnx")).unwrap_err().to_string();
     assert!(e.contains("bad.onnx is not a valid ONNX model"), "{e}");
 }
 
 #[test]
 fn missing_file_names_path() {
-    let e = read_model(Path::new("/nope/m.onnx"))
-        .unwrap_err()
-        .to_string();
+    let e = read_model(Path::new("/nope/m.onnx")).unwrap_err().to_string();
     assert!(e.contains("/nope/m.onnx"), "{e}");
 }

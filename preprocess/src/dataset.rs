@@ -32,11 +32,7 @@ pub enum DatasetError {
     #[error(
         "class {class:?} (from data.classes) has no images in {root}; found class folders: [{found}]. Check data.classes and data.root"
     )]
-    MissingClass {
-        class: String,
-        root: PathBuf,
-        found: String,
-    },
+    MissingClass { class: String, root: PathBuf, found: String },
     #[error(
         "{root} has no class folders named after data.classes [{classes}] (expected <root>/<split>/<CLASS>/ or <root>/<CLASS>/)"
     )]
@@ -46,10 +42,7 @@ pub enum DatasetError {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
-    DatasetError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    DatasetError::Io { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// Reads the dataset as the configured adapter says (synthetic is generated first, then read as folders).
@@ -64,11 +57,7 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     };
     for (label, class) in config.data.classes.iter().enumerate() {
         if !dataset.splits.values().flatten().any(|i| i.label == label) {
-            let found: Vec<String> = subdirs(root)
-                .unwrap_or_default()
-                .iter()
-                .map(|p| name(p))
-                .collect();
+            let found: Vec<String> = subdirs(root).unwrap_or_default().iter().map(|p| name(p)).collect();
             return Err(DatasetError::MissingClass {
                 class: class.clone(),
                 root: root.clone(),
@@ -80,18 +69,14 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let entry = entry.map_err(|e| io_err(dir, e))?;
-        if entry.file_type().map_err(|e| io_err(dir, e))?.is_dir()
-            && !cxr_imaging::is_ignored_name(&entry.path())
-        {
+        if entry.file_type().map_err(|e| io_err(dir, e))?.is_dir() && !cxr_imaging::is_ignored_name(&entry.path()) {
             out.push(entry.path());
         }
     }
@@ -103,19 +88,13 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 fn load_folders(root: &Path, classes: &[String]) -> Result<Dataset, DatasetError> {
     let has_class_dirs = |dir: &Path| classes.iter().any(|c| dir.join(c).is_dir());
     let mut dataset = Dataset::default();
-    let split_dirs: Vec<PathBuf> = subdirs(root)?
-        .into_iter()
-        .filter(|d| has_class_dirs(d))
-        .collect();
+    let split_dirs: Vec<PathBuf> = subdirs(root)?.into_iter().filter(|d| has_class_dirs(d)).collect();
     let layout: Vec<(String, PathBuf)> = if !split_dirs.is_empty() {
         split_dirs.iter().map(|d| (name(d), d.clone())).collect()
     } else if has_class_dirs(root) {
         vec![("train".to_string(), root.to_path_buf())]
     } else {
-        return Err(DatasetError::NoLayout {
-            root: root.to_path_buf(),
-            classes: classes.join(", "),
-        });
+        return Err(DatasetError::NoLayout { root: root.to_path_buf(), classes: classes.join(", ") });
     };
     for (split, dir) in layout {
         let mut items = Vec::new();
@@ -141,20 +120,10 @@ fn load_folders(root: &Path, classes: &[String]) -> Result<Dataset, DatasetError
 fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
     let csv_cfg = &config.data.csv;
     let root = &config.data.root;
-    let file = if csv_cfg.file.is_absolute() {
-        csv_cfg.file.clone()
-    } else {
-        root.join(&csv_cfg.file)
-    };
-    let csv_err = |message: String| DatasetError::Csv {
-        path: file.clone(),
-        message,
-    };
+    let file = if csv_cfg.file.is_absolute() { csv_cfg.file.clone() } else { root.join(&csv_cfg.file) };
+    let csv_err = |message: String| DatasetError::Csv { path: file.clone(), message };
     let mut reader = csv::Reader::from_path(&file).map_err(|e| csv_err(e.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| csv_err(e.to_string()))?
-        .clone();
+    let headers = reader.headers().map_err(|e| csv_err(e.to_string()))?.clone();
     let column = |key: &str, name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
             csv_err(format!(
@@ -165,19 +134,8 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
     };
     let path_col = column("data.csv.path_column", &csv_cfg.path_column)?;
     let label_col = column("data.csv.label.column", &csv_cfg.label.column)?;
-    let split_col = csv_cfg
-        .split_column
-        .as_deref()
-        .map(|c| column("data.csv.split_column", c))
-        .transpose()?;
-    let class_id = |class: &str| {
-        config
-            .data
-            .classes
-            .iter()
-            .position(|c| c == class)
-            .expect("validated")
-    };
+    let split_col = csv_cfg.split_column.as_deref().map(|c| column("data.csv.split_column", c)).transpose()?;
+    let class_id = |class: &str| config.data.classes.iter().position(|c| c == class).expect("validated");
     let rule = &csv_cfg.label;
     let mut by_path: BTreeMap<PathBuf, (String, usize)> = BTreeMap::new();
     let mut dataset = Dataset::default();
@@ -193,9 +151,7 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
                 rule.map.iter().find(|(v, _)| parts.contains(&v.as_str()))
             }
         };
-        let class = matched
-            .map(|(_, c)| c.as_str())
-            .or(rule.otherwise.as_deref());
+        let class = matched.map(|(_, c)| c.as_str()).or(rule.otherwise.as_deref());
         let Some(class) = class else {
             dataset.rejects.push(RejectRow {
                 path: path.display().to_string(),
@@ -235,11 +191,7 @@ fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
             });
             continue;
         }
-        dataset
-            .splits
-            .entry(split)
-            .or_default()
-            .push(Item { path, label });
+        dataset.splits.entry(split).or_default().push(Item { path, label });
     }
     Ok(dataset)
 }

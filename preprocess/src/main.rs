@@ -17,40 +17,20 @@ fn main() -> ExitCode {
     args.common.init_logging();
     cxr_cli::run(|| {
         let config = args.common.load_config()?;
-        let options = cxr_preprocess::Options {
-            show_progress: args.common.show_progress(),
-        };
+        let options = cxr_preprocess::Options { show_progress: args.common.show_progress() };
         let summary = cxr_preprocess::run(&config, &options)?;
         for split in &summary.splits {
-            let per_class: Vec<String> = config
-                .data
-                .classes
-                .iter()
-                .zip(&split.per_class)
-                .map(|(c, n)| format!("{c} {n}"))
-                .collect();
-            tracing::info!(
-                "{:>6}: {} images ({})",
-                split.name,
-                split.count,
-                per_class.join(", ")
-            );
+            let per_class: Vec<String> =
+                config.data.classes.iter().zip(&split.per_class).map(|(c, n)| format!("{c} {n}")).collect();
+            tracing::info!("{:>6}: {} images ({})", split.name, split.count, per_class.join(", "));
         }
         let rejected: usize = summary.rejected.values().sum();
         if rejected > 0 {
-            let kinds: Vec<String> = summary
-                .rejected
-                .iter()
-                .map(|(k, n)| format!("{n} {k}"))
-                .collect();
+            let kinds: Vec<String> = summary.rejected.iter().map(|(k, n)| format!("{n} {k}")).collect();
             tracing::warn!("rejected {rejected} file(s): {}", kinds.join(", "));
         }
         let layout = cxr_store::layout::Layout::new(&config);
-        tracing::info!(
-            "tensors in {} (rejects: {})",
-            layout.tensors().display(),
-            layout.rejects().display()
-        );
+        tracing::info!("tensors in {} (rejects: {})", layout.tensors().display(), layout.rejects().display());
         Ok(())
     })
 }

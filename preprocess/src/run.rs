@@ -55,30 +55,18 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 
     let layout = Layout::new(config);
     let tensors = layout.tensors();
-    std::fs::create_dir_all(&tensors)
-        .with_context(|| format!("cannot create {}", tensors.display()))?;
+    std::fs::create_dir_all(&tensors).with_context(|| format!("cannot create {}", tensors.display()))?;
     // The store is complete only once meta.json is written again, at the very end.
     remove_if_exists(&layout.tensors_meta())?;
 
     let transform = Transform::from_config(&config.preprocess);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let total: usize = splits.values().map(Vec::len).sum();
     let bar = cxr_cli::progress_bar(total as u64, "preprocess", options.show_progress);
     let mut summary = Summary::default();
     let mut content = Sha256::new();
     for (split, items) in &splits {
-        let meta = write_split(
-            &layout,
-            split,
-            items,
-            &transform,
-            config,
-            &pool,
-            &bar,
-            &mut rejects,
-        )?;
+        let meta = write_split(&layout, split, items, &transform, config, &pool, &bar, &mut rejects)?;
         for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(split))? {
             content.update(format!("{split}\t{}\t{}\n", row.sha256, row.label).as_bytes());
         }
@@ -120,21 +108,12 @@ fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
 }
 
 fn remove_stale_splits(tensors: &Path, splits: &BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
-    for entry in
-        std::fs::read_dir(tensors).with_context(|| format!("cannot list {}", tensors.display()))?
-    {
+    for entry in std::fs::read_dir(tensors).with_context(|| format!("cannot list {}", tensors.display()))? {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if path.is_dir() && !splits.contains_key(&name) && !name.starts_with('.') {
-            tracing::info!(
-                split = name,
-                "removing tensors of a split this run did not produce"
-            );
-            std::fs::remove_dir_all(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
+            tracing::info!(split = name, "removing tensors of a split this run did not produce");
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     Ok(())
@@ -142,12 +121,7 @@ fn remove_stale_splits(tensors: &Path, splits: &BTreeMap<String, Vec<Item>>) -> 
 
 /// The first word of a reason, used to count rejects by kind.
 fn reason_kind(reason: &str) -> String {
-    reason
-        .split([':', ','])
-        .next()
-        .unwrap_or(reason)
-        .trim()
-        .to_string()
+    reason.split([':', ',']).next().unwrap_or(reason).trim().to_string()
 }
 
 /// Applies `data.val_source`, `data.val_fraction` and `data.limit_per_class`.
@@ -158,8 +132,7 @@ pub fn arrange_splits(
     let classes = config.data.classes.len();
     let seed = config.experiment.seed;
     let val_big_enough = |items: &Vec<Item>| {
-        (0..classes)
-            .all(|c| items.iter().filter(|i| i.label == c).count() >= MIN_DATASET_VAL_PER_CLASS)
+        (0..classes).all(|c| items.iter().filter(|i| i.label == c).count() >= MIN_DATASET_VAL_PER_CLASS)
     };
     let from_train = match config.data.val_source {
         ValSource::FromTrain => true,
@@ -176,10 +149,7 @@ pub fn arrange_splits(
     };
     if from_train {
         let Some(mut train) = splits.remove("train") else {
-            bail!(
-                "{} has no train split to take a validation split from",
-                config.data.root.display()
-            );
+            bail!("{} has no train split to take a validation split from", config.data.root.display());
         };
         if let Some(small_val) = splits.remove("val") {
             tracing::info!(
@@ -189,21 +159,14 @@ pub fn arrange_splits(
             train.extend(small_val);
             train.sort();
         }
-        let (train, val) = split::take_validation(
-            train,
-            config.data.val_fraction,
-            seed,
-            config.data.group_by_patient,
-            classes,
-        );
+        let (train, val) =
+            split::take_validation(train, config.data.val_fraction, seed, config.data.group_by_patient, classes);
         splits.insert("train".into(), train);
         splits.insert("val".into(), val);
     }
     if let Some(limit) = config.data.limit_per_class {
         for (name, items) in splits.iter_mut() {
-            let salt = name
-                .bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+            let salt = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
             *items = split::limit_per_class(std::mem::take(items), limit, seed ^ salt, classes);
         }
     }
@@ -217,10 +180,7 @@ fn decode_one(item: &Item, transform: &Transform) -> Result<(Prepared, String), 
 }
 
 fn extension_matches(format: Format, path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     match format {
         Format::Jpeg => matches!(ext.as_str(), "jpg" | "jpeg" | "jpe" | "jfif"),
         Format::Png => ext == "png",
@@ -243,21 +203,12 @@ fn write_split(
     rejects: &mut Vec<RejectRow>,
 ) -> anyhow::Result<SplitMeta> {
     let [h, w] = config.preprocess.size;
-    let mut images = NpyWriter::create(
-        &layout.images(split),
-        DType::U8,
-        &[h as usize, w as usize, 3],
-    )?;
+    let mut images = NpyWriter::create(&layout.images(split), DType::U8, &[h as usize, w as usize, 3])?;
     let mut labels: Vec<i64> = Vec::with_capacity(items.len());
     let mut manifest: Vec<ManifestRow> = Vec::with_capacity(items.len());
     bar.set_message(split.to_string());
     for chunk in items.chunks(CHUNK) {
-        let results: Vec<_> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|item| decode_one(item, transform))
-                .collect()
-        });
+        let results: Vec<_> = pool.install(|| chunk.par_iter().map(|item| decode_one(item, transform)).collect());
         for (item, result) in chunk.iter().zip(results) {
             let path = item.path.display().to_string();
             match result {
@@ -288,10 +239,7 @@ fn write_split(
                 }
                 Err(e) => {
                     tracing::debug!(path, reason = %e, "rejected");
-                    rejects.push(RejectRow {
-                        path,
-                        reason: e.to_string(),
-                    });
+                    rejects.push(RejectRow { path, reason: e.to_string() });
                 }
             }
             bar.inc(1);
@@ -304,9 +252,5 @@ fn write_split(
     for &l in &labels {
         per_class[l as usize] += 1;
     }
-    Ok(SplitMeta {
-        name: split.to_string(),
-        count: labels.len(),
-        per_class,
-    })
+    Ok(SplitMeta { name: split.to_string(), count: labels.len(), per_class })
 }

@@ -13,10 +13,7 @@ use crate::dataset::Item;
 /// dataset (`person<ID>_bacteria_*`, `IM-<ID>-*`, `NORMAL2-IM-<ID>-*`); other
 /// names are their own group.
 pub fn patient_key(path: &Path) -> String {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     if stem.starts_with("person")
         && let Some((id, _)) = stem.split_once('_')
     {
@@ -46,21 +43,14 @@ pub fn take_validation(
 ) -> (Vec<Item>, Vec<Item>) {
     let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for item in train {
-        let key = if group_by_patient {
-            patient_key(&item.path)
-        } else {
-            item.path.display().to_string()
-        };
+        let key = if group_by_patient { patient_key(&item.path) } else { item.path.display().to_string() };
         groups.entry(key).or_default().push(item);
     }
     let mut per_class = vec![0usize; classes];
     for item in groups.values().flatten() {
         per_class[item.label] += 1;
     }
-    let target: Vec<usize> = per_class
-        .iter()
-        .map(|&n| ((n as f64) * fraction).round() as usize)
-        .collect();
+    let target: Vec<usize> = per_class.iter().map(|&n| ((n as f64) * fraction).round() as usize).collect();
     let mut keys: Vec<String> = groups.keys().cloned().collect();
     keys.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x7a11));
     let (mut keep, mut val) = (Vec::new(), Vec::new());
@@ -71,9 +61,7 @@ pub fn take_validation(
         for i in &items {
             counts[i.label] += 1;
         }
-        let majority = (0..classes)
-            .max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))
-            .unwrap_or(0);
+        let majority = (0..classes).max_by_key(|&c| (counts[c], std::cmp::Reverse(c))).unwrap_or(0);
         if taken[majority] < target[majority] {
             for (c, n) in counts.iter().enumerate() {
                 taken[c] += n;
@@ -117,27 +105,15 @@ mod tests {
     use super::*;
 
     fn item(name: &str, label: usize) -> Item {
-        Item {
-            path: PathBuf::from(format!("/d/{name}.jpeg")),
-            label,
-        }
+        Item { path: PathBuf::from(format!("/d/{name}.jpeg")), label }
     }
 
     #[test]
     fn patient_keys_follow_kermany_names() {
-        assert_eq!(
-            patient_key(Path::new("/x/person1017_bacteria_2948.jpeg")),
-            "person1017"
-        );
-        assert_eq!(
-            patient_key(Path::new("/x/person1017_virus_1.jpeg")),
-            "person1017"
-        );
+        assert_eq!(patient_key(Path::new("/x/person1017_bacteria_2948.jpeg")), "person1017");
+        assert_eq!(patient_key(Path::new("/x/person1017_virus_1.jpeg")), "person1017");
         assert_eq!(patient_key(Path::new("IM-0115-0001.jpeg")), "IM-0115");
-        assert_eq!(
-            patient_key(Path::new("NORMAL2-IM-0115-0001.jpeg")),
-            "NORMAL2-IM-0115"
-        );
+        assert_eq!(patient_key(Path::new("NORMAL2-IM-0115-0001.jpeg")), "NORMAL2-IM-0115");
         assert_eq!(patient_key(Path::new("scan.png")), "scan");
     }
 
@@ -156,10 +132,7 @@ mod tests {
         let (train, val) = take_validation(items.clone(), 0.2, 7, true, 2);
         assert_eq!(train.len() + val.len(), items.len());
         let train_patients: HashSet<String> = train.iter().map(|i| patient_key(&i.path)).collect();
-        assert!(
-            val.iter()
-                .all(|i| !train_patients.contains(&patient_key(&i.path)))
-        );
+        assert!(val.iter().all(|i| !train_patients.contains(&patient_key(&i.path))));
         let val_pos = val.iter().filter(|i| i.label == 1).count();
         let val_neg = val.len() - val_pos;
         assert!((57..=63).contains(&val_pos), "{val_pos}");

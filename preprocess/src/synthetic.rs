@@ -81,17 +81,12 @@ pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
             // Mediastinum and heart, offset to the patient's left.
             let mx = (x + heart_shift) / (torso_w * 0.3);
             let my = (y - torso_h * 0.15) / (torso_h * 0.55);
-            v += 55.0
-                * (1.0 - smoothstep(0.7, 1.0, (mx * mx + my * my).sqrt()))
-                * (1.0 - lung_total * 0.5);
+            v += 55.0 * (1.0 - smoothstep(0.7, 1.0, (mx * mx + my * my).sqrt())) * (1.0 - lung_total * 0.5);
             // Spine.
             v += 30.0 * (1.0 - smoothstep(0.04, 0.07, (x / w).abs())) * torso;
             // Clavicles.
-            let clav =
-                (y + torso_h * 0.78 - 0.35 * x.abs() * torso_h / torso_w).abs() / (h * 0.012);
-            v += 35.0
-                * (1.0 - smoothstep(0.6, 1.0, clav))
-                * (1.0 - smoothstep(0.8, 1.0, x.abs() / torso_w));
+            let clav = (y + torso_h * 0.78 - 0.35 * x.abs() * torso_h / torso_w).abs() / (h * 0.012);
+            v += 35.0 * (1.0 - smoothstep(0.6, 1.0, clav)) * (1.0 - smoothstep(0.8, 1.0, x.abs() / torso_w));
             img[(py * width + px) as usize] = v;
         }
     }
@@ -99,10 +94,7 @@ pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
     let lung_point = |rng: &mut ChaCha8Rng, side: f32| {
         let a = rng.random_range(0.0..std::f32::consts::TAU);
         let r = rng.random_range(0.0..0.8f32).sqrt();
-        let (x, y) = (
-            side * lung_dx + r * a.cos() * lung_w * 0.8,
-            lung_dy + r * a.sin() * lung_h * 0.7,
-        );
+        let (x, y) = (side * lung_dx + r * a.cos() * lung_w * 0.8, lung_dy + r * a.sin() * lung_h * 0.7);
         (cx + cos_a * x - sin_a * y, cy + sin_a * x + cos_a * y)
     };
     let mut blobs = Vec::new();
@@ -150,14 +142,8 @@ pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
     }
     for b in &blobs {
         let reach = b.radius * 2.5;
-        let (x0, x1) = (
-            (b.x - reach).max(0.0) as u32,
-            ((b.x + reach) as u32).min(width),
-        );
-        let (y0, y1) = (
-            (b.y - reach).max(0.0) as u32,
-            ((b.y + reach) as u32).min(height),
-        );
+        let (x0, x1) = ((b.x - reach).max(0.0) as u32, ((b.x + reach) as u32).min(width));
+        let (y0, y1) = ((b.y - reach).max(0.0) as u32, ((b.y + reach) as u32).min(height));
         let inv = 1.0 / (2.0 * b.radius * b.radius);
         for py in y0..y1 {
             for px in x0..x1 {
@@ -175,8 +161,7 @@ pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            let u =
-                (state & 0xffff) as f32 / 65535.0 + ((state >> 16) & 0xffff) as f32 / 65535.0 - 1.0;
+            let u = (state & 0xffff) as f32 / 65535.0 + ((state >> 16) & 0xffff) as f32 / 65535.0 - 1.0;
             (v * gain + offset + u * noise).clamp(0.0, 255.0) as u8
         })
         .collect();
@@ -216,8 +201,7 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
             Some(m) if m == marker => return Ok(root),
             Some(_) => {
                 tracing::info!(root = %root.display(), "synthetic dataset settings changed; regenerating");
-                std::fs::remove_dir_all(&root)
-                    .with_context(|| format!("cannot remove {}", root.display()))?;
+                std::fs::remove_dir_all(&root).with_context(|| format!("cannot remove {}", root.display()))?;
             }
             None => anyhow::bail!(
                 "data.root {} exists but is not a synthetic dataset made by this tool (no {MARKER}); \
@@ -226,75 +210,44 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
             ),
         }
     }
-    let parent = root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let temp = parent.join(format!(
         ".{}.tmp-{}",
-        root.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("synthetic"),
+        root.file_name().and_then(|n| n.to_str()).unwrap_or("synthetic"),
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&temp);
     let s = &config.data.synthetic;
     let mut jobs = Vec::new();
-    for (split, count) in [
-        ("train", s.train_per_class),
-        ("val", s.val_per_class),
-        ("test", s.test_per_class),
-    ] {
+    for (split, count) in [("train", s.train_per_class), ("val", s.val_per_class), ("test", s.test_per_class)] {
         for (label, class) in config.data.classes.iter().enumerate() {
             let dir = temp.join(split).join(class);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             for i in 0..count {
-                jobs.push((
-                    dir.join(format!("p{i:05}_{}.jpeg", class.to_lowercase())),
-                    split,
-                    label,
-                    i,
-                ));
+                jobs.push((dir.join(format!("p{i:05}_{}.jpeg", class.to_lowercase())), split, label, i));
             }
         }
     }
     tracing::info!(images = jobs.len(), root = %root.display(), "generating the synthetic dataset");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let positive = config.data.positive_index();
     pool.install(|| {
-        jobs.par_iter()
-            .try_for_each(|(path, split, label, i)| -> anyhow::Result<()> {
-                let split_id = match *split {
-                    "train" => 0u64,
-                    "val" => 1,
-                    _ => 2,
-                };
-                let seed = config.experiment.seed
-                    ^ (split_id << 40)
-                    ^ ((*label as u64) << 32)
-                    ^ (*i as u64)
-                    ^ 0x5eed;
-                let (w, h, pixels) = render(seed, *label == positive, s.size);
-                image::save_buffer_with_format(
-                    path,
-                    &pixels,
-                    w,
-                    h,
-                    image::ColorType::L8,
-                    image::ImageFormat::Jpeg,
-                )
+        jobs.par_iter().try_for_each(|(path, split, label, i)| -> anyhow::Result<()> {
+            let split_id = match *split {
+                "train" => 0u64,
+                "val" => 1,
+                _ => 2,
+            };
+            let seed = config.experiment.seed ^ (split_id << 40) ^ ((*label as u64) << 32) ^ (*i as u64) ^ 0x5eed;
+            let (w, h, pixels) = render(seed, *label == positive, s.size);
+            image::save_buffer_with_format(path, &pixels, w, h, image::ColorType::L8, image::ImageFormat::Jpeg)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-                Ok(())
-            })
+            Ok(())
+        })
     })?;
     std::fs::write(temp.join(MARKER), serde_json::to_string_pretty(&marker)?)
         .with_context(|| format!("cannot write {}", temp.join(MARKER).display()))?;
-    std::fs::rename(&temp, &root)
-        .with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
+    std::fs::rename(&temp, &root).with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
     Ok(root)
 }

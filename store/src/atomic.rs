@@ -20,15 +20,9 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Creates the temporary file (and the parent folders).
     pub fn create(final_path: &Path) -> Result<AtomicFile, StoreError> {
-        let parent = final_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-        let name = final_path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file");
+        let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let temp_path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&temp_path).map_err(|e| StoreError::io(&temp_path, e))?;
         Ok(AtomicFile {
@@ -52,25 +46,19 @@ impl AtomicFile {
         let temp = self.temp_path.clone();
         let w = self.writer();
         let end = w.stream_position().map_err(|e| StoreError::io(&temp, e))?;
-        w.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| StoreError::io(&temp, e))?;
+        w.seek(std::io::SeekFrom::Start(offset)).map_err(|e| StoreError::io(&temp, e))?;
         w.write_all(bytes).map_err(|e| StoreError::io(&temp, e))?;
-        w.seek(std::io::SeekFrom::Start(end))
-            .map_err(|e| StoreError::io(&temp, e))?;
+        w.seek(std::io::SeekFrom::Start(end)).map_err(|e| StoreError::io(&temp, e))?;
         Ok(())
     }
 
     /// Flushes, syncs and renames the file to its final name.
     pub fn commit(mut self) -> Result<PathBuf, StoreError> {
         let writer = self.writer.take().expect("committed once");
-        let file = writer
-            .into_inner()
-            .map_err(|e| StoreError::io(&self.temp_path, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| StoreError::io(&self.temp_path, e))?;
+        let file = writer.into_inner().map_err(|e| StoreError::io(&self.temp_path, e.into_error()))?;
+        file.sync_all().map_err(|e| StoreError::io(&self.temp_path, e))?;
         drop(file);
-        std::fs::rename(&self.temp_path, &self.final_path)
-            .map_err(|e| StoreError::io(&self.final_path, e))?;
+        std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| StoreError::io(&self.final_path, e))?;
         Ok(self.final_path.clone())
     }
 }

@@ -12,15 +12,11 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(config: &Config) -> Layout {
-        Layout {
-            exp: config.experiment_dir(),
-        }
+        Layout { exp: config.experiment_dir() }
     }
 
     pub fn at(exp: &Path) -> Layout {
-        Layout {
-            exp: exp.to_path_buf(),
-        }
+        Layout { exp: exp.to_path_buf() }
     }
 
     /// `EXP/tensors/`: written by `preprocess`.
@@ -97,12 +93,5 @@ impl Layout {
 
 /// Fails with "run `<stage>` first" when `path` does not exist.
 pub fn require(path: &Path, stage: &'static str) -> Result<(), crate::StoreError> {
-    if path.exists() {
-        Ok(())
-    } else {
-        Err(crate::StoreError::MissingInput {
-            path: path.to_path_buf(),
-            stage,
-        })
-    }
+    if path.exists() { Ok(()) } else { Err(crate::StoreError::MissingInput { path: path.to_path_buf(), stage }) }
 }

@@ -3,9 +3,12 @@
 //! layout of an experiment. All writes are atomic (temporary file, then rename).
 
 mod atomic;
+pub mod history;
 pub mod layout;
 pub mod manifest;
 pub mod npy;
+pub mod operating_point;
+pub mod predictions;
 pub mod provenance;
 
 use std::path::{Path, PathBuf};
@@ -31,10 +34,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: &Path, source: std::io::Error) -> StoreError {
-        StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        StoreError::Io { path: path.to_path_buf(), source }
     }
 }
 

@@ -26,9 +26,7 @@ pub struct RejectRow {
 }
 
 /// Columns of `manifest.csv`.
-pub const MANIFEST_COLUMNS: &[&str] = &[
-    "index", "path", "label", "class", "width", "height", "sha256",
-];
+pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "width", "height", "sha256"];
 /// Columns of `rejects.csv`.
 pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
 
@@ -36,9 +34,7 @@ pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
 pub fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), StoreError> {
     let mut file = AtomicFile::create(path)?;
     {
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(&mut file);
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut file);
         w.write_record(header).map_err(|e| csv_err(path, e))?;
         for row in rows {
             w.serialize(row).map_err(|e| csv_err(path, e))?;
@@ -52,16 +48,11 @@ pub fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Resu
 /// Reads every row of a CSV file with a header.
 pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StoreError> {
     let mut r = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
-    r.deserialize()
-        .map(|row| row.map_err(|e| csv_err(path, e)))
-        .collect()
+    r.deserialize().map(|row| row.map_err(|e| csv_err(path, e))).collect()
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> StoreError {
-    StoreError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    StoreError::Format { path: path.to_path_buf(), message: e.to_string() }
 }
 
 /// `EXP/tensors/meta.json`: what the tensors are, for later stages to check compatibility.
@@ -91,19 +82,11 @@ impl TensorsMeta {
     pub fn read(path: &Path) -> Result<TensorsMeta, StoreError> {
         crate::layout::require(path, "preprocess")?;
         let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
     }
 
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        crate::write_atomic(
-            path,
-            serde_json::to_string_pretty(self)
-                .expect("serialisable")
-                .as_bytes(),
-        )
+        crate::write_atomic(path, serde_json::to_string_pretty(self).expect("serialisable").as_bytes())
     }
 
     pub fn split(&self, name: &str) -> Option<&SplitMeta> {
@@ -111,12 +94,7 @@ impl TensorsMeta {
     }
 
     /// Refuses tensors made for another image size or class list.
-    pub fn check_compatible(
-        &self,
-        path: &Path,
-        size: [u32; 2],
-        classes: &[String],
-    ) -> Result<(), StoreError> {
+    pub fn check_compatible(&self, path: &Path, size: [u32; 2], classes: &[String]) -> Result<(), StoreError> {
         if self.size != size {
             return Err(StoreError::Incompatible {
                 path: path.to_path_buf(),

@@ -55,27 +55,14 @@ impl DType {
 fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let dict = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}",
-        dtype.descr()
-    );
+    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}", dtype.descr());
     let mut out = Vec::with_capacity(HEADER_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     let body_len = HEADER_LEN - 10;
-    assert!(
-        dict.len() < body_len,
-        "npy header too long for shape {shape:?}"
-    );
+    assert!(dict.len() < body_len, "npy header too long for shape {shape:?}");
     out.extend_from_slice(&(body_len as u16).to_le_bytes());
     out.extend_from_slice(dict.as_bytes());
     out.resize(HEADER_LEN - 1, b' ');
@@ -98,9 +85,7 @@ impl NpyWriter {
         let mut file = AtomicFile::create(path)?;
         let mut shape = vec![0];
         shape.extend_from_slice(row_shape);
-        file.writer()
-            .write_all(&header_bytes(dtype, &shape))
-            .map_err(|e| StoreError::io(path, e))?;
+        file.writer().write_all(&header_bytes(dtype, &shape)).map_err(|e| StoreError::io(path, e))?;
         Ok(NpyWriter {
             file,
             dtype,
@@ -115,18 +100,11 @@ impl NpyWriter {
         if self.row_bytes == 0 || !bytes.len().is_multiple_of(self.row_bytes) {
             return Err(StoreError::Format {
                 path: self.file.final_path().to_path_buf(),
-                message: format!(
-                    "{} bytes are not whole rows of {} bytes",
-                    bytes.len(),
-                    self.row_bytes
-                ),
+                message: format!("{} bytes are not whole rows of {} bytes", bytes.len(), self.row_bytes),
             });
         }
         let path = self.file.final_path().to_path_buf();
-        self.file
-            .writer()
-            .write_all(bytes)
-            .map_err(|e| StoreError::io(&path, e))?;
+        self.file.writer().write_all(bytes).map_err(|e| StoreError::io(&path, e))?;
         self.rows += bytes.len() / self.row_bytes;
         Ok(())
     }
@@ -192,14 +170,9 @@ impl NpyReader {
     pub fn open(path: &Path) -> Result<NpyReader, StoreError> {
         let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let bad = |message: &str| StoreError::Format {
-            path: path.to_path_buf(),
-            message: message.to_string(),
-        };
+        let bad = |message: &str| StoreError::Format { path: path.to_path_buf(), message: message.to_string() };
         let mut pre = [0u8; 10];
-        reader
-            .read_exact(&mut pre)
-            .map_err(|_| bad("too short to be an .npy file"))?;
+        reader.read_exact(&mut pre).map_err(|_| bad("too short to be an .npy file"))?;
         if &pre[..6] != MAGIC {
             return Err(bad("not an .npy file (bad magic)"));
         }
@@ -207,25 +180,17 @@ impl NpyReader {
             1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10),
             2 | 3 => {
                 let mut more = [0u8; 2];
-                reader
-                    .read_exact(&mut more)
-                    .map_err(|_| bad("truncated header"))?;
-                (
-                    u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize,
-                    12,
-                )
+                reader.read_exact(&mut more).map_err(|_| bad("truncated header"))?;
+                (u32::from_le_bytes([pre[8], pre[9], more[0], more[1]]) as usize, 12)
             }
             v => return Err(bad(&format!("unsupported .npy version {v}"))),
         };
         let mut header = vec![0u8; header_len];
-        reader
-            .read_exact(&mut header)
-            .map_err(|_| bad("truncated header"))?;
+        reader.read_exact(&mut header).map_err(|_| bad("truncated header"))?;
         let header = String::from_utf8_lossy(&header);
         let descr = dict_value(&header, "descr").ok_or_else(|| bad("header has no descr"))?;
         let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-        let dtype =
-            DType::from_descr(descr).ok_or_else(|| bad(&format!("unsupported dtype {descr}")))?;
+        let dtype = DType::from_descr(descr).ok_or_else(|| bad(&format!("unsupported dtype {descr}")))?;
         if dict_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
             return Err(bad("Fortran-order arrays are not supported"));
         }
@@ -240,21 +205,13 @@ impl NpyReader {
             .map_err(|_| bad(&format!("bad shape {shape_text}")))?;
         let data_offset = (prefix + header_len) as u64;
         let expected = data_offset + (shape.iter().product::<usize>() * dtype.size()) as u64;
-        let actual = std::fs::metadata(path)
-            .map_err(|e| StoreError::io(path, e))?
-            .len();
+        let actual = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?.len();
         if actual != expected {
             return Err(bad(&format!(
                 "file is {actual} bytes but its header {shape:?} needs {expected}: truncated or corrupt"
             )));
         }
-        Ok(NpyReader {
-            path: path.to_path_buf(),
-            reader,
-            dtype,
-            shape,
-            data_offset,
-        })
+        Ok(NpyReader { path: path.to_path_buf(), reader, dtype, shape, data_offset })
     }
 
     pub fn dtype(&self) -> DType {
@@ -282,18 +239,12 @@ impl NpyReader {
         self.reader
             .seek(SeekFrom::Start(self.data_offset + (start * row) as u64))
             .map_err(|e| StoreError::io(&self.path, e))?;
-        self.reader
-            .read_exact(&mut buf)
-            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.reader.read_exact(&mut buf).map_err(|e| StoreError::io(&self.path, e))?;
         Ok(buf)
     }
 
     /// Reads rows `start..start+count` as an array of the stored element type `T`.
-    pub fn read_rows<T: Element>(
-        &mut self,
-        start: usize,
-        count: usize,
-    ) -> Result<ArrayD<T>, StoreError> {
+    pub fn read_rows<T: Element>(&mut self, start: usize, count: usize) -> Result<ArrayD<T>, StoreError> {
         if T::DTYPE != self.dtype {
             return Err(StoreError::Format {
                 path: self.path.clone(),
@@ -304,10 +255,7 @@ impl NpyReader {
         let n = bytes.len() / self.row_bytes().max(1);
         let mut shape = vec![n];
         shape.extend_from_slice(&self.shape[1..]);
-        let values: Vec<T> = bytes
-            .chunks_exact(T::DTYPE.size())
-            .map(T::from_le)
-            .collect();
+        let values: Vec<T> = bytes.chunks_exact(T::DTYPE.size()).map(T::from_le).collect();
         Ok(Array::from_shape_vec(IxDyn(&shape), values).expect("sizes match"))
     }
 
@@ -353,11 +301,7 @@ pub fn read<T: Element>(path: &Path) -> Result<ArrayD<T>, StoreError> {
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let start = header.find(&format!("'{key}'"))? + key.len() + 2;
     let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')')? + 1
-    } else {
-        rest.find(',').unwrap_or(rest.len())
-    };
+    let end = if rest.starts_with('(') { rest.find(')')? + 1 } else { rest.find(',').unwrap_or(rest.len()) };
     Some(rest[..end].trim())
 }
 
@@ -379,10 +323,7 @@ mod tests {
         assert_eq!(r.shape(), &[2, 2, 3, 3]);
         let a = r.read_all::<u8>().unwrap();
         assert_eq!(a[[1, 1, 2, 2]], 17);
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len() % 64,
-            (128 + 36) % 64
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len() % 64, (128 + 36) % 64);
     }
 
     #[test]
@@ -401,10 +342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("l.npy");
         write_i64(&p, &[0, 1, -5]).unwrap();
-        assert_eq!(
-            read::<i64>(&p).unwrap().into_raw_vec_and_offset().0,
-            vec![0, 1, -5]
-        );
+        assert_eq!(read::<i64>(&p).unwrap().into_raw_vec_and_offset().0, vec![0, 1, -5]);
         let f = dir.path().join("f.npy");
         let a = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.5f32, -2.0, 0.0, 3.25]).unwrap();
         write_array_f32(&f, &a).unwrap();
@@ -429,9 +367,7 @@ mod tests {
         let h = header_bytes(DType::U8, &[5, 50, 50, 3]);
         assert_eq!(h.len(), 128);
         let text = String::from_utf8_lossy(&h[10..]);
-        assert!(
-            text.starts_with("{'descr': '|u1', 'fortran_order': False, 'shape': (5, 50, 50, 3), }")
-        );
+        assert!(text.starts_with("{'descr': '|u1', 'fortran_order': False, 'shape': (5, 50, 50, 3), }"));
         assert!(text.ends_with('\n'));
         let h = header_bytes(DType::I64, &[7]);
         assert!(String::from_utf8_lossy(&h).contains("'shape': (7,)"));

@@ -26,9 +26,7 @@ pub struct Provenance {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Provenance {
@@ -41,9 +39,7 @@ impl Provenance {
             inputs: BTreeMap::new(),
             tools: BTreeMap::new(),
             git_revision: git_revision(),
-            host: std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default(),
+            host: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
             started: now(),
             finished: 0,
         }
@@ -63,18 +59,13 @@ impl Provenance {
         crate::write_atomic(&dir.join(RESOLVED_FILE_NAME), config.to_yaml().as_bytes())?;
         crate::write_atomic(
             &dir.join("provenance.json"),
-            serde_json::to_string_pretty(&self)
-                .expect("serialisable")
-                .as_bytes(),
+            serde_json::to_string_pretty(&self).expect("serialisable").as_bytes(),
         )
     }
 
     pub fn read(path: &Path) -> Result<Provenance, StoreError> {
         let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
     }
 }
 
@@ -91,8 +82,7 @@ pub fn git_revision() -> String {
     };
     match run(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
             if dirty { format!("{rev}-dirty") } else { rev }
         }
         None => "unknown".into(),

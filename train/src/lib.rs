@@ -17,11 +17,11 @@ use cxr_engine::Engine;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::provenance::Provenance;
-use serde::{Deserialize, Serialize};
 
 use crate::backbone::FeatureSpec;
-use crate::fit::{EpochRow, HISTORY_COLUMNS, Hooks};
+use crate::fit::{EpochRow, Hooks};
 use crate::head::HeadShape;
+pub use cxr_store::operating_point::OperatingPoint;
 
 /// The config sections a trained model depends on (a resume must not change them).
 pub const SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
@@ -37,17 +37,6 @@ pub mod model_keys {
     pub const POSITIVE_CLASS: &str = "cxr.positive_class";
     pub const BACKBONE: &str = "cxr.backbone";
     pub const CONFIG_HASH: &str = "cxr.config_hash";
-}
-
-/// The validation operating point `infer.threshold: from-validation` uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperatingPoint {
-    pub split: String,
-    pub positive_class: String,
-    pub target_sensitivity: f64,
-    pub threshold: f64,
-    pub sensitivity: Option<f64>,
-    pub specificity: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,11 +56,7 @@ pub struct Summary {
 }
 
 fn resume_hash(config: &Config) -> String {
-    format!(
-        "{}-seed{}",
-        config.section_hash(SECTIONS),
-        config.experiment.seed
-    )
+    format!("{}-seed{}", config.section_hash(SECTIONS), config.experiment.seed)
 }
 
 /// Runs the stage.
@@ -87,10 +72,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
     for split in ["train", "val"] {
         if meta.split(split).is_none_or(|s| s.count == 0) {
-            bail!(
-                "{}: the {split} split is missing or empty; rerun `preprocess`",
-                meta_path.display()
-            );
+            bail!("{}: the {split} split is missing or empty; rerun `preprocess`", meta_path.display());
         }
     }
     let mut provenance = Provenance::start("train", config);
@@ -101,8 +83,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     tracing::info!(backbone = backbone.description, "backbone ready");
     let spec = FeatureSpec::from_config(config);
     let train_dir = layout.train();
-    std::fs::create_dir_all(&train_dir)
-        .with_context(|| format!("cannot create {}", train_dir.display()))?;
+    std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
     let job = features::FeatureJob {
         engine: &engine,
         layout: &layout,
@@ -116,22 +97,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let mut splits = features::compute(&job, &["train", "val"])?;
     let val = splits.pop().expect("two splits");
     let train = splits.pop().expect("two splits");
-    let shape = HeadShape {
-        input: train.dim,
-        hidden: config.model.head.hidden.clone(),
-        classes: config.data.classes.len(),
-    };
+    let shape =
+        HeadShape { input: train.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
 
     let checkpoint = layout.checkpoint();
     let hash = resume_hash(config);
     let mut state = if options.resume {
         match fit::load_checkpoint(&checkpoint, &shape, config)? {
             Some(s) if s.config_hash == hash => {
-                tracing::info!(
-                    epochs_done = s.epochs_done,
-                    "resuming from {}",
-                    checkpoint.display()
-                );
+                tracing::info!(epochs_done = s.epochs_done, "resuming from {}", checkpoint.display());
                 s
             }
             Some(_) => bail!(
@@ -139,10 +113,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
                 checkpoint.display()
             ),
             None => {
-                tracing::warn!(
-                    "--resume: no checkpoint in {}; starting from scratch",
-                    checkpoint.display()
-                );
+                tracing::warn!("--resume: no checkpoint in {}; starting from scratch", checkpoint.display());
                 fit::fresh_state(config, &shape, hash)
             }
         }
@@ -167,34 +138,20 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         );
     };
     // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
-    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
     let mut save = |s: &fit::State| -> anyhow::Result<()> {
         fit::save_checkpoint(&checkpoint, s)?;
-        cxr_store::manifest::write_csv(&history_path, HISTORY_COLUMNS, &s.history)?;
+        cxr_store::history::write(&history_path, &s.history)?;
         if abort_after == Some(s.epochs_done) {
             std::process::abort();
         }
         Ok(())
     };
-    let mut hooks = Hooks {
-        on_epoch: &mut on_epoch,
-        save: &mut save,
-        show_progress: options.show_progress,
-    };
-    fit::fit(
-        config,
-        &shape,
-        &mut artifacts,
-        &train,
-        &val,
-        &mut state,
-        &mut hooks,
-    )?;
+    let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
+    fit::fit(config, &shape, &mut artifacts, &train, &val, &mut state, &mut hooks)?;
     if state.history.len() == state.epochs_done {
         // Also true on a resume of a finished run: rewrite history from the checkpoint.
-        cxr_store::manifest::write_csv(&history_path, HISTORY_COLUMNS, &state.history)?;
+        cxr_store::history::write(&history_path, &state.history)?;
     }
 
     // Export the best epoch's head with the backbone and preprocessing as one model.
@@ -204,57 +161,35 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         &probs,
         "probabilities",
         cxr_onnx::DataType::Float,
-        &[
-            cxr_onnx::Dim::named("N"),
-            cxr_onnx::Dim::Fixed(shape.classes as i64),
-        ],
+        &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
     let positive = config.data.positive_index();
     g.metadata(model_keys::CLASSES, &config.data.classes.join(","));
-    g.metadata(
-        model_keys::SIZE,
-        &format!(
-            "{},{}",
-            config.preprocess.size[0], config.preprocess.size[1]
-        ),
-    );
-    g.metadata(
-        model_keys::CHANNEL_ORDER,
-        &format!("{:?}", config.preprocess.channel_order).to_lowercase(),
-    );
+    g.metadata(model_keys::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
+    g.metadata(model_keys::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
     g.metadata(model_keys::POSITIVE_CLASS, &config.data.classes[positive]);
     g.metadata(model_keys::BACKBONE, &backbone.description);
     g.metadata(model_keys::CONFIG_HASH, &state.config_hash);
     let model_bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
     cxr_store::write_atomic(&layout.model(), &model_bytes)?;
 
-    let (_, val_probs) = fit::evaluate(
-        &mut artifacts.eval,
-        &shape,
-        &state.best_params,
-        &val,
-        config.train.batch_size,
-    )?;
+    let (_, val_probs) = fit::evaluate(&mut artifacts.eval, &shape, &state.best_params, &val, config.train.batch_size)?;
     let scores: Vec<f64> = val_probs.iter().map(|p| p[positive]).collect();
     let is_pos: Vec<bool> = val.labels.iter().map(|&l| l as usize == positive).collect();
     let target = config.report.target_sensitivity;
-    let operating_point =
-        cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
-            let c = cxr_metrics::Confusion::at(&scores, &is_pos, threshold);
-            OperatingPoint {
-                split: "val".into(),
-                positive_class: config.data.classes[positive].clone(),
-                target_sensitivity: target,
-                threshold,
-                sensitivity: c.sensitivity(),
-                specificity: c.specificity(),
-            }
-        });
+    let operating_point = cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
+        let c = cxr_metrics::Confusion::at(&scores, &is_pos, threshold);
+        OperatingPoint {
+            split: "val".into(),
+            positive_class: config.data.classes[positive].clone(),
+            target_sensitivity: target,
+            threshold,
+            sensitivity: c.sensitivity(),
+            specificity: c.specificity(),
+        }
+    });
     if let Some(op) = &operating_point {
-        cxr_store::write_atomic(
-            &layout.operating_point(),
-            serde_json::to_string_pretty(op)?.as_bytes(),
-        )?;
+        cxr_store::write_atomic(&layout.operating_point(), serde_json::to_string_pretty(op)?.as_bytes())?;
     }
     provenance.tool("onnxruntime", engine.version());
     provenance.tool("backbone", backbone.description.clone());

@@ -25,11 +25,7 @@ impl Input {
 }
 
 /// Runs `session` and returns the float32 outputs named in `wanted`, in that order.
-pub fn run(
-    session: &mut Session,
-    inputs: Vec<(String, Input)>,
-    wanted: &[&str],
-) -> anyhow::Result<Vec<Vec<f32>>> {
+pub fn run(session: &mut Session, inputs: Vec<(String, Input)>, wanted: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
     run_typed(session, inputs, wanted)
 }
 
@@ -39,20 +35,14 @@ pub fn run_typed<T: cxr_engine::ort::value::PrimitiveTensorElementType + Copy + 
     inputs: Vec<(String, Input)>,
     wanted: &[&str],
 ) -> anyhow::Result<Vec<Vec<T>>> {
-    let values: Vec<(String, DynValue)> = inputs
-        .into_iter()
-        .map(|(name, input)| Ok((name, input.into_value()?)))
-        .collect::<anyhow::Result<_>>()?;
+    let values: Vec<(String, DynValue)> =
+        inputs.into_iter().map(|(name, input)| Ok((name, input.into_value()?))).collect::<anyhow::Result<_>>()?;
     let outputs = session.run(values).context("ONNX Runtime run failed")?;
     wanted
         .iter()
         .map(|name| {
-            let value = outputs
-                .get(*name)
-                .ok_or_else(|| anyhow!("the model has no output {name:?}"))?;
-            let (_, data) = value
-                .try_extract_tensor::<T>()
-                .with_context(|| format!("output {name:?}"))?;
+            let value = outputs.get(*name).ok_or_else(|| anyhow!("the model has no output {name:?}"))?;
+            let (_, data) = value.try_extract_tensor::<T>().with_context(|| format!("output {name:?}"))?;
             Ok(data.to_vec())
         })
         .collect()

@@ -11,21 +11,11 @@ use crate::head::{HeadShape, Precision, eval_model, optimizer_model, training_mo
 use crate::runner::{Input, run, run_typed};
 
 fn engine() -> Engine {
-    Engine::open(
-        &Runtime {
-            intra_threads: 1,
-            ..Runtime::default()
-        },
-        Device::Cpu,
-    )
-    .expect("run `make setup` first")
+    Engine::open(&Runtime { intra_threads: 1, ..Runtime::default() }, Device::Cpu).expect("run `make setup` first")
 }
 
 fn session(engine: &Engine, model: &cxr_onnx::ModelProto) -> cxr_engine::ort::session::Session {
-    engine
-        .session_from_bytes(&cxr_onnx::encode_model(model), Path::new("test"))
-        .unwrap()
-        .0
+    engine.session_from_bytes(&cxr_onnx::encode_model(model), Path::new("test")).unwrap().0
 }
 
 struct Problem {
@@ -38,26 +28,16 @@ struct Problem {
 }
 
 fn problem() -> Problem {
-    let shape = HeadShape {
-        input: 5,
-        hidden: vec![4, 3],
-        classes: 3,
-    };
+    let shape = HeadShape { input: 5, hidden: vec![4, 3], classes: 3 };
     let n = 6;
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let x = (0..n * shape.input)
-        .map(|_| rng.random_range(-2.0..2.0))
-        .collect();
+    let x = (0..n * shape.input).map(|_| rng.random_range(-2.0..2.0)).collect();
     let labels = (0..n).map(|i| (i % 3) as i64).collect();
     let weights = (0..n).map(|i| [0.5, 1.5, 1.0][i % 3] / n as f64).collect();
     let masks = shape
         .hidden
         .iter()
-        .map(|&h| {
-            (0..n * h)
-                .map(|_| if rng.random_bool(0.7) { 1.0 / 0.7 } else { 0.0 })
-                .collect()
-        })
+        .map(|&h| (0..n * h).map(|_| if rng.random_bool(0.7) { 1.0 / 0.7 } else { 0.0 }).collect())
         .collect();
     let params = shape
         .params()
@@ -68,34 +48,18 @@ fn problem() -> Problem {
             (name, dims, values)
         })
         .collect();
-    Problem {
-        shape,
-        x,
-        labels,
-        weights,
-        masks,
-        params,
-    }
+    Problem { shape, x, labels, weights, masks, params }
 }
 
 fn inputs(p: &Problem, params: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<(String, Input)> {
     let n = p.labels.len();
     let mut v = vec![
-        (
-            "features".to_string(),
-            Input::F64(vec![n, p.shape.input], p.x.clone()),
-        ),
+        ("features".to_string(), Input::F64(vec![n, p.shape.input], p.x.clone())),
         ("labels".to_string(), Input::I64(vec![n], p.labels.clone())),
-        (
-            "weights".to_string(),
-            Input::F64(vec![n], p.weights.clone()),
-        ),
+        ("weights".to_string(), Input::F64(vec![n], p.weights.clone())),
     ];
     for (i, m) in p.masks.iter().enumerate() {
-        v.push((
-            format!("mask{i}"),
-            Input::F64(vec![n, p.shape.hidden[i]], m.clone()),
-        ));
+        v.push((format!("mask{i}"), Input::F64(vec![n, p.shape.hidden[i]], m.clone())));
     }
     for (name, dims, values) in params {
         v.push((name.clone(), Input::F64(dims.clone(), values.clone())));
@@ -113,8 +77,7 @@ fn gradients_match_finite_differences_in_float64() {
     wanted.extend(p.params.iter().map(|(n, _, _)| format!("grad.{n}")));
     let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
     let out = run_typed::<f64>(&mut s, inputs(&p, &p.params), &refs).unwrap();
-    let loss_at = |s: &mut cxr_engine::ort::session::Session,
-                   params: &[(String, Vec<usize>, Vec<f64>)]| {
+    let loss_at = |s: &mut cxr_engine::ort::session::Session, params: &[(String, Vec<usize>, Vec<f64>)]| {
         run_typed::<f64>(s, inputs(&p, params), &["loss"]).unwrap()[0][0]
     };
     let eps = 1e-6;
@@ -141,70 +104,37 @@ fn eval_model_loss_is_the_training_loss_without_dropout() {
     }
     let mut train = session(&engine, &training_model(&p.shape, 0.0, Precision::F64));
     let mut eval = session(&engine, &eval_model(&p.shape, 0.0, Precision::F64));
-    let a = run_typed::<f64>(
-        &mut train,
-        inputs(&p, &p.params),
-        &["loss", "probabilities"],
-    )
-    .unwrap();
+    let a = run_typed::<f64>(&mut train, inputs(&p, &p.params), &["loss", "probabilities"]).unwrap();
     let mut eval_inputs = inputs(&p, &p.params);
     eval_inputs.retain(|(n, _)| !n.starts_with("mask"));
     let b = run_typed::<f64>(&mut eval, eval_inputs, &["loss", "probabilities"]).unwrap();
     assert!((a[0][0] - b[0][0]).abs() < 1e-12);
     // Hand-computed class-weighted cross-entropy from the probabilities.
-    let expected: f64 = b[1]
-        .chunks(3)
-        .zip(&p.labels)
-        .zip(&p.weights)
-        .map(|((probs, &l), w)| -w * probs[l as usize].ln())
-        .sum();
-    assert!(
-        (b[0][0] - expected).abs() < 1e-12,
-        "{} vs {expected}",
-        b[0][0]
-    );
+    let expected: f64 =
+        b[1].chunks(3).zip(&p.labels).zip(&p.weights).map(|((probs, &l), w)| -w * probs[l as usize].ln()).sum();
+    assert!((b[0][0] - expected).abs() < 1e-12, "{} vs {expected}", b[0][0]);
 }
 
 fn one_step(kind: OptimizerKind, w: f32, g: f32, slots: &[f32], lr: f32, step: f32) -> Vec<f32> {
     let engine = engine();
-    let shape = HeadShape {
-        input: 1,
-        hidden: vec![],
-        classes: 1,
-    };
-    let opt = Optimizer {
-        kind,
-        momentum: 0.9,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-7,
-        ..Optimizer::default()
-    };
+    let shape = HeadShape { input: 1, hidden: vec![], classes: 1 };
+    let opt = Optimizer { kind, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, ..Optimizer::default() };
     let mut s = session(&engine, &optimizer_model(&shape, &opt));
-    let mut ins = vec![
-        ("lr".to_string(), Input::F32(vec![], vec![lr])),
-        ("step".to_string(), Input::F32(vec![], vec![step])),
-    ];
+    let mut ins =
+        vec![("lr".to_string(), Input::F32(vec![], vec![lr])), ("step".to_string(), Input::F32(vec![], vec![step]))];
     let mut wanted = Vec::new();
     for (name, dims) in shape.params() {
         ins.push((name.clone(), Input::F32(dims.clone(), vec![w])));
         ins.push((format!("grad.{name}"), Input::F32(dims.clone(), vec![g])));
         wanted.push(format!("new.{name}"));
         for (slot, value) in crate::head::optimizer_slots(kind).iter().zip(slots) {
-            ins.push((
-                format!("{slot}.{name}"),
-                Input::F32(dims.clone(), vec![*value]),
-            ));
+            ins.push((format!("{slot}.{name}"), Input::F32(dims.clone(), vec![*value])));
             wanted.push(format!("new.{slot}.{name}"));
         }
     }
     let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
     // [kernel, kernel slots.., bias, bias slots..]: the kernel's come first.
-    run(&mut s, ins, &refs)
-        .unwrap()
-        .into_iter()
-        .map(|v| v[0])
-        .collect()
+    run(&mut s, ins, &refs).unwrap().into_iter().map(|v| v[0]).collect()
 }
 
 #[test]
@@ -212,30 +142,14 @@ fn sgd_momentum_step_is_keras_rule() {
     let (w, g, v, lr, m) = (0.5f32, 2.0f32, -0.3f32, 0.01f32, 0.9f32);
     let out = one_step(OptimizerKind::Sgd, w, g, &[v], lr, 1.0);
     let v_new = m * v - lr * g;
-    assert!(
-        (out[1] - v_new).abs() < 1e-7,
-        "velocity {} vs {v_new}",
-        out[1]
-    );
-    assert!(
-        (out[0] - (w + v_new)).abs() < 1e-7,
-        "weight {} vs {}",
-        out[0],
-        w + v_new
-    );
+    assert!((out[1] - v_new).abs() < 1e-7, "velocity {} vs {v_new}", out[1]);
+    assert!((out[0] - (w + v_new)).abs() < 1e-7, "weight {} vs {}", out[0], w + v_new);
 }
 
 #[test]
 fn adam_step_is_keras_rule() {
     let (w, g, m, v, lr, t) = (0.5f64, 2.0f64, 0.1f64, 0.2f64, 0.001f64, 3.0f64);
-    let out = one_step(
-        OptimizerKind::Adam,
-        w as f32,
-        g as f32,
-        &[m as f32, v as f32],
-        lr as f32,
-        t as f32,
-    );
+    let out = one_step(OptimizerKind::Adam, w as f32, g as f32, &[m as f32, v as f32], lr as f32, t as f32);
     let m2 = m + (g - m) * (1.0 - 0.9);
     let v2 = v + (g * g - v) * (1.0 - 0.999);
     let alpha = lr * (1.0 - 0.999f64.powf(t)).sqrt() / (1.0 - 0.9f64.powf(t));
@@ -255,10 +169,7 @@ fn random_backbone_is_seeded_and_he_scaled() {
     let k = &a[12].kernel;
     let var = k.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / k.len() as f64;
     let expected = 2.0 / (512.0 * 9.0);
-    assert!(
-        (var / expected - 1.0).abs() < 0.05,
-        "variance {var} vs {expected}"
-    );
+    assert!((var / expected - 1.0).abs() < 0.05, "variance {var} vs {expected}");
 }
 
 #[test]
@@ -271,16 +182,7 @@ fn feature_dims_follow_vgg_pooling() {
         normalization: cxr_config::Normalization::Caffe,
         pooling,
     };
-    assert_eq!(
-        vgg16_feature_dim(&spec(50, 50, cxr_config::Pooling::Flatten)),
-        512
-    );
-    assert_eq!(
-        vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Flatten)),
-        7 * 7 * 512
-    );
-    assert_eq!(
-        vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Avg)),
-        512
-    );
+    assert_eq!(vgg16_feature_dim(&spec(50, 50, cxr_config::Pooling::Flatten)), 512);
+    assert_eq!(vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Flatten)), 7 * 7 * 512);
+    assert_eq!(vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Avg)), 512);
 }

@@ -43,10 +43,7 @@ pub fn ok(output: Output) -> String {
 /// Asserts failure and returns stderr.
 pub fn fails(output: Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        !output.status.success(),
-        "stage should have failed: {stderr}"
-    );
+    assert!(!output.status.success(), "stage should have failed: {stderr}");
     assert!(!stderr.contains("panicked"), "stage panicked: {stderr}");
     stderr
 }
@@ -76,25 +73,13 @@ pub fn save(img: &DynamicImage, path: &Path, format: ImageFormat) {
 pub fn write_split(root: &Path, split: &str, n: u32, offset: u32) {
     for i in 0..n {
         for (class, bright) in [("NORMAL", false), ("PNEUMONIA", true)] {
-            let path = root
-                .join(split)
-                .join(class)
-                .join(format!("img{:03}.jpeg", i + offset));
-            save(
-                &xray_like(i + offset, 80 + i % 7, 70 + i % 5, bright),
-                &path,
-                ImageFormat::Jpeg,
-            );
+            let path = root.join(split).join(class).join(format!("img{:03}.jpeg", i + offset));
+            save(&xray_like(i + offset, 80 + i % 7, 70 + i % 5, bright), &path, ImageFormat::Jpeg);
         }
     }
 }
 
 pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_path(path)
-        .unwrap();
-    r.records()
-        .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
-        .collect()
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(path).unwrap();
+    r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
 }

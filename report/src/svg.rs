@@ -1,0 +1,203 @@
+//! Plots as hand-written SVG (text is left to the viewer: no font files needed),
+//! rasterised to PNG with resvg for people who want a picture file.
+
+use std::fmt::Write;
+
+const W: f64 = 640.0;
+const H: f64 = 420.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 55.0;
+const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| span / s <= n as f64).unwrap_or(mag * 10.0);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while t <= hi + step * 1e-9 {
+        out.push(t);
+        t += step;
+    }
+    out
+}
+
+fn header(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="{W}" height="{H}" fill="white"/><text x="{}" y="24" text-anchor="middle" font-size="16">{}</text>"#,
+        W / 2.0,
+        escape(title)
+    );
+}
+
+/// A line chart with axes, ticks and a legend. `y_range` fixes the y axis (e.g. 0..1).
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], y_range: Option<(f64, f64)>) -> String {
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
+    let (x0, x1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+    let (y0, y1) = y_range.unwrap_or_else(|| {
+        let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+        (lo.min(0.0), if hi > lo { hi * 1.05 } else { lo + 1.0 })
+    });
+    let (x0, x1) = if all.is_empty() { (0.0, 1.0) } else if x1 > x0 { (x0, x1) } else { (x0 - 0.5, x0 + 0.5) };
+    let (y0, y1) = if y1 > y0 { (y0, y1) } else { (0.0, 1.0) };
+    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+    let mut out = String::new();
+    header(&mut out, title);
+    for t in nice_ticks(y0, y1, 6) {
+        let _ = write!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e0e0e0"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            py(t) + 4.0,
+            fmt_tick(t),
+            y = py(t)
+        );
+    }
+    for t in nice_ticks(x0, x1, 8) {
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
+            px(t),
+            H - BOTTOM + 16.0,
+            fmt_tick(t)
+        );
+    }
+    let _ = write!(
+        out,
+        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/><text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text><text x="16" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 16 {})">{}</text>"##,
+        H - BOTTOM,
+        W - RIGHT,
+        (LEFT + W - RIGHT) / 2.0,
+        H - 12.0,
+        escape(x_label),
+        (TOP + H - BOTTOM) / 2.0,
+        (TOP + H - BOTTOM) / 2.0,
+        escape(y_label),
+        b = H - BOTTOM
+    );
+    for (i, s) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let pts: Vec<String> = s
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let _ = write!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>"#,
+            pts.join(" ")
+        );
+        if s.points.len() <= 60 {
+            for p in &pts {
+                let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
+                let _ = write!(out, r#"<circle cx="{x}" cy="{y}" r="3" fill="{colour}"/>"#);
+            }
+        }
+        let ly = TOP + 8.0 + 18.0 * i as f64;
+        let _ = write!(
+            out,
+            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}" font-size="12">{}</text>"#,
+            W - RIGHT - 150.0,
+            W - RIGHT - 126.0,
+            W - RIGHT - 120.0,
+            ly + 4.0,
+            escape(&s.name)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn fmt_tick(t: f64) -> String {
+    if (t - t.round()).abs() < 1e-9 {
+        format!("{}", t.round() as i64)
+    } else {
+        let s = format!("{t:.3}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// A confusion-matrix heatmap: rows actual, columns predicted; colour by row rate.
+pub fn heatmap(title: &str, classes: &[String], counts: &[Vec<usize>]) -> String {
+    let n = classes.len().max(1) as f64;
+    let (left, top, size) = (150.0, 60.0, 300.0);
+    let cell = size / n;
+    let mut out = String::new();
+    header(&mut out, title);
+    for (r, row) in counts.iter().enumerate() {
+        let total: usize = row.iter().sum();
+        for (c, &v) in row.iter().enumerate() {
+            let rate = if total == 0 { 0.0 } else { v as f64 / total as f64 };
+            let shade = (255.0 - rate * 200.0) as u8;
+            let text = if rate > 0.6 { "white" } else { "black" };
+            let (x, y) = (left + c as f64 * cell, top + r as f64 * cell);
+            let _ = write!(
+                out,
+                r##"<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({shade},{shade},255)" stroke="#555"/><text x="{}" y="{}" text-anchor="middle" font-size="18" fill="{text}">{v}</text><text x="{}" y="{}" text-anchor="middle" font-size="12" fill="{text}">{:.1}%</text>"##,
+                x + cell / 2.0,
+                y + cell / 2.0,
+                x + cell / 2.0,
+                y + cell / 2.0 + 18.0,
+                rate * 100.0
+            );
+        }
+    }
+    for (i, class) in classes.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
+            left - 8.0,
+            top + (i as f64 + 0.5) * cell + 4.0,
+            escape(class),
+            left + (i as f64 + 0.5) * cell,
+            top + size + 20.0,
+            escape(class)
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">predicted</text><text x="30" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 30 {})">actual</text></svg>"#,
+        left + size / 2.0,
+        top + size + 42.0,
+        top + size / 2.0,
+        top + size / 2.0
+    );
+    out
+}
+
+/// Rasterises an SVG to PNG (text drawn with whatever system fonts exist).
+pub fn to_png(svg: &str) -> Result<Vec<u8>, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    let tree = usvg::Tree::from_str(svg, &options).map_err(|e| e.to_string())?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("empty image")?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| e.to_string())
+}

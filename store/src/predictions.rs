@@ -1,0 +1,86 @@
+//! Prediction files written by `infer`: CSV `path,label,predicted,p_<CLASS>...`
+//! (`label` empty when unknown) or JSON lines.
+
+use std::io::Write;
+use std::path::Path;
+
+use cxr_config::OutputFormat;
+
+use crate::{AtomicFile, StoreError};
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub path: String,
+    /// The known class, if any (folder name or the split's label).
+    pub label: Option<String>,
+    pub predicted: String,
+    pub probabilities: Vec<f64>,
+}
+
+/// Writes predictions atomically in `format`.
+pub fn write(path: &Path, format: OutputFormat, classes: &[String], rows: &[Prediction]) -> Result<(), StoreError> {
+    let csv_err = |e: csv::Error| StoreError::Format { path: path.to_path_buf(), message: e.to_string() };
+    let io_err = |e: std::io::Error| StoreError::io(path, e);
+    let mut file = AtomicFile::create(path)?;
+    match format {
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(&mut file);
+            let mut header = vec!["path".to_string(), "label".into(), "predicted".into()];
+            header.extend(classes.iter().map(|c| format!("p_{c}")));
+            w.write_record(&header).map_err(csv_err)?;
+            for r in rows {
+                let mut rec = vec![r.path.clone(), r.label.clone().unwrap_or_default(), r.predicted.clone()];
+                rec.extend(r.probabilities.iter().map(|p| format!("{p:.6}")));
+                w.write_record(&rec).map_err(csv_err)?;
+            }
+            w.flush().map_err(io_err)?;
+        }
+        OutputFormat::Jsonl => {
+            for r in rows {
+                let probs: serde_json::Map<String, serde_json::Value> =
+                    classes.iter().zip(&r.probabilities).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
+                let line = serde_json::json!({
+                    "path": r.path,
+                    "label": r.label,
+                    "predicted": r.predicted,
+                    "probabilities": probs,
+                });
+                writeln!(file, "{line}").map_err(io_err)?;
+            }
+        }
+    }
+    file.commit()?;
+    Ok(())
+}
+
+/// Reads a predictions CSV; returns the class names from its `p_<CLASS>` columns and the rows.
+pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreError> {
+    let bad = |message: String| StoreError::Format { path: path.to_path_buf(), message };
+    let mut r = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
+    let header = r.headers().map_err(|e| bad(e.to_string()))?.clone();
+    if header.len() < 4 || &header[0] != "path" || &header[1] != "label" || &header[2] != "predicted" {
+        return Err(bad("expected columns path,label,predicted,p_<CLASS>...".into()));
+    }
+    let classes: Vec<String> = header
+        .iter()
+        .skip(3)
+        .map(|h| h.strip_prefix("p_").map(str::to_string).ok_or_else(|| bad(format!("column {h:?} is not p_<CLASS>"))))
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::new();
+    for (i, record) in r.records().enumerate() {
+        let record = record.map_err(|e| bad(e.to_string()))?;
+        let probabilities = record
+            .iter()
+            .skip(3)
+            .map(|v| v.parse::<f64>().map_err(|_| bad(format!("row {}: {v:?} is not a probability", i + 2))))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(Prediction {
+            path: record[0].to_string(),
+            label: Some(record[1].to_string()).filter(|l| !l.is_empty()),
+            predicted: record[2].to_string(),
+            probabilities,
+        });
+    }
+    Ok((classes, rows))
+}
