@@ -1,1 +1,271 @@
-//! placeholder
+//! Stage 4, `report`: epoch metrics, confusion matrices, metrics with confidence
+//! intervals, ROC and threshold tables (CSV), plots (SVG and PNG), and one
+//! self-contained `index.html`; `report compare` puts experiments side by side.
+
+mod html;
+pub mod svg;
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cxr_config::{Config, Threshold};
+use cxr_store::layout::Layout;
+use cxr_store::manifest::{TensorsMeta, write_csv};
+use cxr_store::operating_point::OperatingPoint;
+use cxr_store::provenance::Provenance;
+use serde::Serialize;
+
+use crate::svg::Series;
+use crate::tables::{METRICS_COLUMNS, MetricsRow, SplitData};
+
+/// What a finished report contains.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub index: PathBuf,
+    pub metrics: Vec<MetricsRow>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub show_progress: bool,
+}
+
+fn csv_headers<T: Serialize>(rows: &[T], fallback: &[&str]) -> Vec<String> {
+    // Serialise one row to learn the column names of a struct.
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(r) = rows.first() {
+        let _ = w.serialize(r);
+    }
+    let text = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    match text.lines().next() {
+        Some(h) if !h.is_empty() => h.split(',').map(str::to_string).collect(),
+        _ => fallback.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn write_table<T: Serialize>(path: &Path, rows: &[T], fallback: &[&str]) -> anyhow::Result<()> {
+    let header = csv_headers(rows, fallback);
+    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    write_csv(path, &refs, rows)?;
+    Ok(())
+}
+
+fn write_plot(dir: &Path, name: &str, svg: &str, png: bool) -> anyhow::Result<()> {
+    cxr_store::write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
+    if png {
+        match svg::to_png(svg) {
+            Ok(bytes) => cxr_store::write_atomic(&dir.join(format!("{name}.png")), &bytes)?,
+            Err(e) => tracing::warn!("{name}.png not written: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// The predictions files of an experiment, by split name, in name order.
+fn prediction_files(layout: &Layout) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let dir = layout.predictions_dir();
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            if let Some(split) = name.strip_suffix(".csv")
+                && !split.ends_with(".rejects")
+                && !split.starts_with('.')
+            {
+                out.push((split.to_string(), path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Runs the stage.
+pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
+    let layout = Layout::new(config);
+    let dir = layout.report();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut provenance = Provenance::start("report", config);
+    let classes = &config.data.classes;
+    let positive = config.data.positive_index();
+
+    // Epochs.
+    let history = cxr_store::history::read(&layout.history())?;
+    cxr_store::history::write(&dir.join("epochs.csv"), &history)?;
+    let epochs: Vec<f64> = history.iter().map(|r| r.epoch as f64).collect();
+    let curve = |name: &str, values: Vec<f64>, dashed: bool| Series {
+        name: name.to_string(),
+        points: epochs.iter().copied().zip(values).collect(),
+        dashed,
+    };
+    let accuracy_svg = svg::line_chart(
+        "Accuracy per epoch",
+        "epoch",
+        "accuracy",
+        &[
+            curve("train", history.iter().map(|r| r.train_accuracy).collect(), false),
+            curve("validation", history.iter().map(|r| r.val_accuracy).collect(), true),
+        ],
+        Some((0.0, 1.0)),
+    );
+    let loss_svg = svg::line_chart(
+        "Loss per epoch",
+        "epoch",
+        "cross-entropy",
+        &[
+            curve("train", history.iter().map(|r| r.train_loss).collect(), false),
+            curve("validation", history.iter().map(|r| r.val_loss).collect(), true),
+        ],
+        None,
+    );
+    write_plot(&dir, "accuracy", &accuracy_svg, config.report.png)?;
+    write_plot(&dir, "loss", &loss_svg, config.report.png)?;
+
+    // Predictions of every split.
+    let threshold = match config.infer.threshold {
+        Threshold::Fixed(t) => Some(t),
+        Threshold::FromValidation => OperatingPoint::read(&layout.operating_point()).ok().map(|o| o.threshold),
+    };
+    let files = prediction_files(&layout)?;
+    if files.is_empty() {
+        bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());
+    }
+    let mut metrics = Vec::new();
+    let mut splits = Vec::new();
+    let mut operating_points = Vec::new();
+    for (split, path) in &files {
+        let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
+        if &file_classes != classes {
+            bail!(
+                "{}: predictions are for classes [{}] but data.classes is [{}]",
+                path.display(),
+                file_classes.join(", "),
+                classes.join(", ")
+            );
+        }
+        let data =
+            SplitData::new(split, classes, positive, &rows).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
+        let matrix = data.confusion_matrix();
+        write_confusion(&dir, split, classes, &matrix)?;
+        write_table(&dir.join(format!("roc_{split}.csv")), &tables::roc_rows(&data), &["threshold", "fpr", "tpr"])?;
+        write_table(
+            &dir.join(format!("thresholds_{split}.csv")),
+            &tables::threshold_table(&data),
+            &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
+        )?;
+        operating_points.push(tables::operating_point(&data, config.report.target_sensitivity));
+        let m = tables::metrics_row(&data, threshold, config.report.bootstrap, config.experiment.seed);
+        let roc: Vec<(f64, f64)> = tables::roc_rows(&data).iter().map(|r| (r.fpr, r.tpr)).collect();
+        let roc_svg = svg::line_chart(
+            &format!("ROC, {split} (AUC {})", m.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),
+            "1 - specificity (false positive rate)",
+            "sensitivity (true positive rate)",
+            &[
+                Series { name: "model".into(), points: roc, dashed: false },
+                Series { name: "chance".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
+            ],
+            Some((0.0, 1.0)),
+        );
+        write_plot(&dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
+        let heat = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
+        write_plot(&dir, &format!("confusion_matrix_{split}"), &heat, config.report.png)?;
+        if data.labels.is_empty() {
+            tracing::warn!(split, "no labelled predictions: metrics are empty");
+        }
+        metrics.push(m);
+        splits.push((data, roc_svg, heat));
+    }
+    write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
+    write_table(
+        &dir.join("operating_point.csv"),
+        &operating_points,
+        &["split", "target_sensitivity", "threshold", "sensitivity", "specificity"],
+    )?;
+
+    let meta = TensorsMeta::read(&layout.tensors_meta()).ok();
+    let train_provenance = Provenance::read(&layout.train().join("provenance.json")).ok();
+    let page = html::Page {
+        config,
+        history: &history,
+        metrics: &metrics,
+        operating_points: &operating_points,
+        meta: meta.as_ref(),
+        train_provenance: train_provenance.as_ref(),
+        accuracy_svg: &accuracy_svg,
+        loss_svg: &loss_svg,
+        splits: &splits,
+    };
+    let index = dir.join("index.html");
+    cxr_store::write_atomic(&index, page.render().as_bytes())?;
+    provenance.write(&dir, config)?;
+    Ok(Summary { index, metrics })
+}
+
+fn write_confusion(dir: &Path, split: &str, classes: &[String], m: &[Vec<usize>]) -> anyhow::Result<()> {
+    let mut counts = csv::Writer::from_writer(Vec::new());
+    let mut rates = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["actual".to_string()];
+    header.extend(classes.iter().cloned());
+    counts.write_record(&header)?;
+    rates.write_record(&header)?;
+    for (class, row) in classes.iter().zip(m) {
+        let total: usize = row.iter().sum();
+        let mut c = vec![class.clone()];
+        c.extend(row.iter().map(|v| v.to_string()));
+        counts.write_record(&c)?;
+        let mut r = vec![class.clone()];
+        r.extend(
+            row.iter().map(|&v| if total == 0 { String::new() } else { format!("{:.6}", v as f64 / total as f64) }),
+        );
+        rates.write_record(&r)?;
+    }
+    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}.csv")), &counts.into_inner()?)?;
+    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}_rates.csv")), &rates.into_inner()?)?;
+    Ok(())
+}
+
+/// `report compare EXP...`: the headline metrics of several experiments side by side.
+pub fn compare(experiments: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
+    let keep = [
+        "split",
+        "n",
+        "threshold",
+        "accuracy",
+        "balanced_accuracy",
+        "sensitivity",
+        "specificity",
+        "precision",
+        "f1",
+        "auc",
+        "auc_lo",
+        "auc_hi",
+    ];
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["experiment".to_string()];
+    header.extend(keep.iter().map(|s| s.to_string()));
+    w.write_record(&header)?;
+    for exp in experiments {
+        let path = Layout::at(exp).report().join("metrics.csv");
+        cxr_store::layout::require(&path, "report")?;
+        let mut r = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let head = r.headers()?.clone();
+        let idx: Vec<usize> = keep
+            .iter()
+            .map(|k| head.iter().position(|h| h == *k).with_context(|| format!("{}: no column {k}", path.display())))
+            .collect::<anyhow::Result<_>>()?;
+        for rec in r.records() {
+            let rec = rec?;
+            let mut row = vec![exp.display().to_string()];
+            row.extend(idx.iter().map(|&i| rec[i].to_string()));
+            w.write_record(&row)?;
+        }
+    }
+    let text = String::from_utf8(w.into_inner()?)?;
+    if let Some(out) = out {
+        cxr_store::write_atomic(out, text.as_bytes())?;
+    }
+    Ok(text)
+}

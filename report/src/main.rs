@@ -1,6 +1,56 @@
-//! The `report` binary (not built yet: it says so and exits non-zero).
+//! The `report` binary: history and predictions -> `EXP/report/`; `report compare EXP...`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("error: the `report` stage is not built yet");
-    std::process::ExitCode::from(2)
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Write metrics, confusion matrices, plots and index.html for an experiment.
+#[derive(Debug, Parser)]
+#[command(name = "report", version)]
+struct Args {
+    #[command(flatten)]
+    common: cxr_cli::CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Put the headline metrics of several experiment folders (EXP) side by side.
+    Compare {
+        /// Experiment folders (<workdir>/<name>), each with report/metrics.csv.
+        #[arg(required = true)]
+        experiments: Vec<PathBuf>,
+        /// Also write the table to this CSV file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    args.common.init_logging();
+    cxr_cli::run(|| {
+        if let Some(Command::Compare { experiments, out }) = &args.command {
+            print!("{}", cxr_report::compare(experiments, out.as_deref())?);
+            return Ok(());
+        }
+        let config = args.common.load_config()?;
+        let summary = cxr_report::run(&config, &cxr_report::Options { show_progress: args.common.show_progress() })?;
+        for m in &summary.metrics {
+            let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+            tracing::info!(
+                "{:>6}: accuracy {} sensitivity {} specificity {} AUC {} (n={})",
+                m.split,
+                f(m.accuracy),
+                f(m.sensitivity),
+                f(m.specificity),
+                f(m.auc),
+                m.n
+            );
+        }
+        println!("report: {}", summary.index.display());
+        Ok(())
+    })
 }

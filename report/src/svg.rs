@@ -48,17 +48,20 @@ fn header(out: &mut String, title: &str) {
 
 /// A line chart with axes, ticks and a legend. `y_range` fixes the y axis (e.g. 0..1).
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], y_range: Option<(f64, f64)>) -> String {
-    let all: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
+    let all: Vec<(f64, f64)> =
+        series.iter().flat_map(|s| s.points.iter().copied()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
     let (x0, x1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.0), a.1.max(p.0)));
     let (y0, y1) = y_range.unwrap_or_else(|| {
         let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
         (lo.min(0.0), if hi > lo { hi * 1.05 } else { lo + 1.0 })
     });
-    let (x0, x1) = if all.is_empty() { (0.0, 1.0) } else if x1 > x0 { (x0, x1) } else { (x0 - 0.5, x0 + 0.5) };
+    let (x0, x1) = if all.is_empty() {
+        (0.0, 1.0)
+    } else if x1 > x0 {
+        (x0, x1)
+    } else {
+        (x0 - 0.5, x0 + 0.5)
+    };
     let (y0, y1) = if y1 > y0 { (y0, y1) } else { (0.0, 1.0) };
     let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
