@@ -161,7 +161,7 @@ impl Page<'_> {
             row("model.onnx SHA-256", p.inputs.get("model.onnx").map_or("", String::as_str));
         }
         row("crate version", env!("CARGO_PKG_VERSION"));
-        let _ = write!(h, "</table><h2>Configuration</h2><pre>{}</pre></body></html>\n", esc(&c.to_yaml()));
+        let _ = writeln!(h, "</table><h2>Configuration</h2><pre>{}</pre></body></html>", esc(&c.to_yaml()));
         h
     }
 }
