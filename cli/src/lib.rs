@@ -30,12 +30,23 @@ pub struct CommonArgs {
     /// More detail (-v debug, -vv trace).
     #[arg(long, short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print the experiment folder (EXP = <experiment.workdir>/<experiment.name>) and exit.
+    #[arg(long)]
+    pub print_exp_dir: bool,
 }
 
 impl CommonArgs {
     /// Loads the configuration with this command line's file and overrides.
     pub fn load_config(&self) -> anyhow::Result<Config> {
         Config::load(self.config.as_deref(), &self.overrides).context("invalid configuration")
+    }
+
+    /// Handles `--print-exp-dir`: prints EXP and returns true when the binary should stop.
+    pub fn print_exp_dir_and_stop(&self, config: &Config) -> bool {
+        if self.print_exp_dir {
+            println!("{}", config.experiment_dir().display());
+        }
+        self.print_exp_dir
     }
 
     /// Whether progress bars should be drawn.

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
     args.common.init_logging();
     cxr_cli::run(|| {
         let config = args.common.load_config()?;
+        if args.common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
         let mut sources: Vec<cxr_infer::Source> = args.splits.iter().cloned().map(cxr_infer::Source::Split).collect();
         if !args.paths.is_empty() {
             sources.push(cxr_infer::Source::Paths(args.paths.clone()));

@@ -17,6 +17,9 @@ fn main() -> ExitCode {
     args.common.init_logging();
     cxr_cli::run(|| {
         let config = args.common.load_config()?;
+        if args.common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
         let options = cxr_preprocess::Options { show_progress: args.common.show_progress() };
         let summary = cxr_preprocess::run(&config, &options)?;
         for split in &summary.splits {

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
             return Ok(());
         }
         let config = args.common.load_config()?;
+        if args.common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
         let summary = cxr_report::run(&config, &cxr_report::Options { show_progress: args.common.show_progress() })?;
         for m in &summary.metrics {
             let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));

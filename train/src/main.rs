@@ -38,6 +38,9 @@ fn main() -> ExitCode {
             return Ok(());
         }
         let config = args.common.load_config()?;
+        if args.common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
         let options = cxr_train::Options {
             resume: args.resume,
             show_progress: args.common.show_progress(),
