@@ -133,14 +133,22 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<RocPoint> {
     points
 }
 
-/// The highest threshold whose sensitivity reaches `target` (so specificity is as
-/// high as it can be at that sensitivity). `None` without positives.
+/// A threshold whose sensitivity reaches `target` with specificity as high as it
+/// can be there. It lies midway between the score that reaches the target and the
+/// next lower score, so the same decisions survive tiny numeric differences
+/// between the graph that chose it and the one applying it. `None` without positives.
 pub fn threshold_for_sensitivity(scores: &[f64], positive: &[bool], target: f64) -> Option<f64> {
     let n_pos = positive.iter().filter(|&&p| p).count();
     if n_pos == 0 {
         return None;
     }
-    roc_curve(scores, positive).into_iter().skip(1).find(|p| p.tpr >= target - 1e-12).map(|p| p.threshold)
+    let curve = roc_curve(scores, positive);
+    let k = curve.iter().skip(1).position(|p| p.tpr >= target - 1e-12)? + 1;
+    let at = curve[k].threshold;
+    Some(match curve.get(k + 1) {
+        Some(next) => (at + next.threshold) / 2.0,
+        None => at - (at.abs() * 1e-6).max(1e-9),
+    })
 }
 
 /// Wilson score interval for `successes / n` at 95% (z = 1.959964). `None` when `n == 0`.

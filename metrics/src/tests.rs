@@ -62,9 +62,14 @@ fn hand_computed_small_case() {
     assert!(close(c.sensitivity().unwrap(), 0.5));
     assert!(close(c.specificity().unwrap(), 1.0));
     assert!(close(c.npv().unwrap(), 2.0 / 3.0));
-    // The highest threshold reaching sensitivity 1 is 0.35 (specificity 0.5 there).
-    assert_eq!(threshold_for_sensitivity(&scores, &positive, 1.0), Some(0.35));
-    assert_eq!(threshold_for_sensitivity(&scores, &positive, 0.5), Some(0.8));
+    // Sensitivity 1 is first reached at score 0.35 (specificity 0.5 there); the threshold
+    // sits midway to the next lower score 0.1, so both classify the same.
+    let t = threshold_for_sensitivity(&scores, &positive, 1.0).unwrap();
+    assert!(close(t, 0.225), "{t}");
+    let c = Confusion::at(&scores, &positive, t);
+    assert_eq!((c.sensitivity(), c.specificity()), (Some(1.0), Some(0.5)));
+    // Sensitivity 0.5 at score 0.8; next lower is 0.4.
+    assert!(close(threshold_for_sensitivity(&scores, &positive, 0.5).unwrap(), 0.6));
 }
 
 #[test]
