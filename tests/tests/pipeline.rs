@@ -1,0 +1,253 @@
+//! The four real binaries in sequence on a small generated dataset: every contract
+//! file, determinism, resume after a crash, export equivalence, frozen backbone.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use cxr_store::npy::NpyReader;
+
+/// A small synthetic experiment; `backbone` is `random` or `imagenet`.
+fn setup(dir: &Path, backbone: &str, epochs: usize) -> PathBuf {
+    write_config(
+        dir,
+        &format!(
+            r#"experiment: {{name: e, workdir: {runs}, seed: 7}}
+data:
+  adapter: synthetic
+  root: {root}
+  synthetic: {{train_per_class: 16, val_per_class: 20, test_per_class: 8, size: 160}}
+preprocess: {{size: [32, 32]}}
+model: {{backbone: {backbone}, head: {{hidden: [16], dropout: 0.3}}}}
+train: {{epochs: {epochs}, batch_size: 8, optimizer: {{kind: adam, lr: 0.001}}}}
+infer: {{batch_size: 16}}
+report: {{bootstrap: 50}}
+"#,
+            runs = dir.join("runs").display(),
+            root = dir.join("synthetic").display(),
+        ),
+    )
+}
+
+fn all_stages(config: &Path, sets: &[&str]) {
+    for stage in ["preprocess", "train", "infer", "report"] {
+        ok(run_stage(stage, config, sets));
+    }
+}
+
+/// history.csv without the wall-time column, which legitimately differs between runs.
+fn history_without_seconds(path: &Path) -> Vec<Vec<String>> {
+    let rows = read_csv(path);
+    let col = rows[0].iter().position(|h| h == "seconds").unwrap();
+    rows.into_iter()
+        .map(|mut r| {
+            r.remove(col);
+            r
+        })
+        .collect()
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    cxr_store::npy::read::<f32>(path).unwrap().into_iter().collect()
+}
+
+#[test]
+fn full_pipeline_writes_every_contract_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 3);
+    all_stages(&config, &[]);
+    let exp = dir.path().join("runs/e");
+    for split in ["train", "val", "test"] {
+        let images = NpyReader::open(&exp.join(format!("tensors/{split}/images.npy"))).unwrap();
+        assert_eq!(&images.shape()[1..], &[32, 32, 3]);
+        assert_eq!(images.dtype(), cxr_store::npy::DType::U8);
+        let labels = NpyReader::open(&exp.join(format!("tensors/{split}/labels.npy"))).unwrap();
+        assert_eq!(labels.dtype(), cxr_store::npy::DType::I64);
+        assert_eq!(labels.rows(), images.rows());
+        let manifest = read_csv(&exp.join(format!("tensors/{split}/manifest.csv")));
+        assert_eq!(manifest.len() - 1, images.rows());
+    }
+    assert_eq!(read_csv(&exp.join("tensors/rejects.csv"))[0], ["path", "reason"]);
+    for file in [
+        "train/training_model.onnx",
+        "train/eval_model.onnx",
+        "train/optimizer_model.onnx",
+        "train/checkpoint/state.json",
+        "train/model.onnx",
+        "train/history.csv",
+        "train/config.resolved.yaml",
+        "report/epochs.csv",
+        "report/metrics.csv",
+        "report/confusion_matrix_test.csv",
+        "report/confusion_matrix_val.csv",
+        "report/roc_test.csv",
+        "report/thresholds_val.csv",
+        "report/operating_point.csv",
+        "report/accuracy.svg",
+        "report/loss.png",
+        "report/index.html",
+    ] {
+        assert!(exp.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(read_csv(&exp.join("train/history.csv")).len(), 4);
+    for split in ["val", "test"] {
+        let preds = read_csv(&exp.join(format!("predictions/{split}.csv")));
+        assert_eq!(preds[0], ["path", "label", "predicted", "p_NORMAL", "p_PNEUMONIA"]);
+        for row in &preds[1..] {
+            let p: f64 = row[3].parse::<f64>().unwrap() + row[4].parse::<f64>().unwrap();
+            assert!((p - 1.0).abs() < 1e-4, "{row:?}");
+            assert!(["NORMAL", "PNEUMONIA"].contains(&row[1].as_str()));
+        }
+    }
+    let confusion = read_csv(&exp.join("report/confusion_matrix_test.csv"));
+    assert_eq!(confusion[0], ["actual", "NORMAL", "PNEUMONIA"]);
+    let total: usize = confusion[1..].iter().flat_map(|r| r[1..].iter()).map(|v| v.parse::<usize>().unwrap()).sum();
+    assert_eq!(total, 16);
+    let metrics = read_csv(&exp.join("report/metrics.csv"));
+    insta::assert_snapshot!("metrics_columns", metrics[0].join(","));
+    insta::assert_snapshot!("epochs_columns", read_csv(&exp.join("report/epochs.csv"))[0].join(","));
+    let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
+    assert!(html.contains("<h2>Metrics</h2>") && html.contains("data:image/svg+xml;base64,"));
+    assert!(html.contains("NOT pretrained"), "a random backbone must be visible in the report");
+}
+
+#[test]
+fn same_seed_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 3);
+    all_stages(&config, &["experiment.name=a"]);
+    all_stages(&config, &["experiment.name=b"]);
+    let (a, b) = (dir.path().join("runs/a"), dir.path().join("runs/b"));
+    for file in ["tensors/train/images.npy", "tensors/val/labels.npy", "train/model.onnx", "predictions/test.csv"] {
+        assert!(std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(), "{file} differs");
+    }
+    assert_eq!(
+        history_without_seconds(&a.join("train/history.csv")),
+        history_without_seconds(&b.join("train/history.csv"))
+    );
+}
+
+#[test]
+fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 5);
+    ok(run_stage("preprocess", &config, &["experiment.name=whole"]));
+    ok(run_stage("train", &config, &["experiment.name=whole"]));
+
+    ok(run_stage("preprocess", &config, &["experiment.name=crashed"]));
+    let crashed = bin("train")
+        .env("CXR_FAULT_ABORT_AFTER_EPOCH", "2")
+        .args(["--config", config.to_str().unwrap(), "--set", "experiment.name=crashed"])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the fault hook aborts the process");
+    let partial = dir.path().join("runs/crashed/train");
+    assert_eq!(read_csv(&partial.join("history.csv")).len(), 3, "two epochs were saved before the crash");
+    assert!(!partial.join("model.onnx").exists());
+    ok(bin("train")
+        .args(["--config", config.to_str().unwrap(), "--set", "experiment.name=crashed", "--resume"])
+        .output()
+        .unwrap());
+
+    let whole = dir.path().join("runs/whole/train");
+    for name in ["dense0.kernel", "dense0.bias", "dense1.kernel", "dense1.bias"] {
+        for sub in ["params", "best", "optimizer"] {
+            let file = if sub == "optimizer" { format!("m.{name}.npy") } else { format!("{name}.npy") };
+            assert_eq!(
+                read_f32(&whole.join("checkpoint").join(sub).join(&file)),
+                read_f32(&partial.join("checkpoint").join(sub).join(&file)),
+                "{sub}/{file}"
+            );
+        }
+    }
+    assert_eq!(
+        history_without_seconds(&whole.join("history.csv")),
+        history_without_seconds(&partial.join("history.csv"))
+    );
+    assert!(std::fs::read(whole.join("model.onnx")).unwrap() == std::fs::read(partial.join("model.onnx")).unwrap());
+}
+
+#[test]
+fn resume_refuses_a_changed_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 2);
+    ok(run_stage("preprocess", &config, &[]));
+    ok(run_stage("train", &config, &[]));
+    let out = bin("train")
+        .args(["--config", config.to_str().unwrap(), "--set", "train.optimizer.lr=0.01", "--resume"])
+        .output()
+        .unwrap();
+    let err = fails(out);
+    assert!(err.contains("different config"), "{err}");
+}
+
+#[test]
+fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 2);
+    ok(run_stage("preprocess", &config, &[]));
+    ok(run_stage("train", &config, &[]));
+    let exp = dir.path().join("runs/e");
+    let cfg = cxr_config::Config::load(Some(&config), &[]).unwrap();
+    let engine = cxr_engine::Engine::open(&cfg.runtime, cxr_config::Device::Cpu).unwrap();
+
+    // model.onnx on the stored val images.
+    let (mut model, _) = engine.session_from_file(&exp.join("train/model.onnx")).unwrap();
+    let mut images = NpyReader::open(&exp.join("tensors/val/images.npy")).unwrap();
+    let n = images.rows();
+    let pixels = images.read_rows_bytes(0, n).unwrap();
+    let input = cxr_engine::ort::value::Tensor::from_array((vec![n, 32, 32, 3], pixels)).unwrap();
+    let out = model.run(vec![("image", input.into_dyn())]).unwrap();
+    let exported: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+
+    // eval_model.onnx on the cached val features with the best checkpoint's parameters.
+    let (mut eval, _) = engine.session_from_file(&exp.join("train/eval_model.onnx")).unwrap();
+    let features = read_f32(&exp.join("train/features/val.npy"));
+    let dim = features.len() / n;
+    let mut inputs: Vec<(String, cxr_engine::ort::value::DynValue)> = vec![
+        ("features".into(), cxr_engine::ort::value::Tensor::from_array((vec![n, dim], features)).unwrap().into_dyn()),
+        ("labels".into(), cxr_engine::ort::value::Tensor::from_array((vec![n], vec![0i64; n])).unwrap().into_dyn()),
+        ("weights".into(), cxr_engine::ort::value::Tensor::from_array((vec![n], vec![1.0f32; n])).unwrap().into_dyn()),
+    ];
+    for (name, shape) in [
+        ("dense0.kernel", vec![dim, 16]),
+        ("dense0.bias", vec![16]),
+        ("dense1.kernel", vec![16, 2]),
+        ("dense1.bias", vec![2]),
+    ] {
+        let values = read_f32(&exp.join(format!("train/checkpoint/best/{name}.npy")));
+        inputs.push((name.into(), cxr_engine::ort::value::Tensor::from_array((shape, values)).unwrap().into_dyn()));
+    }
+    let out = eval.run(inputs).unwrap();
+    let staged: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+    let worst = exported.iter().zip(&staged).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "exported model differs from features-then-head by {worst}");
+
+    // The backbone in model.onnx is exactly the seeded random VGG16: training never touched it.
+    let proto = cxr_onnx::read_model(&exp.join("train/model.onnx")).unwrap();
+    let graph = proto.graph.unwrap();
+    for conv in cxr_train::backbone::random_convs(7) {
+        let t = graph.initializer.iter().find(|t| t.name == format!("backbone/{}/kernel", conv.name)).unwrap();
+        assert!(t.to_f32_vec().unwrap() == conv.kernel, "{} changed", conv.name);
+    }
+}
+
+#[test]
+fn imagenet_backbone_learns_the_synthetic_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "imagenet", 15);
+    let sets = [
+        "preprocess.size=[64, 64]",
+        "data.synthetic={train_per_class: 60, val_per_class: 20, test_per_class: 2, size: 400}",
+    ];
+    ok(run_stage("preprocess", &config, &sets));
+    ok(run_stage("train", &config, &sets));
+    let history = read_csv(&dir.path().join("runs/e/train/history.csv"));
+    let col = |name: &str| history[0].iter().position(|h| h == name).unwrap();
+    let first: f64 = history[1][col("train_loss")].parse().unwrap();
+    let last: f64 = history.last().unwrap()[col("train_loss")].parse().unwrap();
+    assert!(last < first * 0.8, "train loss {first} -> {last}");
+    let best_auc = history[1..].iter().map(|r| r[col("val_auc")].parse::<f64>().unwrap()).fold(0.0, f64::max);
+    assert!(best_auc > 0.8, "best validation AUC {best_auc}");
+}
