@@ -55,7 +55,8 @@ pub struct Data {
     pub val_fraction: f64,
     /// Keep all images of one patient on the same side of the train/validation split.
     pub group_by_patient: bool,
-    /// A seeded, balanced subset of at most this many images per class and split.
+    /// A seeded, balanced subset of at most this many training images per class
+    /// (validation and test are not limited).
     pub limit_per_class: Option<usize>,
     pub csv: CsvAdapter,
     pub synthetic: Synthetic,
@@ -204,6 +205,8 @@ pub struct Preprocess {
     /// Channel order of the stored tensors (the tutorial swapped BGR -> RGB).
     pub channel_order: ChannelOrder,
     pub resize_filter: ResizeFilter,
+    /// Contrast normalisation of each image after resizing (exposure varies between machines).
+    pub equalize: Equalize,
     pub on_error: OnError,
     /// Images with more pixels than this are rejected (decompression bombs).
     pub max_pixels: u64,
@@ -219,6 +222,7 @@ impl Default for Preprocess {
             size: [224, 224],
             channel_order: ChannelOrder::Rgb,
             resize_filter: ResizeFilter::Area,
+            equalize: Equalize::None,
             on_error: OnError::Skip,
             max_pixels: 100_000_000,
             min_side: 16,
@@ -243,6 +247,15 @@ pub enum ResizeFilter {
     Bilinear,
     Lanczos3,
     Nearest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Equalize {
+    /// Pixels as decoded.
+    None,
+    /// Global histogram equalisation of the image's brightness.
+    Histogram,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ mod resize;
 
 use std::path::{Path, PathBuf};
 
-use cxr_config::{ChannelOrder, Preprocess, ResizeFilter};
+use cxr_config::{ChannelOrder, Equalize, Preprocess, ResizeFilter};
 
 pub use decode::{Decoded, Format, detect_format};
 
@@ -64,6 +64,7 @@ pub struct Transform {
     pub width: u32,
     pub channel_order: ChannelOrder,
     pub filter: ResizeFilter,
+    pub equalize: Equalize,
     pub max_pixels: u64,
     pub min_side: u32,
     /// Let JPEG decoding skip detail the output cannot show (IDCT scaling by 1/2, 1/4, 1/8).
@@ -77,6 +78,7 @@ impl Transform {
             width: p.size[1],
             channel_order: p.channel_order,
             filter: p.resize_filter,
+            equalize: p.equalize,
             max_pixels: p.max_pixels,
             min_side: p.min_side,
             jpeg_scaling: true,

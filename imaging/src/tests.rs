@@ -181,3 +181,17 @@ fn shared_data_dicom_is_monochrome2_with_body_brighter_than_air() {
     let spine: f64 = (20..60).map(|y| at(y, 32)).sum::<f64>() / 40.0;
     assert!(spine > corners + 30.0, "spine {spine} vs corners {corners}");
 }
+
+#[test]
+fn histogram_equalisation_spreads_a_narrow_range_and_keeps_order() {
+    let narrow: Vec<u8> = (0..256).map(|i| 100 + (i % 20) as u8).collect();
+    let out = resize::equalize_histogram(narrow.clone(), 1);
+    let (lo, hi) = out.iter().fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert_eq!((lo, hi), (0, 255));
+    // Brighter in, brighter (or equal) out.
+    let mut pairs: Vec<(u8, u8)> = narrow.iter().copied().zip(out.iter().copied()).collect();
+    pairs.sort();
+    assert!(pairs.windows(2).all(|w| w[0].1 <= w[1].1));
+    // A flat image is left alone.
+    assert_eq!(resize::equalize_histogram(vec![7; 30], 3), vec![7; 30]);
+}

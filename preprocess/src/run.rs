@@ -164,11 +164,12 @@ pub fn arrange_splits(
         splits.insert("train".into(), train);
         splits.insert("val".into(), val);
     }
-    if let Some(limit) = config.data.limit_per_class {
-        for (name, items) in splits.iter_mut() {
-            let salt = name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-            *items = split::limit_per_class(std::mem::take(items), limit, seed ^ salt, classes);
-        }
+    // The limit makes a small balanced training set (the tutorial's 300 + 300); validation
+    // and test keep every image, so they still measure on as much data as there is.
+    if let Some(limit) = config.data.limit_per_class
+        && let Some(train) = splits.get_mut("train")
+    {
+        *train = split::limit_per_class(std::mem::take(train), limit, seed, classes);
     }
     Ok(splits)
 }

@@ -67,8 +67,10 @@ impl Layout {
         self.train().join("checkpoint")
     }
 
-    pub fn features(&self) -> PathBuf {
-        self.train().join("features")
+    /// `<workdir>/.feature-cache/`: backbone features keyed by what they were computed from,
+    /// shared by the experiments of one workdir.
+    pub fn feature_cache(&self) -> PathBuf {
+        self.exp.parent().unwrap_or(std::path::Path::new(".")).join(".feature-cache")
     }
 
     /// `EXP/train/operating_point.json`: the validation threshold `infer.threshold: from-validation` reads.

@@ -203,7 +203,8 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
 
     // eval_model.onnx on the cached val features with the best checkpoint's parameters.
     let (mut eval, _) = engine.session_from_file(&exp.join("train/eval_model.onnx")).unwrap();
-    let features = read_f32(&exp.join("train/features/val.npy"));
+    let cache = std::fs::read_dir(dir.path().join("runs/.feature-cache")).unwrap().next().unwrap().unwrap().path();
+    let features = read_f32(&cache.join("val.npy"));
     let dim = features.len() / n;
     let mut inputs: Vec<(String, cxr_engine::ort::value::DynValue)> = vec![
         ("features".into(), cxr_engine::ort::value::Tensor::from_array((vec![n, dim], features)).unwrap().into_dyn()),

@@ -43,12 +43,22 @@ impl SplitFeatures {
     }
 }
 
-fn key_path(layout: &Layout) -> PathBuf {
-    layout.features().join("key.json")
+impl CacheKey {
+    /// The cache folder: `<workdir>/.feature-cache/<hash of the key>/`, shared by every
+    /// experiment of a workdir whose tensors and backbone are the same.
+    pub fn dir(&self, layout: &Layout) -> PathBuf {
+        let text = serde_json::to_string(self).expect("serialisable");
+        let hash = cxr_store::sha256_bytes(text.as_bytes());
+        layout.feature_cache().join(&hash[..16])
+    }
 }
 
-fn features_path(layout: &Layout, split: &str) -> PathBuf {
-    layout.features().join(format!("{split}.npy"))
+fn key_path(dir: &Path) -> PathBuf {
+    dir.join("key.json")
+}
+
+fn features_path(dir: &Path, split: &str) -> PathBuf {
+    dir.join(format!("{split}.npy"))
 }
 
 /// What to compute features with.
@@ -72,18 +82,19 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
         tensors_content_hash: meta.content_hash.clone(),
         spec: format!("{spec:?}"),
     };
+    let dir = key.dir(layout);
     let cached = use_cache
-        && std::fs::read_to_string(key_path(layout))
+        && std::fs::read_to_string(key_path(&dir))
             .ok()
             .and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
             .is_some_and(|k| k == key)
-        && splits.iter().all(|s| features_path(layout, s).is_file());
+        && splits.iter().all(|s| features_path(&dir, s).is_file());
     if !cached {
         let model = crate::backbone::features_model(backbone, spec)?;
         let bytes = cxr_onnx::encode_model(&model);
         let (mut session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;
         tracing::info!(%provider, backbone = backbone.description, "computing backbone features once");
-        let _ = std::fs::remove_file(key_path(layout));
+        let _ = std::fs::remove_file(key_path(&dir));
         let total: usize = splits.iter().filter_map(|s| meta.split(s)).map(|s| s.count).sum();
         let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
         let [h, w] = meta.size;
@@ -104,7 +115,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
                 let dim = out.len() / n;
                 let w = match &mut writer {
                     Some(w) => w,
-                    None => writer.insert(NpyWriter::create(&features_path(layout, split), DType::F32, &[dim])?),
+                    None => writer.insert(NpyWriter::create(&features_path(&dir, split), DType::F32, &[dim])?),
                 };
                 w.write_f32(&out)?;
                 start += n;
@@ -115,26 +126,26 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
                     w.finish()?;
                 }
                 None => {
-                    NpyWriter::create(&features_path(layout, split), DType::F32, &[0])?.finish()?;
+                    NpyWriter::create(&features_path(&dir, split), DType::F32, &[0])?.finish()?;
                 }
             }
         }
         bar.finish_and_clear();
-        cxr_store::write_atomic(&key_path(layout), serde_json::to_string_pretty(&key)?.as_bytes())?;
+        cxr_store::write_atomic(&key_path(&dir), serde_json::to_string_pretty(&key)?.as_bytes())?;
     } else {
-        tracing::info!("reusing cached backbone features ({})", layout.features().display());
+        tracing::info!("reusing cached backbone features ({})", dir.display());
     }
     splits
         .iter()
         .map(|split| {
-            let mut reader = NpyReader::open(&features_path(layout, split))?;
+            let mut reader = NpyReader::open(&features_path(&dir, split))?;
             let dim = reader.shape().get(1).copied().unwrap_or(0);
             let features: Vec<f32> = reader.read_all::<f32>()?.into_iter().collect();
             let labels: Vec<i64> = cxr_store::npy::read::<i64>(&layout.labels(split))?.into_iter().collect();
             anyhow::ensure!(
                 features.len() == labels.len() * dim,
                 "{}: {} feature rows but {} labels",
-                features_path(layout, split).display(),
+                features_path(&dir, split).display(),
                 features.len() / dim.max(1),
                 labels.len()
             );
