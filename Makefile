@@ -59,6 +59,15 @@ experiment: build
 
 bench: bench-preprocess bench-train bench-infer
 
+bench-preprocess: setup
+	bench/preprocess.sh
+
+bench-train: setup
+	bench/train.sh
+
+bench-infer: setup
+	bench/infer.sh
+
 clean:
 	rm -rf runs data/synthetic
 	$(CARGO) clean

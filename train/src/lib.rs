@@ -94,7 +94,10 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         use_cache: config.train.feature_cache,
         show_progress: options.show_progress,
     };
+    let features_started = std::time::Instant::now();
     let mut splits = features::compute(&job, &["train", "val"])?;
+    provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
+    let fit_started = std::time::Instant::now();
     let val = splits.pop().expect("two splits");
     let train = splits.pop().expect("two splits");
     let shape =
@@ -154,6 +157,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         cxr_store::history::write(&history_path, &state.history)?;
     }
 
+    provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     // Export the best epoch's head with the backbone and preprocessing as one model.
     let (mut g, features) = backbone::features_graph(&backbone, &spec)?;
     let probs = head::append_head(&mut g, &features, &state.best_params);

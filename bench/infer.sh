@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make bench-infer: images/s of `infer` end to end from JPEG files and on preprocessed tensors,
+# against Python onnxruntime 1.31.1 running the same model.onnx on the same tensors with the
+# same batch size and thread count; and the model's achieved GFLOP/s against the CPU's peak.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fullres=${CXR_SHARED:-../shared}/data/chest_xray_fullres
+[[ -d "$fullres" ]] || { echo "bench: $fullres is missing" >&2; exit 1; }
+python=$(bench/venv.sh opencv)
+make -s setup
+cargo build --release -q --workspace --bins
+threads=$(nproc)
+batch=32
+repeats=${REPEATS:-3}
+mhz=$(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2 | xargs)
+# AVX2 + FMA: two 256-bit FMA units per core = 32 float32 FLOPs per cycle.
+peak=$(awk -v c="$threads" -v m="$mhz" 'BEGIN { printf "%.1f", c * m / 1000 * 32 }')
+echo "machine: $threads cores at ${mhz} MHz, float32 peak ${peak} GFLOP/s (AVX2 FMA)"
+for size in 50 224; do
+    exp=bench-infer-$size
+    sets=(--set experiment.name=$exp --set "data.root=$fullres" --set "preprocess.size=[$size,$size]"
+          --set model.backbone=imagenet --set model.pooling=avg --set train.epochs=1
+          --set infer.batch_size=$batch --set runtime.intra_threads=$threads --set data.val_fraction=0.1)
+    rm -rf runs/$exp
+    target/release/preprocess -q --no-progress "${sets[@]}"
+    target/release/train -q --no-progress "${sets[@]}"
+    best() { local b=0; for _ in $(seq "$repeats"); do
+        r=$("$@" 2>&1 | sed -n 's/.*(\([0-9.]*\) images\/s).*/\1/p'); b=$(awk -v a="$b" -v r="$r" 'BEGIN{print (r>a)?r:a}'); done; echo "$b"; }
+    tensors=$(best target/release/infer --no-progress "${sets[@]}" --split train --out /tmp/cxr-bench.csv)
+    files=$(best target/release/infer --no-progress "${sets[@]}" --out /tmp/cxr-bench.csv "$fullres")
+    py=$("$python" bench/ort_tensors.py runs/$exp/train/model.onnx runs/$exp/tensors/train/images.npy $batch $threads "$repeats" | sed 's/.*=//')
+    flops=$("$python" bench/vgg_flops.py $size $size)
+    echo "${size}x${size}: cxr infer on tensors ${tensors}/s, cxr infer from JPEG files ${files}/s, python onnxruntime on tensors ${py}/s"
+    awk -v t="$tensors" -v f="$files" -v p="$py" -v fl="$flops" -v pk="$peak" 'BEGIN {
+        printf "  ratios: tensors cxr/python = %.3f (target >= 0.95), files/tensors = %.3f (target >= 0.85)\n", t/p, f/t
+        printf "  model: %.2f GFLOP/image, achieved %.1f GFLOP/s = %.0f%% of peak\n", fl/1e9, fl*t/1e9, 100*fl*t/1e9/pk }'
+    rm -rf runs/$exp
+done

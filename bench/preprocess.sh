@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make bench-preprocess: decode + resize of the full-resolution X-rays at 50x50 and 224x224,
+# this project's transform (1 and 2 threads) against OpenCV single-threaded (the tutorial's
+# way, and libjpeg-turbo's DCT-scaled decode), in the same run; then peak RSS of `preprocess`
+# on the 5216-image chest_xray_224 training split at 224x224.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${CXR_SHARED:-../shared}/data
+fullres="$data/chest_xray_fullres"
+[[ -d "$fullres" ]] || { echo "bench: $fullres is missing" >&2; exit 1; }
+python=$(bench/venv.sh opencv)
+cargo build --release -q -p cxr-preprocess --example bench_decode --bin preprocess
+bench=target/release/examples/bench_decode
+repeats=${REPEATS:-3}
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "images: $(find "$fullres" -type f | wc -l) files in $fullres"
+for size in 50 224; do
+    cv=$("$python" bench/opencv_decode.py "$fullres" "$size" "$repeats")
+    tut=$(echo "$cv" | sed -n 's/opencv_tutorial_images_per_s=//p')
+    dct=$(echo "$cv" | sed -n 's/opencv_dct_images_per_s=//p')
+    one=$("$bench" "$fullres" "$size" 1 "$repeats" | sed 's/.*=//')
+    two=$("$bench" "$fullres" "$size" 2 "$repeats" | sed 's/.*=//')
+    echo "${size}x${size}: opencv tutorial ${tut}/s, opencv DCT-scaled ${dct}/s, cxr 1 thread ${one}/s, cxr 2 threads ${two}/s"
+    awk -v t="$tut" -v d="$dct" -v o="$one" -v w="$two" 'BEGIN {
+        printf "  ratios: cxr(1t)/opencv-DCT = %.2f (target >= 1.0), cxr(1t)/tutorial = %.2f, opencv-DCT/tutorial = %.2f, cxr 2t/1t = %.2f (target >= 1.8)\n", o/d, o/t, d/t, w/o }'
+done
+train224="$data/chest_xray_224/train"
+if [[ -d "$train224" ]]; then
+    rm -rf runs/bench-rss
+    /usr/bin/time -v target/release/preprocess --no-progress -q --set experiment.name=bench-rss \
+        --set "data.root=$train224" --set preprocess.size=[224,224] 2> /tmp/cxr-rss.txt
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' /tmp/cxr-rss.txt)
+    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' /tmp/cxr-rss.txt)
+    echo "peak RSS preprocessing $(find "$train224" -type f | wc -l) images at 224x224: $((rss / 1024)) MB (target < 300 MB), wall $wall"
+    rm -rf runs/bench-rss
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make bench-train: the tutorial's recipe (300 + 300 images at 50x50, frozen VGG16, 16 epochs,
+# batch 100, SGD 1e-4 momentum 0.9, validation every epoch on ~470 images) run end to end by
+# the tutorial's own Keras code and by `preprocess` + `train`, on the same files and machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${CXR_SHARED:-../shared}/data/chest_xray_224/train
+[[ -d "$data" ]] || { echo "bench: $data is missing" >&2; exit 1; }
+python=$(bench/venv.sh keras)
+make -s setup
+cargo build --release -q -p cxr-preprocess -p cxr-train --bins
+sets=(--set experiment.name=bench-train --set "data.root=$data" --set train.feature_cache=false)
+rm -rf runs/bench-train
+start=$(date +%s.%N)
+target/release/preprocess -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
+mid=$(date +%s.%N)
+target/release/train -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
+end=$(date +%s.%N)
+features=$(sed -n 's/.*"seconds_features": "\(.*\)".*/\1/p' runs/bench-train/train/provenance.json)
+keras=$("$python" bench/keras_tutorial.py runs/bench-train/tensors/train/manifest.csv runs/bench-train/tensors/val/manifest.csv)
+keras_s=$(echo "$keras" | sed -n 's/keras_seconds=//p')
+images=$(echo "$keras" | sed -n 's/keras_images=//p')
+awk -v k="$keras_s" -v s="$start" -v m="$mid" -v e="$end" -v f="$features" -v n="$images" 'BEGIN {
+    pre = m - s; tr = e - m; total = e - s
+    printf "images: %d (train + validation)\n", n
+    printf "keras tutorial (load + 16 epochs with validation): %.1f s\n", k
+    printf "cxr preprocess + train: %.1f s (preprocess %.1f s, train %.1f s, of which the one backbone pass %.1f s)\n", total, pre, tr, f
+    printf "ratio keras / cxr end to end: %.1fx (target >= 20x)\n", k / total
+    printf "cxr train / backbone floor: %.2fx (target <= 1.3x); cxr end to end / floor: %.2fx\n", tr / f, total / f
+}'
+rm -rf runs/bench-train
