@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cxr_config::{Adapter, Config, OnError, ValSource};
 use cxr_imaging::{Format, ImagingError, Prepared, Transform};
 use cxr_store::layout::Layout;
@@ -12,6 +12,7 @@ use cxr_store::manifest::{
 };
 use cxr_store::npy::{DType, NpyWriter};
 use cxr_store::provenance::Provenance;
+use cxr_store::staging::Staging;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -53,11 +54,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let mut rejects = dataset.rejects.clone();
     let splits = arrange_splits(config, dataset.splits)?;
 
-    let layout = Layout::new(config);
+    // The new store is built in a staging folder and swapped in at the end: a crash,
+    // a full disk or a read-only folder leaves the previous tensors as they were.
+    let final_tensors = Layout::new(config).tensors();
+    cxr_store::staging::recover(&final_tensors);
+    let staging = Staging::new(&final_tensors)?;
+    let layout = Layout::at(staging.root());
     let tensors = layout.tensors();
-    std::fs::create_dir_all(&tensors).with_context(|| format!("cannot create {}", tensors.display()))?;
-    // The store is complete only once meta.json is written again, at the very end.
-    remove_if_exists(&layout.tensors_meta())?;
 
     let transform = Transform::from_config(&config.preprocess);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
@@ -73,7 +76,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         summary.splits.push(meta);
     }
     bar.finish_and_clear();
-    remove_stale_splits(&tensors, &splits)?;
 
     for r in &rejects {
         *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
@@ -95,28 +97,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("threads", threads.to_string());
     provenance.write(&tensors, config)?;
     meta.write(&layout.tensors_meta())?;
+    staging.commit()?;
     Ok(summary)
-}
-
-fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn remove_stale_splits(tensors: &Path, splits: &BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(tensors).with_context(|| format!("cannot list {}", tensors.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if path.is_dir() && !splits.contains_key(&name) && !name.starts_with('.') {
-            tracing::info!(split = name, "removing tensors of a split this run did not produce");
-            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The first word of a reason, used to count rejects by kind.

@@ -395,33 +395,23 @@ fn read_params(dir: &Path, names: &[String]) -> anyhow::Result<Params> {
 
 /// Writes the checkpoint folder atomically: a complete new folder replaces the old one.
 pub fn save_checkpoint(checkpoint: &Path, state: &State) -> anyhow::Result<()> {
-    let parent = checkpoint.parent().unwrap_or(Path::new("."));
-    let temp = parent.join(format!(".checkpoint.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&temp);
-    write_params(&temp.join("params"), &state.params)?;
-    write_params(&temp.join("optimizer"), &state.slots)?;
-    write_params(&temp.join("best"), &state.best_params)?;
-    cxr_store::write_atomic(&temp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
-    let old = parent.join(".checkpoint.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if checkpoint.exists() {
-        std::fs::rename(checkpoint, &old).with_context(|| format!("cannot move {}", checkpoint.display()))?;
-    }
-    std::fs::rename(&temp, checkpoint).with_context(|| format!("cannot write {}", checkpoint.display()))?;
-    let _ = std::fs::remove_dir_all(&old);
+    let staging = cxr_store::staging::Staging::new(checkpoint)?;
+    let dir = staging.path();
+    write_params(&dir.join("params"), &state.params)?;
+    write_params(&dir.join("optimizer"), &state.slots)?;
+    write_params(&dir.join("best"), &state.best_params)?;
+    cxr_store::write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    staging.commit()?;
     Ok(())
 }
 
 /// Reads a checkpoint (or the previous one, if a swap was interrupted).
 pub fn load_checkpoint(checkpoint: &Path, shape: &HeadShape, config: &Config) -> anyhow::Result<Option<State>> {
-    let old = checkpoint.parent().unwrap_or(Path::new(".")).join(".checkpoint.old");
-    let dir: PathBuf = if checkpoint.join("state.json").is_file() {
-        checkpoint.to_path_buf()
-    } else if old.join("state.json").is_file() {
-        old
-    } else {
+    cxr_store::staging::recover(checkpoint);
+    let dir: PathBuf = checkpoint.to_path_buf();
+    if !dir.join("state.json").is_file() {
         return Ok(None);
-    };
+    }
     let text =
         std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut state: State =

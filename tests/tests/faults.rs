@@ -1,0 +1,145 @@
+//! Faults: kill -9 during preprocess and during train, a full disk, a read-only
+//! experiment folder. Outputs are complete and equal to an uninterrupted run after a
+//! rerun / `--resume`, and earlier outputs stay intact when a stage cannot write.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn config(dir: &Path, workdir: &Path) -> std::path::PathBuf {
+    write_config(
+        dir,
+        &format!(
+            r#"experiment: {{name: e, workdir: {workdir}, seed: 3}}
+data:
+  adapter: synthetic
+  root: {root}
+  synthetic: {{train_per_class: 60, val_per_class: 20, test_per_class: 10, size: 600}}
+preprocess: {{size: [32, 32], threads: 1}}
+model: {{backbone: random, head: {{hidden: [8]}}}}
+train: {{epochs: 40, batch_size: 4}}
+"#,
+            workdir = workdir.display(),
+            root = dir.join("synthetic").display(),
+        ),
+    )
+}
+
+/// Starts a stage, kills it with SIGKILL once `ready` holds (or after `max`), returns whether it was still running.
+fn kill_when(stage: &str, config: &Path, sets: &[&str], ready: impl Fn() -> bool, max: Duration) -> bool {
+    let mut cmd = StdCommand::new(bin(stage).get_program());
+    cmd.arg("--no-progress").arg("-q").arg("--config").arg(config);
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !ready() && started.elapsed() < max {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    running
+}
+
+fn staging_exists(exp: &Path) -> bool {
+    std::fs::read_dir(exp)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(".staging-")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn kill_9_during_preprocess_then_rerun_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &dir.path().join("runs"));
+    // Generate the dataset first so the kill lands in decoding.
+    ok(run_stage("preprocess", &config, &["experiment.name=whole"]));
+    let exp = dir.path().join("runs/e");
+    let killed = kill_when("preprocess", &config, &[], || staging_exists(&exp), Duration::from_secs(20));
+    assert!(killed, "preprocess finished before it could be killed");
+    assert!(!exp.join("tensors/meta.json").exists(), "a killed run must not look finished");
+    ok(run_stage("preprocess", &config, &[]));
+    assert!(!staging_exists(&exp), "the rerun cleans what the killed run left");
+    for file in ["train/images.npy", "val/labels.npy", "test/manifest.csv", "rejects.csv"] {
+        let a = std::fs::read(exp.join("tensors").join(file)).unwrap();
+        let b = std::fs::read(dir.path().join("runs/whole/tensors").join(file)).unwrap();
+        assert!(a == b, "{file} differs from the uninterrupted run");
+    }
+}
+
+#[test]
+fn kill_9_during_training_then_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &dir.path().join("runs"));
+    ok(run_stage("preprocess", &config, &[]));
+    ok(run_stage("preprocess", &config, &["experiment.name=whole"]));
+    ok(run_stage("train", &config, &["experiment.name=whole"]));
+    let exp = dir.path().join("runs/e");
+    let history = exp.join("train/history.csv");
+    // Kill mid-run: after at least one epoch's checkpoint, usually inside a later epoch.
+    let killed = kill_when("train", &config, &[], || history.exists(), Duration::from_secs(60));
+    if killed {
+        assert!(!exp.join("train/model.onnx").exists());
+    }
+    ok(bin("train").args(["--config", config.to_str().unwrap(), "--resume"]).output().unwrap());
+    let whole = dir.path().join("runs/whole/train");
+    for name in ["dense0.kernel", "dense1.bias"] {
+        let a = std::fs::read(exp.join("train/checkpoint/params").join(format!("{name}.npy"))).unwrap();
+        let b = std::fs::read(whole.join("checkpoint/params").join(format!("{name}.npy"))).unwrap();
+        assert!(a == b, "{name} differs from the uninterrupted run");
+    }
+    assert!(std::fs::read(exp.join("train/model.onnx")).unwrap() == std::fs::read(whole.join("model.onnx")).unwrap());
+}
+
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_earlier_outputs_stay_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().join("small-disk");
+    std::fs::create_dir_all(&workdir).unwrap();
+    let status =
+        StdCommand::new("mount").args(["-t", "tmpfs", "-o", "size=700k", "tmpfs"]).arg(&workdir).status().unwrap();
+    assert!(status.success(), "this test mounts a 700 KB tmpfs (needs root, as CI and make test run)");
+    let _mount = Mount(workdir.clone());
+    let config = config(dir.path(), &workdir);
+    ok(run_stage("preprocess", &config, &["preprocess.size=[32, 32]"]));
+    let meta_before = std::fs::read(workdir.join("e/tensors/meta.json")).unwrap();
+    // 64x64 tensors of 160 images need about 2 MB: more than the disk has.
+    let err = fails(run_stage("preprocess", &config, &["preprocess.size=[64, 64]"]));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains(&workdir.display().to_string()), "the error names the path: {err}");
+    assert_eq!(std::fs::read(workdir.join("e/tensors/meta.json")).unwrap(), meta_before);
+    assert!(cxr_store::npy::NpyReader::open(&workdir.join("e/tensors/train/images.npy")).is_ok());
+    assert!(!staging_exists(&workdir.join("e")));
+}
+
+#[test]
+fn a_read_only_experiment_folder_is_a_clear_error_and_outputs_stay_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &dir.path().join("runs"));
+    ok(run_stage("preprocess", &config, &[]));
+    let exp = dir.path().join("runs/e");
+    let meta_before = std::fs::read(exp.join("tensors/meta.json")).unwrap();
+    // Root ignores permission bits; the immutable attribute stops root too.
+    assert!(StdCommand::new("chattr").arg("+i").arg(&exp).status().unwrap().success(), "chattr +i needs root");
+    let result = run_stage("preprocess", &config, &["preprocess.size=[48, 48]"]);
+    StdCommand::new("chattr").arg("-i").arg(&exp).status().unwrap();
+    let err = fails(result);
+    assert!(err.contains("Operation not permitted") && err.contains(&exp.display().to_string()), "{err}");
+    assert_eq!(std::fs::read(exp.join("tensors/meta.json")).unwrap(), meta_before);
+}
