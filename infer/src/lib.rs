@@ -43,6 +43,9 @@ pub struct Options {
     pub format: Option<OutputFormat>,
     pub model: Option<PathBuf>,
     pub show_progress: bool,
+    /// Predict only this shard's contiguous part of each source (`--shard I/N`), into
+    /// `EXP/shards/I-of-N/predictions/`; `merge` combines the shards.
+    pub shard: Option<cxr_cli::Shard>,
 }
 
 /// What one run produced.
@@ -157,6 +160,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
     provenance.tool("provider", provider.to_string());
     provenance.tool("onnxruntime", engine.version());
+    let predictions_dir = match options.shard {
+        Some(shard) => {
+            provenance.tool("shard", format!("{}/{}", shard.index, shard.count));
+            Layout::at(&layout.shard(shard.index, shard.count)).predictions_dir()
+        }
+        None => layout.predictions_dir(),
+    };
     for source in &sources {
         let (name, predictions, rejected) = match source {
             Source::Split(split) => {
@@ -167,7 +177,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
                 ("files".to_string(), p, r)
             }
         };
-        let out = options.out.clone().unwrap_or_else(|| layout.predictions_dir().join(format!("{name}.{extension}")));
+        let out = options.out.clone().unwrap_or_else(|| predictions_dir.join(format!("{name}.{extension}")));
         cxr_store::predictions::write(&out, format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
             let rejects_path = out.with_extension("rejects.csv");
@@ -186,7 +196,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
-        provenance.write(&layout.predictions_dir(), config)?;
+        provenance.write(&predictions_dir, config)?;
     }
     Ok(outcome)
 }
@@ -211,9 +221,11 @@ fn predict_split(
     if reader.rows() != rows.len() {
         bail!("{}: {} images but {} manifest rows", layout.images(split).display(), reader.rows(), rows.len());
     }
+    let range = options.shard.map_or(0..rows.len(), |s| s.range(rows.len()));
+    let rows = &rows[range.clone()];
     let bar = cxr_cli::progress_bar(rows.len() as u64, split, options.show_progress);
     let mut out = Vec::with_capacity(rows.len());
-    for (start, chunk) in (0..).step_by(config.infer.batch_size).zip(rows.chunks(config.infer.batch_size)) {
+    for (start, chunk) in (range.start..).step_by(config.infer.batch_size).zip(rows.chunks(config.infer.batch_size)) {
         let pixels = reader.read_rows_bytes(start, chunk.len())?;
         let items = chunk.iter().map(|r| (r.path.clone(), Some(r.class.clone()))).collect();
         out.extend(runner.predict(Batch { pixels, items })?);
@@ -245,6 +257,9 @@ fn predict_files(
         } else {
             bail!("{} does not exist", path.display());
         }
+    }
+    if let Some(shard) = options.shard {
+        files = files[shard.range(files.len())].to_vec();
     }
     let mut transform = Transform::from_config(&config.preprocess);
     transform.height = info.size[0];
@@ -300,4 +315,60 @@ fn predict_files(
 pub fn doctor_line(p: &Prediction, classes: &[String]) -> String {
     let idx = classes.iter().position(|c| *c == p.predicted).unwrap_or(0);
     format!("{} {:.2}  {}", p.predicted, p.probabilities[idx], p.path)
+}
+
+/// Concatenates the prediction files of `count` shards, in shard order, into `EXP/predictions/`.
+pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+    if count == 0 {
+        bail!("--merge 0: expected the number of shards");
+    }
+    let layout = Layout::new(config);
+    let dirs: Vec<PathBuf> = (0..count).map(|i| Layout::at(&layout.shard(i, count)).predictions_dir()).collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        if !dir.join("provenance.json").is_file() {
+            bail!("{} is incomplete: run `infer --shard {i}/{count}` first", dir.display());
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dirs[0])
+        .with_context(|| format!("cannot list {}", dirs[0].display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.ends_with(".csv") || n.ends_with(".jsonl")) && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut written = Vec::new();
+    let mut provenance = Provenance::start("infer --merge", config);
+    for name in names {
+        let csv = name.ends_with(".csv");
+        let mut text = String::new();
+        let mut rows = 0;
+        for (i, dir) in dirs.iter().enumerate() {
+            let path = dir.join(&name);
+            let part = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                // A shard whose files all decoded has no rejects file.
+                Err(_) if name.ends_with(".rejects.csv") => continue,
+                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            };
+            let mut lines = part.lines();
+            if csv {
+                let header = lines.next().unwrap_or_default();
+                if text.is_empty() {
+                    text.push_str(header);
+                    text.push('\n');
+                }
+            }
+            for line in lines {
+                text.push_str(line);
+                text.push('\n');
+                rows += 1;
+            }
+            provenance.input(&format!("shard {i}/{count} {name}"), cxr_store::sha256_file(&path)?);
+        }
+        let out = layout.predictions_dir().join(&name);
+        cxr_store::write_atomic(&out, text.as_bytes())?;
+        written.push((out, rows));
+    }
+    provenance.write(&layout.predictions_dir(), config)?;
+    Ok(written)
 }

@@ -29,6 +29,13 @@ struct Args {
     /// A model other than EXP/train/model.onnx.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
+    /// Predict only shard I of N (0-based): a contiguous part of each source, written to
+    /// EXP/shards/I-of-N/predictions/. Run `--merge N` once every shard is done.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    shard: Option<cxr_cli::Shard>,
+    /// Concatenate the N shards' prediction files, in order, into EXP/predictions/.
+    #[arg(long, value_name = "N")]
+    merge: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -52,6 +59,12 @@ fn main() -> ExitCode {
         if args.common.print_exp_dir_and_stop(&config) {
             return Ok(());
         }
+        if let Some(count) = args.merge {
+            for (path, rows) in cxr_infer::merge(&config, count)? {
+                tracing::info!("{rows} rows -> {}", path.display());
+            }
+            return Ok(());
+        }
         let mut sources: Vec<cxr_infer::Source> = args.splits.iter().cloned().map(cxr_infer::Source::Split).collect();
         if !args.paths.is_empty() {
             sources.push(cxr_infer::Source::Paths(args.paths.clone()));
@@ -70,6 +83,7 @@ fn main() -> ExitCode {
             }),
             model: args.model.clone(),
             show_progress: args.common.show_progress(),
+            shard: args.shard,
         };
         let outcome = cxr_infer::run(&config, &options)?;
         if let Some(p) = &outcome.single {

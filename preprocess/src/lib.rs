@@ -5,7 +5,9 @@
 
 pub mod dataset;
 mod run;
+pub mod shard;
 pub mod split;
 pub mod synthetic;
 
 pub use run::{Options, SECTIONS, Summary, arrange_splits, run};
+pub use shard::{Shard, merge};

@@ -10,6 +10,13 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     common: cxr_cli::CommonArgs,
+    /// Process only shard I of N (0-based): a contiguous part of every split, written to
+    /// EXP/shards/I-of-N/tensors/. Run `--merge N` once every shard is done.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+    shard: Option<cxr_cli::Shard>,
+    /// Concatenate the N shard stores, in order, into EXP/tensors/.
+    #[arg(long, value_name = "N")]
+    merge: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -20,7 +27,16 @@ fn main() -> ExitCode {
         if args.common.print_exp_dir_and_stop(&config) {
             return Ok(());
         }
-        let options = cxr_preprocess::Options { show_progress: args.common.show_progress() };
+        if let Some(count) = args.merge {
+            let meta = cxr_preprocess::merge(&config, count)?;
+            let total: usize = meta.splits.iter().map(|s| s.count).sum();
+            tracing::info!(
+                "merged {count} shards: {total} images in {}",
+                cxr_store::layout::Layout::new(&config).tensors().display()
+            );
+            return Ok(());
+        }
+        let options = cxr_preprocess::Options { show_progress: args.common.show_progress(), shard: args.shard };
         let summary = cxr_preprocess::run(&config, &options)?;
         for split in &summary.splits {
             let per_class: Vec<String> =

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::dataset::{self, Item};
+use crate::shard::{Shard, SliceSplits};
 use crate::split;
 
 /// Images decoded in parallel before their rows are written in order.
@@ -38,6 +39,8 @@ pub struct Summary {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub show_progress: bool,
+    /// Process only this shard's contiguous slice of every split (`--shard I/N`).
+    pub shard: Option<Shard>,
 }
 
 /// Runs the stage for `config`.
@@ -52,27 +55,34 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     let dataset = dataset::load(config)?;
     let mut rejects = dataset.rejects.clone();
-    let splits = arrange_splits(config, dataset.splits)?;
+    let mut splits = arrange_splits(config, dataset.splits)?;
+    let mut target = Layout::new(config);
+    if let Some(shard) = options.shard {
+        splits = shard.slice(splits);
+        // Rejects found before decoding (e.g. CSV rows without a file) belong to shard 0.
+        if shard.index != 0 {
+            rejects.clear();
+        }
+        target = Layout::at(&target.shard(shard.index, shard.count));
+        provenance.tool("shard", format!("{}/{}", shard.index, shard.count));
+    }
 
     // The new store is built in a staging folder and swapped in at the end: a crash,
     // a full disk or a read-only folder leaves the previous tensors as they were.
-    let final_tensors = Layout::new(config).tensors();
+    let final_tensors = target.tensors();
     cxr_store::staging::recover(&final_tensors);
     let staging = Staging::new(&final_tensors)?;
     let layout = Layout::at(staging.root());
-    let tensors = layout.tensors();
 
     let transform = Transform::from_config(&config.preprocess);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let total: usize = splits.values().map(Vec::len).sum();
     let bar = cxr_cli::progress_bar(total as u64, "preprocess", options.show_progress);
     let mut summary = Summary::default();
-    let mut content = Sha256::new();
     for (split, items) in &splits {
+        let before = rejects.len();
         let meta = write_split(&layout, split, items, &transform, config, &pool, &bar, &mut rejects)?;
-        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(split))? {
-            content.update(format!("{split}\t{}\t{}\n", row.sha256, row.label).as_bytes());
-        }
+        write_csv(&layout.split(split).join("rejects.csv"), REJECT_COLUMNS, &rejects[before..])?;
         summary.splits.push(meta);
     }
     bar.finish_and_clear();
@@ -80,25 +90,44 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     for r in &rejects {
         *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
     }
-    write_csv(&layout.rejects(), REJECT_COLUMNS, &rejects)?;
+    provenance.input("data.root", config.data.root.display().to_string());
+    provenance.tool("threads", threads.to_string());
+    finish_store(&layout, config, summary.splits.clone(), &rejects, provenance)?;
+    staging.commit()?;
+    Ok(summary)
+}
+
+/// Writes `rejects.csv`, `meta.json` (with the content hash over every split's
+/// manifest) and the provenance of a tensor store whose splits are written.
+pub(crate) fn finish_store(
+    layout: &Layout,
+    config: &Config,
+    splits: Vec<SplitMeta>,
+    rejects: &[RejectRow],
+    mut provenance: Provenance,
+) -> anyhow::Result<TensorsMeta> {
+    write_csv(&layout.rejects(), REJECT_COLUMNS, rejects)?;
     let config_hash = config.section_hash(SECTIONS);
+    let mut content = Sha256::new();
+    for split in &splits {
+        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(&split.name))? {
+            content.update(format!("{}\t{}\t{}\n", split.name, row.sha256, row.label).as_bytes());
+        }
+    }
     content.update(config_hash.as_bytes());
     content.update(env!("CARGO_PKG_VERSION").as_bytes());
     let meta = TensorsMeta {
         size: config.preprocess.size,
         channel_order: format!("{:?}", config.preprocess.channel_order).to_lowercase(),
         classes: config.data.classes.clone(),
-        splits: summary.splits.clone(),
-        config_hash: config_hash.clone(),
+        splits,
+        config_hash,
         content_hash: hex::encode(content.finalize()),
     };
-    provenance.input("data.root", config.data.root.display().to_string());
     provenance.input("tensors.content_hash", meta.content_hash.clone());
-    provenance.tool("threads", threads.to_string());
-    provenance.write(&tensors, config)?;
+    provenance.write(&layout.tensors(), config)?;
     meta.write(&layout.tensors_meta())?;
-    staging.commit()?;
-    Ok(summary)
+    Ok(meta)
 }
 
 /// The first word of a reason, used to count rejects by kind.

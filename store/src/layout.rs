@@ -50,6 +50,11 @@ impl Layout {
         self.tensors().join("meta.json")
     }
 
+    /// `EXP/shards/<I>-of-<N>/`: one shard's own experiment-like folder (`tensors/`, `predictions/`).
+    pub fn shard(&self, index: usize, count: usize) -> PathBuf {
+        self.exp.join("shards").join(format!("{index}-of-{count}"))
+    }
+
     /// `EXP/train/`: written by `train`.
     pub fn train(&self) -> PathBuf {
         self.exp.join("train")

@@ -1,0 +1,111 @@
+//! Sharded preprocessing: each shard writes a complete store for its contiguous part
+//! of every split under `EXP/shards/<I>-of-<N>/tensors/`; [`merge`] concatenates the
+//! shards in order into `EXP/tensors/`, byte for byte what one unsharded run writes.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use cxr_config::Config;
+use cxr_store::layout::Layout;
+use cxr_store::manifest::{
+    MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta, write_csv,
+};
+use cxr_store::npy::{DType, NpyReader, NpyWriter};
+use cxr_store::provenance::Provenance;
+use cxr_store::staging::Staging;
+
+pub use cxr_cli::Shard;
+
+use crate::dataset::Item;
+use crate::run::{SECTIONS, finish_store};
+
+/// Rows copied at a time when merging images.
+const COPY_ROWS: usize = 256;
+
+pub(crate) trait SliceSplits {
+    fn slice(&self, splits: BTreeMap<String, Vec<Item>>) -> BTreeMap<String, Vec<Item>>;
+}
+
+impl SliceSplits for Shard {
+    fn slice(&self, splits: BTreeMap<String, Vec<Item>>) -> BTreeMap<String, Vec<Item>> {
+        splits
+            .into_iter()
+            .map(|(name, items)| {
+                let range = self.range(items.len());
+                (name, items[range].to_vec())
+            })
+            .collect()
+    }
+}
+
+/// Concatenates the `count` shard stores of this experiment into `EXP/tensors/`.
+pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
+    if count == 0 {
+        bail!("--merge 0: expected the number of shards");
+    }
+    let layout = Layout::new(config);
+    let expected_hash = config.section_hash(SECTIONS);
+    let shards: Vec<Layout> = (0..count).map(|i| Layout::at(&layout.shard(i, count))).collect();
+    let mut metas = Vec::new();
+    for (i, shard) in shards.iter().enumerate() {
+        let path = shard.tensors_meta();
+        if !path.is_file() {
+            bail!("{} is missing: run `preprocess --shard {i}/{count}` first", path.display());
+        }
+        let meta = TensorsMeta::read(&path)?;
+        if meta.config_hash != expected_hash {
+            bail!("{}: shard {i}/{count} was made under a different data/preprocess config", path.display());
+        }
+        metas.push(meta);
+    }
+    let mut provenance = Provenance::start("preprocess --merge", config);
+    let final_tensors = layout.tensors();
+    cxr_store::staging::recover(&final_tensors);
+    let staging = Staging::new(&final_tensors)?;
+    let out = Layout::at(staging.root());
+    let [h, w] = config.preprocess.size;
+
+    // Rejects found before decoding are the first rows of shard 0's list.
+    let shard0_rejects: Vec<RejectRow> = cxr_store::manifest::read_csv(&shards[0].rejects())?;
+    let mut per_split_rejects0 = 0;
+    for split in &metas[0].splits {
+        per_split_rejects0 +=
+            cxr_store::manifest::read_csv::<RejectRow>(&shards[0].split(&split.name).join("rejects.csv"))?.len();
+    }
+    let mut rejects: Vec<RejectRow> = shard0_rejects[..shard0_rejects.len() - per_split_rejects0].to_vec();
+
+    let mut split_metas = Vec::new();
+    for split in metas[0].splits.iter().map(|s| s.name.clone()) {
+        let mut images = NpyWriter::create(&out.images(&split), DType::U8, &[h as usize, w as usize, 3])?;
+        let mut labels: Vec<i64> = Vec::new();
+        let mut manifest: Vec<ManifestRow> = Vec::new();
+        let mut split_rejects: Vec<RejectRow> = Vec::new();
+        for shard in &shards {
+            let mut reader = NpyReader::open(&shard.images(&split))?;
+            let rows = reader.rows();
+            for start in (0..rows).step_by(COPY_ROWS) {
+                images.write_rows_bytes(&reader.read_rows_bytes(start, COPY_ROWS)?)?;
+            }
+            labels.extend(cxr_store::npy::read::<i64>(&shard.labels(&split))?.iter());
+            for mut row in cxr_store::manifest::read_csv::<ManifestRow>(&shard.manifest(&split))? {
+                row.index = manifest.len();
+                manifest.push(row);
+            }
+            split_rejects.extend(cxr_store::manifest::read_csv::<RejectRow>(&shard.split(&split).join("rejects.csv"))?);
+        }
+        images.finish()?;
+        cxr_store::npy::write_i64(&out.labels(&split), &labels)?;
+        write_csv(&out.manifest(&split), MANIFEST_COLUMNS, &manifest)?;
+        write_csv(&out.split(&split).join("rejects.csv"), REJECT_COLUMNS, &split_rejects)?;
+        rejects.extend(split_rejects);
+        let mut per_class = vec![0usize; config.data.classes.len()];
+        for &l in &labels {
+            per_class[l as usize] += 1;
+        }
+        split_metas.push(SplitMeta { name: split, count: labels.len(), per_class });
+    }
+    provenance.tool("merged_shards", count.to_string());
+    let meta = finish_store(&out, config, split_metas, &rejects, provenance)?;
+    staging.commit().context("swapping in the merged tensors")?;
+    Ok(meta)
+}
