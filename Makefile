@@ -12,7 +12,7 @@ BIN := target/debug
 CONFIG ?= configs/demo.yaml
 SET ?=
 
-.PHONY: help setup setup-cuda build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer clean
+.PHONY: help setup setup-cuda build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer check-report clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
@@ -58,6 +58,10 @@ experiment: build
 	$(MAKE) --no-print-directory -f mk/experiment.mk CONFIG=$(CONFIG) EXP=$$exp BIN=$(BIN) SET="$(SET)"
 
 bench: bench-preprocess bench-train bench-infer
+
+## Renders the experiment's index.html in headless Chromium (needs the Debian package chromium).
+check-report:
+	scripts/check-report-render.sh $$($(BIN)/report --config $(CONFIG) --print-exp-dir)/report/index.html
 
 bench-preprocess: setup
 	bench/preprocess.sh
