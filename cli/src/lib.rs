@@ -95,6 +95,19 @@ pub fn progress_bar(len: u64, what: &str, visible: bool) -> ProgressBar {
     bar
 }
 
+/// The body of every stage binary: sets up logging, loads the configuration, handles
+/// `--print-exp-dir`, then runs `body`; errors are printed by [`run`].
+pub fn run_stage(common: &CommonArgs, body: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {
+    common.init_logging();
+    run(|| {
+        let config = common.load_config()?;
+        if common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
+        body(config)
+    })
+}
+
 /// Runs a binary's body: prints an error as `error: outer: inner: ...` and exits 1.
 pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match body() {

@@ -195,3 +195,42 @@ fn histogram_equalisation_spreads_a_narrow_range_and_keeps_order() {
     // A flat image is left alone.
     assert_eq!(resize::equalize_histogram(vec![7; 30], 3), vec![7; 30]);
 }
+
+fn with_exif_orientation(img: &DynamicImage, format: ImageFormat, orientation: u8) -> Vec<u8> {
+    use image::ImageEncoder;
+    // A big-endian TIFF header with one IFD entry: Orientation (0x0112), SHORT, 1 value.
+    let exif =
+        vec![b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0];
+    let mut out = Vec::new();
+    let luma = img.to_luma8();
+    match format {
+        ImageFormat::Jpeg => {
+            let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+            e.set_exif_metadata(exif).unwrap();
+            e.write_image(&luma, luma.width(), luma.height(), image::ExtendedColorType::L8).unwrap();
+        }
+        _ => {
+            let mut e = image::codecs::png::PngEncoder::new(&mut out);
+            e.set_exif_metadata(exif).unwrap();
+            e.write_image(&luma, luma.width(), luma.height(), image::ExtendedColorType::L8).unwrap();
+        }
+    }
+    out
+}
+
+#[test]
+fn exif_orientation_is_honoured_for_jpeg_and_png() {
+    // 64 wide, 32 high, bright in the left half. Orientation 6 means "rotate 90 degrees
+    // clockwise to display": upright it is 32 wide, 64 high, bright in the top half.
+    let img = DynamicImage::ImageLuma8(GrayImage::from_fn(64, 32, |x, _| image::Luma([if x < 32 { 230 } else { 20 }])));
+    for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+        let p = transform(32, 32).apply_bytes(&with_exif_orientation(&img, format, 6)).unwrap();
+        assert_eq!((p.source_width, p.source_height), (32, 64), "{format:?}");
+        let at = |y: usize, x: usize| p.pixels[(y * 32 + x) * 3] as i32;
+        assert!(at(4, 16) > 180 && at(28, 16) < 60, "{format:?}: top {} bottom {}", at(4, 16), at(28, 16));
+        // Without the tag the bright half stays on the left.
+        let plain = transform(32, 32).apply_bytes(&with_exif_orientation(&img, format, 1)).unwrap();
+        let at = |y: usize, x: usize| plain.pixels[(y * 32 + x) * 3] as i32;
+        assert!(at(16, 4) > 180 && at(16, 28) < 60, "{format:?}");
+    }
+}

@@ -53,12 +53,7 @@ enum FormatArg {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init_logging();
-    cxr_cli::run(|| {
-        let config = args.common.load_config()?;
-        if args.common.print_exp_dir_and_stop(&config) {
-            return Ok(());
-        }
+    cxr_cli::run_stage(&args.common, |config| {
         if let Some(count) = args.merge {
             for (path, rows) in cxr_infer::merge(&config, count)? {
                 tracing::info!("{rows} rows -> {}", path.display());

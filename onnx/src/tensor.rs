@@ -14,52 +14,62 @@ pub enum DataType {
     Double = 11,
 }
 
-/// A float32 tensor stored as raw little-endian bytes (compact for large weights).
+/// Element types that can be stored as raw little-endian tensor data.
+pub trait RawElement: Copy {
+    const DATA_TYPE: DataType;
+    fn extend_le(self, out: &mut Vec<u8>);
+}
+
+macro_rules! raw_element {
+    ($t:ty, $dt:expr) => {
+        impl RawElement for $t {
+            const DATA_TYPE: DataType = $dt;
+            fn extend_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    };
+}
+
+raw_element!(f32, DataType::Float);
+raw_element!(f64, DataType::Double);
+raw_element!(i64, DataType::Int64);
+raw_element!(u8, DataType::Uint8);
+
+/// A tensor initialiser stored as raw little-endian bytes (compact for large weights).
+pub fn tensor<T: RawElement>(name: &str, dims: &[i64], data: &[T]) -> TensorProto {
+    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
+    let mut raw_data = Vec::with_capacity(std::mem::size_of_val(data));
+    for &v in data {
+        v.extend_le(&mut raw_data);
+    }
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.to_vec(),
+        data_type: T::DATA_TYPE as i32,
+        raw_data,
+        ..Default::default()
+    }
+}
+
+/// A float32 tensor.
 pub fn tensor_f32(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
-    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.to_vec(),
-        data_type: DataType::Float as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
+    tensor(name, dims, data)
 }
 
-/// A float64 tensor stored as raw little-endian bytes.
+/// A float64 tensor.
 pub fn tensor_f64(name: &str, dims: &[i64], data: &[f64]) -> TensorProto {
-    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.to_vec(),
-        data_type: DataType::Double as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
+    tensor(name, dims, data)
 }
 
-/// An int64 tensor stored as raw little-endian bytes.
+/// An int64 tensor.
 pub fn tensor_i64(name: &str, dims: &[i64], data: &[i64]) -> TensorProto {
-    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.to_vec(),
-        data_type: DataType::Int64 as i32,
-        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
+    tensor(name, dims, data)
 }
 
 /// A uint8 tensor.
 pub fn tensor_u8(name: &str, dims: &[i64], data: &[u8]) -> TensorProto {
-    assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "tensor {name}: dims do not match data");
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.to_vec(),
-        data_type: DataType::Uint8 as i32,
-        raw_data: data.to_vec(),
-        ..Default::default()
-    }
+    tensor(name, dims, data)
 }
 
 impl TensorProto {

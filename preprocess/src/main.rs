@@ -21,12 +21,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init_logging();
-    cxr_cli::run(|| {
-        let config = args.common.load_config()?;
-        if args.common.print_exp_dir_and_stop(&config) {
-            return Ok(());
-        }
+    cxr_cli::run_stage(&args.common, |config| {
         if let Some(count) = args.merge {
             let meta = cxr_preprocess::merge(&config, count)?;
             let total: usize = meta.splits.iter().map(|s| s.count).sum();

@@ -30,14 +30,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init_logging();
-    cxr_cli::run(|| {
+    cxr_cli::run_stage(&args.common, |config| {
         if let Some(Command::Compare { experiments, out }) = &args.command {
             print!("{}", cxr_report::compare(experiments, out.as_deref())?);
-            return Ok(());
-        }
-        let config = args.common.load_config()?;
-        if args.common.print_exp_dir_and_stop(&config) {
             return Ok(());
         }
         let summary = cxr_report::run(&config, &cxr_report::Options { show_progress: args.common.show_progress() })?;

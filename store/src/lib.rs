@@ -61,3 +61,15 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
 }
+
+/// Reads a JSON file written by `stage`; a missing file says which stage to run first.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, stage: &'static str) -> Result<T, StoreError> {
+    layout::require(path, stage)?;
+    let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    write_atomic(path, serde_json::to_string_pretty(value).expect("serialisable").as_bytes())
+}

@@ -80,13 +80,11 @@ pub struct SplitMeta {
 
 impl TensorsMeta {
     pub fn read(path: &Path) -> Result<TensorsMeta, StoreError> {
-        crate::layout::require(path, "preprocess")?;
-        let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
+        crate::read_json(path, "preprocess")
     }
 
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        crate::write_atomic(path, serde_json::to_string_pretty(self).expect("serialisable").as_bytes())
+        crate::write_json(path, self)
     }
 
     pub fn split(&self, name: &str) -> Option<&SplitMeta> {

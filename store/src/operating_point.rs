@@ -19,12 +19,10 @@ pub struct OperatingPoint {
 
 impl OperatingPoint {
     pub fn read(path: &Path) -> Result<OperatingPoint, StoreError> {
-        crate::layout::require(path, "train")?;
-        let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
+        crate::read_json(path, "train")
     }
 
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        crate::write_atomic(path, serde_json::to_string_pretty(self).expect("serialisable").as_bytes())
+        crate::write_json(path, self)
     }
 }

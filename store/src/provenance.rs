@@ -57,15 +57,21 @@ impl Provenance {
     pub fn write(mut self, dir: &Path, config: &Config) -> Result<(), StoreError> {
         self.finished = now();
         crate::write_atomic(&dir.join(RESOLVED_FILE_NAME), config.to_yaml().as_bytes())?;
-        crate::write_atomic(
-            &dir.join("provenance.json"),
-            serde_json::to_string_pretty(&self).expect("serialisable").as_bytes(),
-        )
+        crate::write_json(&dir.join("provenance.json"), &self)
     }
 
     pub fn read(path: &Path) -> Result<Provenance, StoreError> {
-        let text = std::fs::read_to_string(path).map_err(|e| StoreError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Format { path: path.to_path_buf(), message: e.to_string() })
+        crate::read_json(path, self_stage(path))
+    }
+}
+
+/// The stage that writes the folder a provenance file is in (for "run X first").
+fn self_stage(path: &Path) -> &'static str {
+    match path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()) {
+        Some("tensors") => "preprocess",
+        Some("train") => "train",
+        Some("predictions") => "infer",
+        _ => "report",
     }
 }
 

@@ -131,7 +131,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             }
         }
         bar.finish_and_clear();
-        cxr_store::write_atomic(&key_path(&dir), serde_json::to_string_pretty(&key)?.as_bytes())?;
+        cxr_store::write_json(&key_path(&dir), &key)?;
     } else {
         tracing::info!("reusing cached backbone features ({})", dir.display());
     }

@@ -400,7 +400,7 @@ pub fn save_checkpoint(checkpoint: &Path, state: &State) -> anyhow::Result<()> {
     write_params(&dir.join("params"), &state.params)?;
     write_params(&dir.join("optimizer"), &state.slots)?;
     write_params(&dir.join("best"), &state.best_params)?;
-    cxr_store::write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    cxr_store::write_json(&dir.join("state.json"), state)?;
     staging.commit()?;
     Ok(())
 }

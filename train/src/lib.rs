@@ -193,7 +193,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         }
     });
     if let Some(op) = &operating_point {
-        cxr_store::write_atomic(&layout.operating_point(), serde_json::to_string_pretty(op)?.as_bytes())?;
+        op.write(&layout.operating_point())?;
     }
     provenance.tool("onnxruntime", engine.version());
     provenance.tool("backbone", backbone.description.clone());

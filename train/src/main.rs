@@ -30,15 +30,10 @@ enum DeviceArg {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    args.common.init_logging();
-    cxr_cli::run(|| {
+    cxr_cli::run_stage(&args.common, |config| {
         if args.build_backbone {
             let path = cxr_train::backbone::ensure_imagenet_backbone()?;
             tracing::info!("ImageNet VGG16 notop backbone: {}", path.display());
-            return Ok(());
-        }
-        let config = args.common.load_config()?;
-        if args.common.print_exp_dir_and_stop(&config) {
             return Ok(());
         }
         let options = cxr_train::Options {
