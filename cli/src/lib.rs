@@ -54,18 +54,18 @@ impl CommonArgs {
         !self.no_progress && !self.quiet && std::io::stderr().is_terminal()
     }
 
-    /// Sets up `tracing` to stderr at the level the flags ask for (`RUST_LOG` wins when set).
+    /// Sets up `tracing` to stderr at the level the flags ask for; `RUST_LOG` set to a
+    /// level (`error`, `warn`, `info`, `debug`, `trace`) wins.
     pub fn init_logging(&self) {
-        let level = match (self.quiet, self.verbose) {
-            (true, _) => "warn",
-            (false, 0) => "info",
-            (false, 1) => "debug",
-            (false, _) => "trace",
+        let from_flags = match (self.quiet, self.verbose) {
+            (true, _) => tracing::Level::WARN,
+            (false, 0) => tracing::Level::INFO,
+            (false, 1) => tracing::Level::DEBUG,
+            (false, _) => tracing::Level::TRACE,
         };
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},ort=warn")));
+        let level = std::env::var("RUST_LOG").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(from_flags);
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+            .with_max_level(level)
             .with_writer(std::io::stderr)
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())

@@ -177,7 +177,7 @@ struct Marker {
     generator_version: u32,
 }
 
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 /// Generates the dataset into `data.root` unless a matching one is already there.
 ///

@@ -252,3 +252,64 @@ fn imagenet_backbone_learns_the_synthetic_task() {
     let best_auc = history[1..].iter().map(|r| r[col("val_auc")].parse::<f64>().unwrap()).fold(0.0, f64::max);
     assert!(best_auc > 0.8, "best validation AUC {best_auc}");
 }
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "random", 30);
+    // Raw 0-255 input into a random VGG gives huge features; enormous class weights and
+    // SGD at lr 10 overflow float32 within a few steps.
+    let sets = [
+        "model.normalization=none",
+        "train.optimizer={kind: sgd, lr: 10, momentum: 0.9}",
+        "train.class_weights=[1.0e30, 1.0e30]",
+    ];
+    ok(run_stage("preprocess", &config, &sets));
+    let err = fails(run_stage("train", &config, &sets));
+    assert!(err.contains("training diverged:"), "{err}");
+    assert!(err.contains("Lower train.optimizer.lr"), "{err}");
+    let train = dir.path().join("runs/e/train");
+    assert!(!train.join("model.onnx").exists(), "no model is exported from a diverged run");
+    // Whatever epochs completed before the blow-up are intact and loadable.
+    if train.join("checkpoint/state.json").exists() {
+        let params = std::fs::read_dir(train.join("checkpoint/params")).unwrap().count();
+        assert_eq!(params, 4);
+        for entry in std::fs::read_dir(train.join("checkpoint/params")).unwrap() {
+            let values = read_f32(&entry.unwrap().path());
+            assert!(values.iter().all(|v| v.is_finite()), "a checkpoint holds non-finite parameters");
+        }
+    }
+}
+
+/// Validation accuracy the real-data subset run must reach (measured: see the test).
+const REAL_DATA_MIN_VAL_ACCURACY: f64 = 0.85;
+
+#[test]
+fn shared_data_chest_xray_subset_reaches_the_stated_validation_accuracy() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray_224/train");
+    assert!(data.is_dir(), "shared data missing: expected {} (CI always has it)", data.display());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"experiment: {{name: real, workdir: {runs}, seed: 42}}
+data: {{root: {root}, val_source: from-train, val_fraction: 0.05, limit_per_class: 150}}
+preprocess: {{size: [64, 64]}}
+model: {{backbone: imagenet, pooling: avg, head: {{hidden: [64], dropout: 0.3}}}}
+train: {{epochs: 25, batch_size: 32, optimizer: {{kind: adam, lr: 0.001}}, class_weights: balanced}}
+"#,
+            runs = dir.path().join("runs").display(),
+            root = data.display(),
+        ),
+    );
+    for stage in ["preprocess", "train", "infer", "report"] {
+        ok(run_stage(stage, &config, &[]));
+    }
+    let metrics = read_csv(&dir.path().join("runs/real/report/metrics.csv"));
+    let col = |name: &str| metrics[0].iter().position(|h| h == name).unwrap();
+    let val = metrics.iter().find(|r| r[0] == "val").expect("a val row");
+    let accuracy: f64 = val[col("accuracy")].parse().unwrap();
+    let n: usize = val[col("n")].parse().unwrap();
+    assert!(n > 200, "validation has {n} images");
+    assert!(accuracy >= REAL_DATA_MIN_VAL_ACCURACY, "validation accuracy {accuracy} < {REAL_DATA_MIN_VAL_ACCURACY}");
+}

@@ -322,6 +322,15 @@ pub fn fit(
                     state.slots[i - np].1 = values;
                 }
             }
+            if let Some((name, _)) = state.params.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
+                bail!(
+                    "training diverged: parameter {name} is no longer finite after epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
+                    epoch + 1,
+                    step + 1,
+                    state.epochs_done,
+                    t.optimizer.lr
+                );
+            }
             state.steps += 1;
             bar.inc(1);
         }
