@@ -150,7 +150,8 @@ pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
         let matrix = data.confusion_matrix();
         write_confusion(&dir, split, classes, &matrix)?;
-        write_table(&dir.join(format!("roc_{split}.csv")), &tables::roc_rows(&data), &["threshold", "fpr", "tpr"])?;
+        let roc_rows = tables::roc_rows(&data);
+        write_table(&dir.join(format!("roc_{split}.csv")), &roc_rows, &["threshold", "fpr", "tpr"])?;
         write_table(
             &dir.join(format!("thresholds_{split}.csv")),
             &tables::threshold_table(&data),
@@ -158,7 +159,7 @@ pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
         )?;
         operating_points.push(tables::operating_point(&data, config.report.target_sensitivity));
         let m = tables::metrics_row(&data, threshold, config.report.bootstrap, config.experiment.seed);
-        let roc: Vec<(f64, f64)> = tables::roc_rows(&data).iter().map(|r| (r.fpr, r.tpr)).collect();
+        let roc: Vec<(f64, f64)> = roc_rows.iter().map(|r| (r.fpr, r.tpr)).collect();
         let roc_svg = svg::line_chart(
             &format!("ROC, {split} (AUC {})", m.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),
             "1 - specificity (false positive rate)",
