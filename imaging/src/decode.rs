@@ -130,12 +130,13 @@ fn decode_jpeg(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     })
 }
 
-/// Adobe CMYK JPEGs store inverted ink values: RGB = C * K / 255 per channel.
+/// jpeg-decoder returns ink amounts (it undoes Adobe's inverted storage itself):
+/// RGB = (255 - ink) * (255 - K) / 255 per channel.
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     cmyk.chunks_exact(4)
         .flat_map(|p| {
-            let k = p[3] as u32;
-            [0, 1, 2].map(|i| ((p[i] as u32 * k + 127) / 255) as u8)
+            let paper = 255 - p[3] as u32;
+            [0, 1, 2].map(|i| (((255 - p[i] as u32) * paper + 127) / 255) as u8)
         })
         .collect()
 }

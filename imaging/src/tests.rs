@@ -234,3 +234,22 @@ fn exif_orientation_is_honoured_for_jpeg_and_png() {
         assert!(at(16, 4) > 180 && at(16, 28) < 60, "{format:?}");
     }
 }
+
+#[test]
+fn cmyk_jpeg_becomes_rgb() {
+    // Left half white paper (no ink), right half pure cyan ink; Adobe CMYK as print tools write it.
+    let (w, h) = (64u16, 32u16);
+    let mut cmyk = Vec::new();
+    for _ in 0..h {
+        for x in 0..w {
+            cmyk.extend_from_slice(if x < w / 2 { &[0, 0, 0, 0] } else { &[255, 0, 0, 0] });
+        }
+    }
+    let mut bytes = Vec::new();
+    jpeg_encoder::Encoder::new(&mut bytes, 95).encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk).unwrap();
+    let p = transform(32, 32).apply_bytes(&bytes).unwrap();
+    let px = |x: usize| &p.pixels[(16 * 32 + x) * 3..(16 * 32 + x) * 3 + 3];
+    let near = |a: &[u8], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= 8);
+    assert!(near(px(4), [255, 255, 255]), "paper {:?}", px(4));
+    assert!(near(px(28), [0, 255, 255]), "cyan {:?}", px(28));
+}
