@@ -82,6 +82,17 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Folders that may hold the project's `.ort/`: the working directory, the checkout of the
+/// running binary (`target/<profile>/` or `target/<profile>/deps/` for tests), the source tree.
+pub fn project_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from(".")];
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(2).take(3).map(Path::to_path_buf));
+    }
+    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    roots
+}
+
 /// The library files tried, in order, for `runtime` and `device`.
 pub fn library_candidates(runtime: &Runtime, device: Device) -> Vec<PathBuf> {
     if let Some(path) = &runtime.onnxruntime {
@@ -94,12 +105,7 @@ pub fn library_candidates(runtime: &Runtime, device: Device) -> Vec<PathBuf> {
         Device::Cpu => &[CPU_LIBRARY],
         Device::Cuda | Device::Auto => &[CUDA_LIBRARY, CPU_LIBRARY],
     };
-    let mut roots = vec![PathBuf::from(".")];
-    // A binary in target/<profile>/ (or target/<profile>/deps/ for tests) of a checkout.
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(2).take(3).map(Path::to_path_buf));
-    }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let roots = project_roots();
     let mut out: Vec<PathBuf> = Vec::new();
     for rel in relative {
         for root in &roots {

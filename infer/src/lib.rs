@@ -265,10 +265,7 @@ fn predict_files(
     transform.height = info.size[0];
     transform.width = info.size[1];
     transform.channel_order = info.channel_order;
-    let threads = match config.preprocess.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = config.preprocess.worker_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
     let batch_size = config.infer.batch_size;

@@ -5,11 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use cxr_config::{ChannelOrder, Config};
 
-/// Metadata keys written by `train` (kept in sync with `cxr_train::model_keys`).
-const CLASSES: &str = "cxr.classes";
-const SIZE: &str = "cxr.size";
-const CHANNEL_ORDER: &str = "cxr.channel_order";
-const POSITIVE_CLASS: &str = "cxr.positive_class";
+use cxr_store::model_meta::{CHANNEL_ORDER, CLASSES, POSITIVE_CLASS, SIZE};
 
 /// A trained model file and its input contract.
 #[derive(Debug, Clone)]

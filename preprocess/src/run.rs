@@ -45,10 +45,7 @@ pub struct Options {
 
 /// Runs the stage for `config`.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
-    let threads = match config.preprocess.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = config.preprocess.worker_threads();
     let mut provenance = Provenance::start("preprocess", config);
     if config.data.adapter == Adapter::Synthetic {
         crate::synthetic::ensure(config, threads)?;

@@ -31,23 +31,8 @@ pub struct Options {
     pub show_progress: bool,
 }
 
-fn csv_headers<T: Serialize>(rows: &[T], fallback: &[&str]) -> Vec<String> {
-    // Serialise one row to learn the column names of a struct.
-    let mut w = csv::Writer::from_writer(Vec::new());
-    if let Some(r) = rows.first() {
-        let _ = w.serialize(r);
-    }
-    let text = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
-    match text.lines().next() {
-        Some(h) if !h.is_empty() => h.split(',').map(str::to_string).collect(),
-        _ => fallback.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-fn write_table<T: Serialize>(path: &Path, rows: &[T], fallback: &[&str]) -> anyhow::Result<()> {
-    let header = csv_headers(rows, fallback);
-    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    write_csv(path, &refs, rows)?;
+fn write_table<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> anyhow::Result<()> {
+    write_csv(path, header, rows)?;
     Ok(())
 }
 

