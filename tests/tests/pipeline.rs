@@ -128,29 +128,27 @@ fn same_seed_same_result() {
     );
 }
 
-#[test]
-fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 5);
-    ok(run_stage("preprocess", &config, &["experiment.name=whole"]));
-    ok(run_stage("train", &config, &["experiment.name=whole"]));
+/// Trains `whole` uninterrupted and `crashed` aborted after epoch 2 then resumed, with `sets`;
+/// returns both train folders after checking they end identical.
+fn crash_resume_and_compare(dir: &Path, sets: &[&str]) -> (PathBuf, PathBuf) {
+    let config = setup(dir, "random", 5);
+    let with = |name: &'static str| -> Vec<&str> { [&[name][..], sets].concat() };
+    ok(run_stage("preprocess", &config, &with("experiment.name=whole")));
+    ok(run_stage("train", &config, &with("experiment.name=whole")));
 
-    ok(run_stage("preprocess", &config, &["experiment.name=crashed"]));
-    let crashed = bin("train")
-        .env("CXR_FAULT_ABORT_AFTER_EPOCH", "2")
-        .args(["--config", config.to_str().unwrap(), "--set", "experiment.name=crashed"])
-        .output()
-        .unwrap();
+    ok(run_stage("preprocess", &config, &with("experiment.name=crashed")));
+    let mut args = vec!["--config".to_string(), config.to_str().unwrap().to_string()];
+    for set in with("experiment.name=crashed") {
+        args.extend(["--set".to_string(), set.to_string()]);
+    }
+    let crashed = bin("train").env("CXR_FAULT_ABORT_AFTER_EPOCH", "2").args(&args).output().unwrap();
     assert!(!crashed.status.success(), "the fault hook aborts the process");
-    let partial = dir.path().join("runs/crashed/train");
+    let partial = dir.join("runs/crashed/train");
     assert_eq!(read_csv(&partial.join("history.csv")).len(), 3, "two epochs were saved before the crash");
     assert!(!partial.join("model.onnx").exists());
-    ok(bin("train")
-        .args(["--config", config.to_str().unwrap(), "--set", "experiment.name=crashed", "--resume"])
-        .output()
-        .unwrap());
+    ok(bin("train").args(&args).arg("--resume").output().unwrap());
 
-    let whole = dir.path().join("runs/whole/train");
+    let whole = dir.join("runs/whole/train");
     for name in ["dense0.kernel", "dense0.bias", "dense1.kernel", "dense1.bias"] {
         for sub in ["params", "best", "optimizer"] {
             let file = if sub == "optimizer" { format!("m.{name}.npy") } else { format!("{name}.npy") };
@@ -166,6 +164,32 @@ fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
         history_without_seconds(&partial.join("history.csv"))
     );
     assert!(std::fs::read(whole.join("model.onnx")).unwrap() == std::fs::read(partial.join("model.onnx")).unwrap());
+    (whole, partial)
+}
+
+#[test]
+fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_resume_and_compare(dir.path(), &[]);
+}
+
+#[test]
+fn augmented_training_is_reproducible_across_a_resume_and_differs_from_plain_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let augmented = ["train.augment.enabled=true", "train.augment.rotate_degrees=10", "train.augment.brightness=0.2"];
+    let (whole, _) = crash_resume_and_compare(dir.path(), &augmented);
+    let provenance = std::fs::read_to_string(whole.join("provenance.json")).unwrap();
+    assert!(provenance.contains("per-epoch backbone pass"), "{provenance}");
+
+    let config = setup(dir.path(), "random", 5);
+    ok(run_stage("preprocess", &config, &["experiment.name=plain"]));
+    ok(run_stage("train", &config, &["experiment.name=plain"]));
+    let plain = history_without_seconds(&dir.path().join("runs/plain/train/history.csv"));
+    let augmented = history_without_seconds(&whole.join("history.csv"));
+    let train_loss = plain[0].iter().position(|h| h == "train_loss").unwrap();
+    assert_ne!(plain[1][train_loss], augmented[1][train_loss], "augmentation must change what the head sees");
+    let val_loss = plain[0].iter().position(|h| h == "val_loss").unwrap();
+    assert_ne!(plain[1][val_loss], augmented[1][val_loss]);
 }
 
 #[test]

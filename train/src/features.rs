@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cxr_engine::Engine;
+use cxr_engine::ort::session::Session;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::npy::{DType, NpyReader, NpyWriter};
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentParams;
 use crate::backbone::{FeatureSpec, LoadedBackbone};
 use crate::runner::{Input, run};
 
@@ -61,6 +63,37 @@ fn features_path(dir: &Path, split: &str) -> PathBuf {
     dir.join(format!("{split}.npy"))
 }
 
+/// The features model (preprocessing + frozen backbone + pooling) open as a session.
+pub struct Extractor {
+    session: Session,
+    size: [u32; 2],
+    /// The execution provider that runs it.
+    pub provider: String,
+}
+
+impl std::fmt::Debug for Extractor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extractor").field("size", &self.size).field("provider", &self.provider).finish()
+    }
+}
+
+impl Extractor {
+    /// Builds the features model for `backbone` and opens it on `engine`, for `[h, w]` images.
+    pub fn open(engine: &Engine, backbone: &LoadedBackbone, spec: &FeatureSpec, size: [u32; 2]) -> anyhow::Result<Self> {
+        let model = crate::backbone::features_model(backbone, spec)?;
+        let bytes = cxr_onnx::encode_model(&model);
+        let (session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;
+        Ok(Extractor { session, size, provider: provider.to_string() })
+    }
+
+    /// Features `[n, F]` (flattened) of `n` uint8 `[h, w, 3]` images.
+    pub fn run(&mut self, pixels: Vec<u8>, n: usize) -> anyhow::Result<Vec<f32>> {
+        let [h, w] = self.size;
+        let shape = vec![n, h as usize, w as usize, 3];
+        Ok(run(&mut self.session, vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
+    }
+}
+
 /// What to compute features with.
 #[derive(Debug)]
 pub struct FeatureJob<'a> {
@@ -90,14 +123,11 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             .is_some_and(|k| k == key)
         && splits.iter().all(|s| features_path(&dir, s).is_file());
     if !cached {
-        let model = crate::backbone::features_model(backbone, spec)?;
-        let bytes = cxr_onnx::encode_model(&model);
-        let (mut session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;
-        tracing::info!(%provider, backbone = backbone.description, "computing backbone features once");
+        let mut extractor = Extractor::open(engine, backbone, spec, meta.size)?;
+        tracing::info!(provider = %extractor.provider, backbone = backbone.description, "computing backbone features once");
         let _ = std::fs::remove_file(key_path(&dir));
         let total: usize = splits.iter().filter_map(|s| meta.split(s)).map(|s| s.count).sum();
         let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
-        let [h, w] = meta.size;
         for split in splits {
             let mut reader = NpyReader::open(&layout.images(split))?;
             let rows = reader.rows();
@@ -105,13 +135,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             let mut start = 0;
             while start < rows {
                 let n = batch_size.min(rows - start);
-                let pixels = reader.read_rows_bytes(start, n)?;
-                let out = run(
-                    &mut session,
-                    vec![("image".into(), Input::U8(vec![n, h as usize, w as usize, 3], pixels))],
-                    &["features"],
-                )?
-                .remove(0);
+                let out = extractor.run(reader.read_rows_bytes(start, n)?, n)?;
                 let dim = out.len() / n;
                 let w = match &mut writer {
                     Some(w) => w,
@@ -153,4 +177,50 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("reading cached features")
+}
+
+/// A split whose images are augmented anew every epoch (`train.augment.enabled`):
+/// the backbone runs over the whole split each epoch and nothing is cached.
+#[derive(Debug)]
+pub struct AugmentedSplit<'a> {
+    pub extractor: Extractor,
+    pub layout: &'a Layout,
+    pub split: &'a str,
+    pub augment: &'a cxr_config::Augment,
+    pub seed: u64,
+    pub batch_size: usize,
+    pub show_progress: bool,
+}
+
+impl AugmentedSplit<'_> {
+    /// The features of `epoch` (0-based). Row `i`'s transform depends only on
+    /// (seed, epoch, i), so a resumed run computes the same features.
+    pub fn epoch(&mut self, epoch: usize) -> anyhow::Result<SplitFeatures> {
+        let [h, w] = self.extractor.size.map(|v| v as usize);
+        let (images, labels_path) = (self.layout.images(self.split), self.layout.labels(self.split));
+        let labels: Vec<i64> = cxr_store::npy::read::<i64>(&labels_path)?.into_iter().collect();
+        let mut reader = NpyReader::open(&images)?;
+        let rows = reader.rows();
+        anyhow::ensure!(rows == labels.len(), "{}: {rows} images but {} labels", images.display(), labels.len());
+        let bar = cxr_cli::progress_bar(rows as u64, &format!("epoch {} features", epoch + 1), self.show_progress);
+        let mut features = Vec::new();
+        let mut dim = 0;
+        let mut start = 0;
+        while start < rows {
+            let n = self.batch_size.min(rows - start);
+            let pixels = reader.read_rows_bytes(start, n)?;
+            let mut augmented = vec![0u8; pixels.len()];
+            for (i, (src, dst)) in pixels.chunks(h * w * 3).zip(augmented.chunks_mut(h * w * 3)).enumerate() {
+                let params = AugmentParams::draw(self.augment, self.seed, epoch, start + i, [h, w]);
+                crate::augment::apply(src, [h, w], &params, dst);
+            }
+            let out = self.extractor.run(augmented, n)?;
+            dim = out.len() / n;
+            features.extend_from_slice(&out);
+            start += n;
+            bar.inc(n as u64);
+        }
+        bar.finish_and_clear();
+        Ok(SplitFeatures { features, labels, dim })
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cxr_store::history::EpochRow;
 
-use crate::features::SplitFeatures;
+use crate::features::{AugmentedSplit, SplitFeatures};
 use crate::head::{HeadShape, Params, Precision, optimizer_slots};
 use crate::runner::{Input, run};
 
@@ -91,7 +91,7 @@ pub fn class_weights(config: &Config, labels: &[i64]) -> Vec<f64> {
     }
 }
 
-fn mix(seed: u64, a: u64, b: u64) -> u64 {
+pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
     // SplitMix64 finaliser over the combined words: distinct streams per (seed, epoch, step).
     let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -223,6 +223,15 @@ pub fn fresh_state(config: &Config, shape: &HeadShape, config_hash: String) -> S
     }
 }
 
+/// Where each epoch's training features come from.
+#[derive(Debug)]
+pub enum TrainFeatures<'a> {
+    /// Computed once (and cached): every epoch sees the same rows, reshuffled.
+    Fixed(&'a SplitFeatures),
+    /// Recomputed every epoch from freshly augmented images.
+    Augmented(AugmentedSplit<'a>),
+}
+
 /// Callbacks of the loop: one line per epoch and a checkpoint after it.
 pub struct Hooks<'a> {
     pub on_epoch: &'a mut dyn FnMut(&EpochRow, usize),
@@ -235,7 +244,7 @@ pub fn fit(
     config: &Config,
     shape: &HeadShape,
     artifacts: &mut Artifacts,
-    train: &SplitFeatures,
+    train_features: &mut TrainFeatures,
     val: &SplitFeatures,
     state: &mut State,
     hooks: &mut Hooks,
@@ -243,15 +252,29 @@ pub fn fit(
     let t = &config.train;
     let seed = config.experiment.seed;
     let positive = config.data.positive_index();
-    let weights = class_weights(config, &train.labels);
     let lr = t.optimizer.lr as f32;
     let param_dims: Vec<Vec<usize>> = shape.params().into_iter().map(|(_, d)| d).collect();
-    if train.is_empty() {
-        bail!("the train split has no images");
-    }
     while state.epochs_done < t.epochs && !state.stopped_early {
         let epoch = state.epochs_done;
         let started = Instant::now();
+        let augmented;
+        let train = match train_features {
+            TrainFeatures::Fixed(features) => *features,
+            TrainFeatures::Augmented(split) => {
+                augmented = split.epoch(epoch)?;
+                &augmented
+            }
+        };
+        if train.is_empty() {
+            bail!("the train split has no images");
+        }
+        anyhow::ensure!(
+            train.dim == shape.input,
+            "train features have {} values per image, the head expects {}",
+            train.dim,
+            shape.input
+        );
+        let weights = class_weights(config, &train.labels);
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, 0)));
         let steps = order.len().div_ceil(t.batch_size);

@@ -4,6 +4,7 @@
 //! (`training_model.onnx`, `eval_model.onnx`, `optimizer_model.onnx`,
 //! `checkpoint/`), and `model.onnx` is exported as one self-contained model.
 
+pub mod augment;
 pub mod backbone;
 pub mod features;
 pub mod fit;
@@ -52,11 +53,6 @@ fn resume_hash(config: &Config) -> String {
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
-    if config.train.augment.enabled {
-        bail!(
-            "train.augment.enabled: augmentation (running the backbone every epoch) is not implemented yet; set it to false"
-        );
-    }
     let layout = Layout::new(config);
     let meta_path = layout.tensors_meta();
     let meta = TensorsMeta::read(&meta_path)?;
@@ -85,14 +81,37 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         use_cache: config.train.feature_cache,
         show_progress: options.show_progress,
     };
+    let augment = config.train.augment.enabled;
+    // With augmentation the train split's features change every epoch; only val is cached.
+    let cached_splits: &[&str] = if augment { &["val"] } else { &["train", "val"] };
     let features_started = std::time::Instant::now();
-    let mut splits = features::compute(&job, &["train", "val"])?;
+    let mut splits = features::compute(&job, cached_splits)?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
     let fit_started = std::time::Instant::now();
-    let val = splits.pop().expect("two splits");
-    let train = splits.pop().expect("two splits");
+    let val = splits.pop().expect("val features");
+    let fixed_train = splits.pop();
+    let mut train_features = match &fixed_train {
+        Some(train) => fit::TrainFeatures::Fixed(train),
+        None => {
+            tracing::info!(
+                rotate_degrees = config.train.augment.rotate_degrees,
+                shift_fraction = config.train.augment.shift_fraction,
+                brightness = config.train.augment.brightness,
+                "augmentation on: the backbone runs over the augmented train split every epoch"
+            );
+            fit::TrainFeatures::Augmented(features::AugmentedSplit {
+                extractor: features::Extractor::open(&engine, &backbone, &spec, meta.size)?,
+                layout: &layout,
+                split: "train",
+                augment: &config.train.augment,
+                seed: config.experiment.seed,
+                batch_size: config.train.feature_batch_size,
+                show_progress: options.show_progress,
+            })
+        }
+    };
     let shape =
-        HeadShape { input: train.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
+        HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
 
     let checkpoint = layout.checkpoint();
     let hash = resume_hash(config);
@@ -142,9 +161,11 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         Ok(())
     };
     let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
-    fit::fit(config, &shape, &mut artifacts, &train, &val, &mut state, &mut hooks)?;
+    fit::fit(config, &shape, &mut artifacts, &mut train_features, &val, &mut state, &mut hooks)?;
+    drop(train_features);
 
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
+    provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
     // Export the best epoch's head with the backbone and preprocessing as one model.
     let (mut g, features) = backbone::features_graph(&backbone, &spec)?;
     let probs = head::append_head(&mut g, &features, &state.best_params);
