@@ -67,7 +67,7 @@ pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingErro
         return Err(ImagingError::Empty);
     }
     match detect_format(bytes) {
-        Some(Format::Jpeg) => decode_jpeg(bytes, t),
+        Some(Format::Jpeg) => crate::jpeg::decode(bytes, t),
         Some(Format::Dicom) => decode_dicom(bytes, t),
         Some(format) => decode_with_image(bytes, format, t),
         None => Err(not_an_image(bytes)),
@@ -85,60 +85,12 @@ fn not_an_image(bytes: &[u8]) -> ImagingError {
     ImagingError::NotAnImage(what)
 }
 
-/// Largest IDCT down-scaling (1/8, 1/4, 1/2) that keeps both sides at least the target size.
-fn jpeg_scale_request(width: u32, height: u32, t: &Transform) -> Option<(u16, u16)> {
-    [8u32, 4, 2].into_iter().find_map(|d| {
-        let (w, h) = (width.div_ceil(d), height.div_ceil(d));
-        (w >= t.width && h >= t.height).then_some((w as u16, h as u16))
-    })
-}
-
-fn decode_jpeg(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
-    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt { format: "JPEG", message: e.to_string() };
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(corrupt)?;
-    let info = decoder.info().expect("read_info succeeded");
-    let (source_width, source_height) = (info.width as u32, info.height as u32);
-    t.check_size(source_width, source_height)?;
-    let (mut width, mut height) = (source_width, source_height);
-    if t.jpeg_scaling
-        && let Some((w, h)) = jpeg_scale_request(source_width, source_height, t)
-    {
-        let (sw, sh) = decoder.scale(w, h).map_err(corrupt)?;
-        (width, height) = (sw as u32, sh as u32);
+/// Applies an EXIF orientation, if any and not the identity.
+pub(crate) fn apply_orientation(d: Decoded, orientation: Option<image::metadata::Orientation>) -> Decoded {
+    match orientation {
+        Some(o) if o != image::metadata::Orientation::NoTransforms => reorient(d, o),
+        _ => d,
     }
-    let raw = decoder.decode().map_err(corrupt)?;
-    let info = decoder.info().expect("decoded");
-    let (channels, data) = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => (1, raw),
-        // 12/16-bit greyscale: keep the most significant byte (big-endian samples).
-        jpeg_decoder::PixelFormat::L16 => (1, raw.chunks_exact(2).map(|b| b[0]).collect()),
-        jpeg_decoder::PixelFormat::RGB24 => (3, raw),
-        jpeg_decoder::PixelFormat::CMYK32 => (3, cmyk_to_rgb(&raw)),
-    };
-    if data.len() != width as usize * height as usize * channels as usize {
-        return Err(ImagingError::Corrupt {
-            format: "JPEG",
-            message: format!("decoder returned {} bytes for {width}x{height}x{channels}", data.len()),
-        });
-    }
-    let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
-    let orientation = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk);
-    Ok(match orientation {
-        Some(o) if o != image::metadata::Orientation::NoTransforms => reorient(decoded, o),
-        _ => decoded,
-    })
-}
-
-/// jpeg-decoder returns ink amounts (it undoes Adobe's inverted storage itself):
-/// RGB = (255 - ink) * (255 - K) / 255 per channel.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
-    cmyk.chunks_exact(4)
-        .flat_map(|p| {
-            let paper = 255 - p[3] as u32;
-            [0, 1, 2].map(|i| (((255 - p[i] as u32) * paper + 127) / 255) as u8)
-        })
-        .collect()
 }
 
 fn reorient(d: Decoded, orientation: image::metadata::Orientation) -> Decoded {

@@ -4,6 +4,7 @@
 //! sees pixels prepared differently from those it was trained on.
 
 mod decode;
+mod jpeg;
 mod resize;
 
 use std::path::{Path, PathBuf};

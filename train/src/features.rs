@@ -79,7 +79,12 @@ impl std::fmt::Debug for Extractor {
 
 impl Extractor {
     /// Builds the features model for `backbone` and opens it on `engine`, for `[h, w]` images.
-    pub fn open(engine: &Engine, backbone: &LoadedBackbone, spec: &FeatureSpec, size: [u32; 2]) -> anyhow::Result<Self> {
+    pub fn open(
+        engine: &Engine,
+        backbone: &LoadedBackbone,
+        spec: &FeatureSpec,
+        size: [u32; 2],
+    ) -> anyhow::Result<Self> {
         let model = crate::backbone::features_model(backbone, spec)?;
         let bytes = cxr_onnx::encode_model(&model);
         let (session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;

@@ -67,7 +67,7 @@ pub fn write_and_open(engine: &Engine, dir: &Path, shape: &HeadShape, config: &C
     for (name, model) in models {
         let path = dir.join(name);
         cxr_store::write_atomic(&path, &cxr_onnx::encode_model(&model))?;
-        sessions.push(engine.session_from_file(&path)?.0);
+        sessions.push(engine.session_for_small_model(&path)?.0);
     }
     let optimizer = sessions.pop().expect("three");
     let eval = sessions.pop().expect("three");

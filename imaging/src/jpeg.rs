@@ -1,0 +1,230 @@
+//! JPEG decoding: libjpeg-turbo's decoder (as built by the `mozjpeg` crate: C, statically
+//! linked, no assembler needed) with IDCT scaling, and `jpeg-decoder` as the fallback
+//! that has the last word on every file libjpeg does not take cleanly.
+//!
+//! Why two decoders: at 1/8 scale nearly all the work is Huffman decoding, where
+//! libjpeg's C is about 1.25x `jpeg-decoder` on these X-rays. But libjpeg only warns on a
+//! truncated file (and fills it with grey), and an 8-bit build has no 12-bit JPEGs; so
+//! any file without a clean end, any libjpeg error and any CMYK/YCCK file goes to
+//! `jpeg-decoder`, whose errors are what `rejects.csv` records.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mozjpeg::{ColorSpace, Decompress, Marker};
+
+use crate::decode::{Decoded, Format};
+use crate::{ImagingError, Transform};
+
+/// Largest IDCT down-scaling (1/8, 1/4, 1/2) that keeps both sides at least the target size.
+fn scale_divisor(width: u32, height: u32, t: &Transform) -> u32 {
+    if !t.jpeg_scaling {
+        return 1;
+    }
+    [8u32, 4, 2].into_iter().find(|&d| width.div_ceil(d) >= t.width && height.div_ceil(d) >= t.height).unwrap_or(1)
+}
+
+pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    if ends_cleanly(bytes)
+        && let Some(decoded) = decode_libjpeg(bytes, t)?
+    {
+        return Ok(decoded);
+    }
+    decode_jpeg_decoder(bytes, t)
+}
+
+/// Whether the file ends with the EOI marker (trailing padding allowed): a truncated file
+/// does not, and libjpeg would decode it without an error.
+fn ends_cleanly(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    let end = tail.iter().rposition(|&b| b != 0 && !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    tail[..end].ends_with(&[0xFF, 0xD9])
+}
+
+/// The libjpeg path. `Ok(None)` hands the file to `jpeg-decoder`; `Err` only for checks that
+/// do not depend on the decoder (the size limits).
+fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, ImagingError> {
+    // libjpeg reports fatal errors by unwinding (`resume_unwind`, no panic message).
+    let header = catch_unwind(AssertUnwindSafe(|| {
+        let d = Decompress::builder().with_markers(&[Marker::APP(1)]).from_mem(bytes).ok()?;
+        let (w, h) = (d.width() as u32, d.height() as u32);
+        Some((d, w, h))
+    }));
+    let Ok(Some((mut d, source_width, source_height))) = header else { return Ok(None) };
+    t.check_size(source_width, source_height)?;
+    let channels: u8 = match d.color_space() {
+        ColorSpace::JCS_GRAYSCALE => 1,
+        ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => 3,
+        _ => return Ok(None),
+    };
+    let orientation = d
+        .markers()
+        .find(|m| m.marker == Marker::APP(1) && m.data.starts_with(b"Exif\0\0"))
+        .and_then(|m| image::metadata::Orientation::from_exif_chunk(&m.data[6..]));
+    let divisor = scale_divisor(source_width, source_height, t);
+    let pixels = catch_unwind(AssertUnwindSafe(move || {
+        d.scale((8 / divisor) as u8);
+        let mut started = if channels == 1 { d.grayscale() } else { d.rgb() }.ok()?;
+        let (width, height) = (started.width() as u32, started.height() as u32);
+        let data: Vec<u8> = started.read_scanlines().ok()?;
+        started.finish().ok()?;
+        Some((width, height, data))
+    }));
+    let Ok(Some((width, height, data))) = pixels else { return Ok(None) };
+    if data.len() != width as usize * height as usize * channels as usize {
+        return Ok(None);
+    }
+    let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
+    Ok(Some(crate::decode::apply_orientation(decoded, orientation)))
+}
+
+fn decode_jpeg_decoder(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt { format: "JPEG", message: e.to_string() };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder.info().expect("read_info succeeded");
+    let (source_width, source_height) = (info.width as u32, info.height as u32);
+    t.check_size(source_width, source_height)?;
+    let (mut width, mut height) = (source_width, source_height);
+    let divisor = scale_divisor(source_width, source_height, t);
+    if divisor > 1 {
+        let request = (source_width.div_ceil(divisor) as u16, source_height.div_ceil(divisor) as u16);
+        let (sw, sh) = decoder.scale(request.0, request.1).map_err(corrupt)?;
+        (width, height) = (sw as u32, sh as u32);
+    }
+    let raw = decoder.decode().map_err(corrupt)?;
+    let info = decoder.info().expect("decoded");
+    let (channels, data) = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => (1, raw),
+        // 12/16-bit greyscale: keep the most significant byte (big-endian samples).
+        jpeg_decoder::PixelFormat::L16 => (1, raw.chunks_exact(2).map(|b| b[0]).collect()),
+        jpeg_decoder::PixelFormat::RGB24 => (3, raw),
+        jpeg_decoder::PixelFormat::CMYK32 => (3, cmyk_to_rgb(&raw)),
+    };
+    if data.len() != width as usize * height as usize * channels as usize {
+        return Err(ImagingError::Corrupt {
+            format: "JPEG",
+            message: format!("decoder returned {} bytes for {width}x{height}x{channels}", data.len()),
+        });
+    }
+    let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
+    let orientation = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk);
+    Ok(crate::decode::apply_orientation(decoded, orientation))
+}
+
+/// jpeg-decoder returns ink amounts (it undoes Adobe's inverted storage itself):
+/// RGB = (255 - ink) * (255 - K) / 255 per channel.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    cmyk.chunks_exact(4)
+        .flat_map(|p| {
+            let paper = 255 - p[3] as u32;
+            [0, 1, 2].map(|i| (((255 - p[i] as u32) * paper + 127) / 255) as u8)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use cxr_config::Preprocess;
+    use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+    use super::*;
+
+    fn transform(size: u32) -> Transform {
+        Transform::from_config(&Preprocess { size: [size, size], ..Preprocess::default() })
+    }
+
+    /// A textured image (gradients plus a pattern), so that AC coefficients matter.
+    fn jpeg(w: u32, h: u32, grey: bool) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let v = ((x * 3 + y * 2) % 256) as u8 / 2 + if (x / 7 + y / 5) % 2 == 0 { 90 } else { 0 };
+            Rgb([v, v.wrapping_add((y % 40) as u8), v / 2 + (x % 50) as u8])
+        });
+        let img = if grey { DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(img).to_luma8()) } else { img.into() };
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    fn max_and_mean_diff(a: &Decoded, b: &Decoded) -> (u8, f64) {
+        assert_eq!((a.width, a.height, a.channels), (b.width, b.height, b.channels));
+        let diffs: Vec<u8> = a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y)).collect();
+        (*diffs.iter().max().unwrap(), diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64)
+    }
+
+    /// Mean absolute difference of `scaled` from the `d`x`d` block means of `full`.
+    fn error_against_block_means(scaled: &Decoded, full: &Decoded, d: usize) -> f64 {
+        let c = full.channels as usize;
+        let (fw, sw) = (full.width as usize, scaled.width as usize);
+        let (mut error, mut n) = (0.0, 0.0);
+        for y in 0..full.height as usize / d {
+            for x in 0..fw / d {
+                for ch in 0..c {
+                    let block: f64 =
+                        (0..d * d).map(|i| full.data[((y * d + i / d) * fw + x * d + i % d) * c + ch] as f64).sum();
+                    error += (scaled.data[(y * sw + x) * c + ch] as f64 - block / (d * d) as f64).abs();
+                    n += 1.0;
+                }
+            }
+        }
+        error / n
+    }
+
+    #[test]
+    fn libjpeg_decodes_like_jpeg_decoder_and_scales_like_a_block_mean() {
+        for grey in [true, false] {
+            let bytes = jpeg(331, 257, grey);
+            assert!(ends_cleanly(&bytes));
+            let full_t = transform(300);
+            assert_eq!(scale_divisor(331, 257, &full_t), 1);
+            let full = decode_libjpeg(&bytes, &full_t).unwrap().expect("libjpeg takes a clean baseline JPEG");
+            let reference = decode_jpeg_decoder(&bytes, &full_t).unwrap();
+            assert_eq!((full.width, full.height, full.channels), (331, 257, if grey { 1 } else { 3 }));
+            let (max, mean) = max_and_mean_diff(&full, &reference);
+            // Two IDCT implementations: rounding differs, the picture does not.
+            assert!(mean < 1.0 && max <= 12, "grey {grey}, full size: max {max}, mean {mean}");
+            // Target sizes that select 1/2, 1/4 and 1/8. (jpeg-decoder's own scaled IDCT is
+            // 4 to 6 levels off the block means on this texture at 1/2 and 1/4; libjpeg's is not.)
+            for (size, divisor) in [(120, 2), (60, 4), (32, 8)] {
+                let t = transform(size);
+                assert_eq!(scale_divisor(331, 257, &t), divisor);
+                let scaled = decode_libjpeg(&bytes, &t).unwrap().unwrap();
+                assert_eq!((scaled.width, scaled.height), (331u32.div_ceil(divisor), 257u32.div_ceil(divisor)));
+                let error = error_against_block_means(&scaled, &full, divisor as usize);
+                assert!(error < 1.0, "grey {grey}, 1/{divisor}: mean error {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_truncated_jpeg_goes_to_jpeg_decoder_and_is_rejected() {
+        let bytes = jpeg(200, 160, true);
+        let cut = &bytes[..bytes.len() * 2 / 3];
+        assert!(!ends_cleanly(cut), "a truncated file has no EOI marker");
+        // libjpeg alone would hand back a grey-filled picture without an error:
+        assert!(decode_libjpeg(cut, &transform(32)).unwrap().is_some());
+        let e = decode(cut, &transform(32)).unwrap_err();
+        assert_eq!(e.kind(), "corrupt", "{e}");
+    }
+
+    #[test]
+    fn trailing_padding_after_the_end_marker_is_still_clean() {
+        let mut bytes = jpeg(64, 64, true);
+        bytes.extend_from_slice(&[0, 0, b'\n']);
+        assert!(ends_cleanly(&bytes));
+        assert!(!ends_cleanly(&[0xFF, 0xD8, 0xFF]));
+        assert!(!ends_cleanly(&[]));
+    }
+
+    #[test]
+    fn libjpeg_errors_fall_back_instead_of_panicking() {
+        // A clean end but garbage inside: libjpeg's fatal error unwinds and is caught.
+        let mut bytes = jpeg(64, 64, true);
+        let n = bytes.len();
+        bytes[20..n - 2].fill(0xFF);
+        assert_eq!(decode_libjpeg(&bytes, &transform(32)).unwrap(), None);
+        assert_eq!(decode(&bytes, &transform(32)).unwrap_err().kind(), "corrupt");
+    }
+}
