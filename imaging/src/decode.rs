@@ -70,7 +70,31 @@ pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingErro
         Some(Format::Jpeg) => crate::jpeg::decode(bytes, t),
         Some(Format::Dicom) => decode_dicom(bytes, t),
         Some(format) => decode_with_image(bytes, format, t),
-        None => Err(not_an_image(bytes)),
+        None => Err(match unsupported_format(bytes) {
+            Some(name) => ImagingError::Unsupported(format!("{name} (convert it to PNG or JPEG)")),
+            None => not_an_image(bytes),
+        }),
+    }
+}
+
+/// Image formats recognised but not decoded, named so that the reject says what the file is.
+fn unsupported_format(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("GIF")
+    } else if bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+        || bytes.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
+    {
+        Some("JPEG 2000")
+    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        match &bytes[8..12] {
+            b"avif" | b"avis" => Some("AVIF"),
+            b"heic" | b"heix" | b"mif1" | b"msf1" => Some("HEIF"),
+            _ => None,
+        }
+    } else if bytes.starts_with(b"%PDF-") {
+        Some("PDF")
+    } else {
+        None
     }
 }
 

@@ -105,6 +105,14 @@ fn bad_inputs_have_readable_reasons() {
     let e = t.apply_bytes(&png[..png.len() / 2]).unwrap_err();
     assert_eq!(e.kind(), "corrupt", "{e}");
 
+    let e = t.apply_bytes(b"GIF89a\x01\x00\x01\x00\x80\x00\x00").unwrap_err();
+    assert_eq!(e.to_string(), "unsupported format: GIF (convert it to PNG or JPEG)");
+    assert_eq!(e.kind(), "unsupported");
+    let e = t.apply_bytes(b"\0\0\0\x1cftypavif\0\0\0\0").unwrap_err();
+    assert!(e.to_string().contains("AVIF"), "{e}");
+    let e = t.apply_bytes(&[0xFF, 0x4F, 0xFF, 0x51, 0, 0x2F]).unwrap_err();
+    assert!(e.to_string().contains("JPEG 2000"), "{e}");
+
     let tiny = encode(&DynamicImage::ImageLuma8(gradient(1, 1)), ImageFormat::Png);
     let e = t.apply_bytes(&tiny).unwrap_err();
     assert_eq!(e.to_string(), "image is 1x1, smaller than preprocess.min_side 16");

@@ -36,6 +36,11 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     std::fs::write(normal.join("jpeg_named.png"), &good).unwrap();
     save(&xray_like(1, 1, 1, false), &normal.join("one_pixel.png"), ImageFormat::Png);
     save(&xray_like(1, 1200, 1000, false), &normal.join("huge.png"), ImageFormat::Png);
+    std::fs::write(normal.join("animated.gif"), b"GIF89a\x01\x00\x01\x00\x80\x00\x00").unwrap();
+    // Unreadable even for root: a link to nothing, and a folder behind an image name.
+    std::os::unix::fs::symlink(dir.path().join("nowhere.jpeg"), normal.join("dangling.jpeg")).unwrap();
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), normal.join("folder_link.jpeg")).unwrap();
     std::fs::write(normal.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
     std::fs::write(normal.join("Thumbs.db"), b"\xd0\xcf\x11\xe0").unwrap();
     let config = base_config(dir.path(), &root, "");
@@ -49,7 +54,10 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
         .map(|r| (Path::new(&r[0]).file_name().unwrap().to_string_lossy().into_owned(), r[1].clone()))
         .collect();
     let reason_of = |name: &str| reasons.iter().find(|(n, _)| n == name).map(|(_, r)| r.clone());
-    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    assert_eq!(reasons.len(), 8, "{reasons:?}");
+    assert!(reason_of("animated.gif").unwrap().starts_with("unsupported format: GIF"), "{reasons:?}");
+    assert!(reason_of("dangling.jpeg").unwrap().starts_with("cannot read file"), "{reasons:?}");
+    assert!(reason_of("folder_link.jpeg").unwrap().starts_with("cannot read file"), "{reasons:?}");
     assert_eq!(reason_of("empty.jpeg").unwrap(), "empty file");
     assert!(reason_of("notes.jpeg").unwrap().starts_with("not an image"), "{reasons:?}");
     assert!(reason_of("truncated.jpeg").unwrap().starts_with("corrupt or truncated JPEG"), "{reasons:?}");
