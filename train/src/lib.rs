@@ -11,6 +11,7 @@ pub mod fit;
 pub mod head;
 mod init;
 pub mod runner;
+mod saver;
 
 use anyhow::{Context, bail};
 use cxr_config::{Config, Device};
@@ -134,7 +135,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         fit::fresh_state(config, &shape, hash)
     };
     let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
-    let history_path = layout.history();
     let mut on_epoch = |row: &EpochRow, epochs: usize| {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         tracing::info!(
@@ -152,17 +152,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     };
     // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
     let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
-    let mut save = |s: &fit::State| -> anyhow::Result<()> {
-        fit::save_checkpoint(&checkpoint, s)?;
-        cxr_store::history::write(&history_path, &s.history)?;
-        if abort_after == Some(s.epochs_done) {
-            std::process::abort();
-        }
-        Ok(())
-    };
+    let mut saver = saver::Saver::start(checkpoint.clone(), layout.history(), abort_after)?;
+    let mut save = |s: &fit::State| saver.submit(s.clone());
     let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
-    fit::fit(config, &shape, &mut artifacts, &mut train_features, &val, &mut state, &mut hooks)?;
+    let fitted = fit::fit(config, &shape, &mut artifacts, &mut train_features, &val, &mut state, &mut hooks);
     drop(train_features);
+    // Whatever the outcome, the last submitted checkpoint must be on disk before we return.
+    let saved = saver.finish();
+    fitted?;
+    saved?;
 
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
