@@ -182,6 +182,37 @@ impl GraphBuilder {
         format!("{prefix}_{}", self.counter)
     }
 
+    /// An empty builder that goes on where this one stops: same name counter (no
+    /// clashing names) and opset. Its [`GraphBuilder::into_tail_model`] encodes to bytes
+    /// that, appended to this builder's encoded model, parse as one model: protobuf merges
+    /// an embedded message that appears twice, concatenating its repeated fields
+    /// (nodes, initializers, inputs, outputs). So a large, fixed part of a model can be
+    /// encoded once and written early, and a small part appended later.
+    pub fn continuation(&self) -> GraphBuilder {
+        GraphBuilder { graph: GraphProto::default(), counter: self.counter, metadata: Vec::new(), opset: self.opset }
+    }
+
+    /// The continuation's part of the model: its graph additions and metadata only, so
+    /// that no field of the first part (IR version, opsets, names) is repeated or overridden.
+    /// Panics if the continuation raised the opset, which the first part has already fixed.
+    pub fn into_tail_model(self, first_part_opset: i64) -> ModelProto {
+        assert!(self.opset <= first_part_opset, "a continuation cannot raise the opset of the encoded first part");
+        ModelProto {
+            graph: Some(self.graph),
+            metadata_props: self
+                .metadata
+                .into_iter()
+                .map(|(key, value)| StringStringEntryProto { key, value })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The opset the model will declare.
+    pub fn opset(&self) -> i64 {
+        self.opset
+    }
+
     /// Finishes the graph as a model of this project's opset.
     pub fn into_model(self, producer: &str) -> ModelProto {
         ModelProto {

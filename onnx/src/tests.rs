@@ -53,3 +53,41 @@ fn missing_file_names_path() {
     let e = read_model(Path::new("/nope/m.onnx")).unwrap_err().to_string();
     assert!(e.contains("/nope/m.onnx"), "{e}");
 }
+
+#[test]
+fn a_continuation_appended_as_bytes_parses_as_the_whole_model() {
+    let build_first = || {
+        let mut g = GraphBuilder::new("g");
+        let x = g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(3)]);
+        let w = g.const_f32(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let y = g.op("MatMul", &[&x, &w], &[]);
+        (g, y)
+    };
+    let finish = |g: &mut GraphBuilder, y: &str| {
+        let b = g.const_f32(&[2], &[0.5, -0.5]);
+        let z = g.op("Add", &[y, &b], &[]);
+        g.output(&z, "z", DataType::Float, &[Dim::named("N"), Dim::Fixed(2)]);
+        g.metadata("k", "v");
+    };
+    let (mut whole, y) = build_first();
+    finish(&mut whole, &y);
+    let whole = whole.into_model("test");
+
+    let (first, y) = build_first();
+    let mut tail = first.continuation();
+    let opset = first.opset();
+    let mut bytes = encode_model(&first.into_model("test"));
+    finish(&mut tail, &y);
+    bytes.extend_from_slice(&encode_model(&tail.into_tail_model(opset)));
+    let merged = decode_model(&bytes, Path::new("merged")).unwrap();
+    assert_eq!(merged, whole);
+}
+
+#[test]
+#[should_panic(expected = "cannot raise the opset")]
+fn a_continuation_cannot_raise_the_opset() {
+    let first = GraphBuilder::new("g");
+    let mut tail = first.continuation();
+    tail.require_opset(first.opset() + 1);
+    tail.into_tail_model(first.opset());
+}

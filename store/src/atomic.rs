@@ -52,6 +52,15 @@ impl AtomicFile {
         Ok(())
     }
 
+    /// Makes what is written so far durable, so that [`AtomicFile::commit`] only has the
+    /// rest to sync (a large file's bulk can be synced early, off the critical path).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        let temp = self.temp_path.clone();
+        let w = self.writer();
+        w.flush().map_err(|e| StoreError::io(&temp, e))?;
+        w.get_ref().sync_data().map_err(|e| StoreError::io(&temp, e))
+    }
+
     /// Flushes, syncs and renames the file to its final name.
     pub fn commit(mut self) -> Result<PathBuf, StoreError> {
         let writer = self.writer.take().expect("committed once");
@@ -81,10 +90,50 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Removes temporary files that writers of `final_path` left when they were killed
+/// (`.<name>.tmp-<pid>`), except this process's own.
+pub fn remove_stale_temps(final_path: &Path) {
+    let parent = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Some(name) = final_path.file_name().and_then(|n| n.to_str()) else { return };
+    let prefix = format!(".{name}.tmp-");
+    let own = format!("{prefix}{}", std::process::id());
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with(&prefix) && file_name != own {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
     file.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temps_of_one_file_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model.onnx");
+        let stale = dir.path().join(".model.onnx.tmp-999999");
+        let other = dir.path().join(".history.csv.tmp-999999");
+        for p in [&stale, &other, &target] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let mut mine = AtomicFile::create(&target).unwrap();
+        mine.write_all(b"new").unwrap();
+        remove_stale_temps(&target);
+        assert!(!stale.exists());
+        assert!(other.exists() && target.exists());
+        assert_eq!(mine.commit().unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
 }

@@ -15,7 +15,7 @@ pub mod staging;
 
 use std::path::{Path, PathBuf};
 
-pub use atomic::{AtomicFile, write_atomic};
+pub use atomic::{AtomicFile, remove_stale_temps, write_atomic};
 
 /// Errors of reading or writing stage files; each names the file.
 #[derive(Debug, thiserror::Error)]

@@ -97,6 +97,12 @@ fn kill_9_during_training_then_resume_equals_an_uninterrupted_run() {
         assert!(a == b, "{name} differs from the uninterrupted run");
     }
     assert!(std::fs::read(exp.join("train/model.onnx")).unwrap() == std::fs::read(whole.join("model.onnx")).unwrap());
+    let leftovers: Vec<_> = std::fs::read_dir(exp.join("train"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".model.onnx.tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the killed run's temporary files are cleared: {leftovers:?}");
 }
 
 struct Mount(std::path::PathBuf);

@@ -8,6 +8,7 @@
 //! cannot disagree on it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cxr_config::{Backbone, ChannelOrder, Config, Layout, Normalization, Pooling};
 use cxr_onnx::proto::{tensor_shape_proto::dimension, type_proto};
@@ -468,9 +469,46 @@ pub fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(
     Ok((g, features))
 }
 
-/// The features model: uint8 `image` `[N,H,W,3]` -> `features` `[N,F]`.
-pub fn features_model(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<ModelProto, BackboneError> {
-    let (mut g, features) = features_graph(backbone, spec)?;
-    g.output(&features, "features", DataType::Float, &[Dim::named("N"), Dim::named("F")]);
-    Ok(g.into_model("cxr-train"))
+/// The features graph (preprocessing, backbone, pooling) encoded once and shared: the
+/// features model that ONNX Runtime runs and the exported `model.onnx` both start with
+/// these bytes, and differ only in the small part appended to them (see
+/// [`GraphBuilder::continuation`]).
+#[derive(Debug)]
+pub struct EncodedFeatures {
+    /// The encoded first part: nearly all of either model's bytes.
+    pub prefix: Arc<Vec<u8>>,
+    continuation: GraphBuilder,
+    opset: i64,
+    features: String,
+}
+
+impl EncodedFeatures {
+    pub fn build(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<EncodedFeatures, BackboneError> {
+        let (g, features) = features_graph(backbone, spec)?;
+        let continuation = g.continuation();
+        let opset = g.opset();
+        let prefix = Arc::new(cxr_onnx::encode_model(&g.into_model("cxr-train")));
+        Ok(EncodedFeatures { prefix, continuation, opset, features })
+    }
+
+    /// A builder for the rest of a model, and the features value it starts from.
+    pub fn tail(&self) -> (GraphBuilder, &str) {
+        (self.continuation.continuation(), &self.features)
+    }
+
+    /// Encodes `tail` (from [`EncodedFeatures::tail`]) as the bytes to append to the prefix.
+    pub fn encode_tail(&self, tail: GraphBuilder) -> Vec<u8> {
+        cxr_onnx::encode_model(&tail.into_tail_model(self.opset))
+    }
+
+    /// The features model: uint8 `image` `[N,H,W,3]` -> `features` `[N,F]`.
+    pub fn features_model(&self) -> Vec<u8> {
+        let (mut tail, features) = self.tail();
+        tail.output(features, "features", DataType::Float, &[Dim::named("N"), Dim::named("F")]);
+        let tail = self.encode_tail(tail);
+        let mut bytes = Vec::with_capacity(self.prefix.len() + tail.len());
+        bytes.extend_from_slice(&self.prefix);
+        bytes.extend_from_slice(&tail);
+        bytes
+    }
 }

@@ -12,7 +12,7 @@ use cxr_store::npy::{DType, NpyReader, NpyWriter};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentParams;
-use crate::backbone::{FeatureSpec, LoadedBackbone};
+use crate::backbone::{EncodedFeatures, FeatureSpec, LoadedBackbone};
 use crate::runner::{Input, run};
 
 /// What the cached features were computed from; any change recomputes them.
@@ -78,16 +78,9 @@ impl std::fmt::Debug for Extractor {
 }
 
 impl Extractor {
-    /// Builds the features model for `backbone` and opens it on `engine`, for `[h, w]` images.
-    pub fn open(
-        engine: &Engine,
-        backbone: &LoadedBackbone,
-        spec: &FeatureSpec,
-        size: [u32; 2],
-    ) -> anyhow::Result<Self> {
-        let model = crate::backbone::features_model(backbone, spec)?;
-        let bytes = cxr_onnx::encode_model(&model);
-        let (session, provider) = engine.session_from_bytes(&bytes, Path::new("features model"))?;
+    /// Opens the features model on `engine`, for `[h, w]` images.
+    pub fn open(engine: &Engine, model: &EncodedFeatures, size: [u32; 2]) -> anyhow::Result<Self> {
+        let (session, provider) = engine.session_from_bytes(&model.features_model(), Path::new("features model"))?;
         Ok(Extractor { session, size, provider: provider.to_string() })
     }
 
@@ -107,6 +100,7 @@ pub struct FeatureJob<'a> {
     pub meta: &'a TensorsMeta,
     pub backbone: &'a LoadedBackbone,
     pub spec: &'a FeatureSpec,
+    pub model: &'a EncodedFeatures,
     pub batch_size: usize,
     pub use_cache: bool,
     pub show_progress: bool,
@@ -114,7 +108,7 @@ pub struct FeatureJob<'a> {
 
 /// Computes (or reuses) the features of `splits`.
 pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFeatures>> {
-    let FeatureJob { engine, layout, meta, backbone, spec, batch_size, use_cache, show_progress } = *job;
+    let FeatureJob { engine, layout, meta, backbone, spec, model, batch_size, use_cache, show_progress } = *job;
     let key = CacheKey {
         backbone_sha256: backbone.sha256.clone(),
         tensors_content_hash: meta.content_hash.clone(),
@@ -128,7 +122,7 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             .is_some_and(|k| k == key)
         && splits.iter().all(|s| features_path(&dir, s).is_file());
     if !cached {
-        let mut extractor = Extractor::open(engine, backbone, spec, meta.size)?;
+        let mut extractor = Extractor::open(engine, model, meta.size)?;
         tracing::info!(provider = %extractor.provider, backbone = backbone.description, "computing backbone features once");
         let _ = std::fs::remove_file(key_path(&dir));
         let total: usize = splits.iter().filter_map(|s| meta.split(s)).map(|s| s.count).sum();

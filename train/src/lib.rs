@@ -6,6 +6,7 @@
 
 pub mod augment;
 pub mod backbone;
+mod export;
 pub mod features;
 pub mod fit;
 pub mod head;
@@ -72,12 +73,16 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let spec = FeatureSpec::from_config(config);
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
+    let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;
+    // model.onnx's bulk goes to disk while the features are computed and the head trains.
+    let model_writer = export::ModelWriter::start(layout.model(), encoded.prefix.clone())?;
     let job = features::FeatureJob {
         engine: &engine,
         layout: &layout,
         meta: &meta,
         backbone: &backbone,
         spec: &spec,
+        model: &encoded,
         batch_size: config.train.feature_batch_size,
         use_cache: config.train.feature_cache,
         show_progress: options.show_progress,
@@ -101,7 +106,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
                 "augmentation on: the backbone runs over the augmented train split every epoch"
             );
             fit::TrainFeatures::Augmented(features::AugmentedSplit {
-                extractor: features::Extractor::open(&engine, &backbone, &spec, meta.size)?,
+                extractor: features::Extractor::open(&engine, &encoded, meta.size)?,
                 layout: &layout,
                 split: "train",
                 augment: &config.train.augment,
@@ -164,24 +169,23 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
-    // Export the best epoch's head with the backbone and preprocessing as one model.
-    let (mut g, features) = backbone::features_graph(&backbone, &spec)?;
-    let probs = head::append_head(&mut g, &features, &state.best_params);
-    g.output(
+    // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
+    let (mut tail, features) = encoded.tail();
+    let probs = head::append_head(&mut tail, features, &state.best_params);
+    tail.output(
         &probs,
         "probabilities",
         cxr_onnx::DataType::Float,
         &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
     let positive = config.data.positive_index();
-    g.metadata(model_meta::CLASSES, &config.data.classes.join(","));
-    g.metadata(model_meta::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
-    g.metadata(model_meta::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
-    g.metadata(model_meta::POSITIVE_CLASS, &config.data.classes[positive]);
-    g.metadata(model_meta::BACKBONE, &backbone.description);
-    g.metadata(model_meta::CONFIG_HASH, &state.config_hash);
-    let model_bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
-    cxr_store::write_atomic(&layout.model(), &model_bytes)?;
+    tail.metadata(model_meta::CLASSES, &config.data.classes.join(","));
+    tail.metadata(model_meta::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
+    tail.metadata(model_meta::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
+    tail.metadata(model_meta::POSITIVE_CLASS, &config.data.classes[positive]);
+    tail.metadata(model_meta::BACKBONE, &backbone.description);
+    tail.metadata(model_meta::CONFIG_HASH, &state.config_hash);
+    let model_sha256 = model_writer.finish(&encoded.encode_tail(tail))?;
 
     let (_, val_probs) = fit::evaluate(&mut artifacts.eval, &shape, &state.best_params, &val, config.train.batch_size)?;
     let scores: Vec<f64> = val_probs.iter().map(|p| p[positive]).collect();
@@ -204,7 +208,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("onnxruntime", engine.version());
     provenance.tool("backbone", backbone.description.clone());
     provenance.tool("backbone_sha256", backbone.sha256.clone());
-    provenance.input("model.onnx", cxr_store::sha256_bytes(&model_bytes));
+    provenance.input("model.onnx", model_sha256);
     provenance.write(&train_dir, config)?;
     Ok(Summary {
         history: state.history.clone(),
