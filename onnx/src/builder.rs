@@ -197,15 +197,7 @@ impl GraphBuilder {
     /// Panics if the continuation raised the opset, which the first part has already fixed.
     pub fn into_tail_model(self, first_part_opset: i64) -> ModelProto {
         assert!(self.opset <= first_part_opset, "a continuation cannot raise the opset of the encoded first part");
-        ModelProto {
-            graph: Some(self.graph),
-            metadata_props: self
-                .metadata
-                .into_iter()
-                .map(|(key, value)| StringStringEntryProto { key, value })
-                .collect(),
-            ..Default::default()
-        }
+        ModelProto { graph: Some(self.graph), metadata_props: metadata_props(self.metadata), ..Default::default() }
     }
 
     /// The opset the model will declare.
@@ -221,12 +213,12 @@ impl GraphBuilder {
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
             graph: Some(self.graph),
-            metadata_props: self
-                .metadata
-                .into_iter()
-                .map(|(key, value)| StringStringEntryProto { key, value })
-                .collect(),
+            metadata_props: metadata_props(self.metadata),
             ..Default::default()
         }
     }
+}
+
+fn metadata_props(metadata: Vec<(String, String)>) -> Vec<StringStringEntryProto> {
+    metadata.into_iter().map(|(key, value)| StringStringEntryProto { key, value }).collect()
 }
