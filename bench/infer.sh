@@ -8,7 +8,9 @@ fullres=${CXR_SHARED:-../shared}/data/chest_xray_fullres
 [[ -d "$fullres" ]] || { echo "bench: $fullres is missing" >&2; exit 1; }
 python=$(bench/venv.sh opencv)
 make -s setup
-cargo build --release -q --workspace --bins
+export PATH="$PWD/.tools/nasm/usr/bin:$PATH"
+# shellcheck disable=SC2046 # the flags are words
+cargo build --release -q --workspace --bins $(scripts/cargo-features.sh)
 threads=$(nproc)
 batch=32
 repeats=${REPEATS:-3}

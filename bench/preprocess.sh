@@ -9,7 +9,10 @@ data=${CXR_SHARED:-../shared}/data
 fullres="$data/chest_xray_fullres"
 [[ -d "$fullres" ]] || { echo "bench: $fullres is missing" >&2; exit 1; }
 python=$(bench/venv.sh opencv)
-cargo build --release -q -p cxr-preprocess --example bench_decode --bin preprocess
+make -s setup
+export PATH="$PWD/.tools/nasm/usr/bin:$PATH"
+# shellcheck disable=SC2046 # the flags are words
+cargo build --release -q -p cxr-preprocess --example bench_decode --bin preprocess $(scripts/cargo-features.sh)
 bench=target/release/examples/bench_decode
 repeats=${REPEATS:-3}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -8,7 +8,9 @@ data=${CXR_SHARED:-../shared}/data/chest_xray_224/train
 [[ -d "$data" ]] || { echo "bench: $data is missing" >&2; exit 1; }
 python=$(bench/venv.sh keras)
 make -s setup
-cargo build --release -q -p cxr-preprocess -p cxr-train --bins
+export PATH="$PWD/.tools/nasm/usr/bin:$PATH"
+# shellcheck disable=SC2046 # the flags are words
+cargo build --release -q -p cxr-preprocess -p cxr-train --bins $(scripts/cargo-features.sh)
 sets=(--set experiment.name=bench-train --set "data.root=$data" --set train.feature_cache=false)
 rm -rf runs/bench-train
 start=$(date +%s.%N)
