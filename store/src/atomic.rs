@@ -20,10 +20,9 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Creates the temporary file (and the parent folders).
     pub fn create(final_path: &Path) -> Result<AtomicFile, StoreError> {
-        let parent = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let (parent, prefix) = temp_prefix(final_path);
         std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-        let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let temp_path = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let temp_path = parent.join(format!("{prefix}{}", std::process::id()));
         let file = File::create(&temp_path).map_err(|e| StoreError::io(&temp_path, e))?;
         Ok(AtomicFile {
             final_path: final_path.to_path_buf(),
@@ -90,12 +89,17 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The folder of `final_path` and the name its temporary files start with, before the pid.
+fn temp_prefix(final_path: &Path) -> (&Path, String) {
+    let parent = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = final_path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    (parent, format!(".{name}.tmp-"))
+}
+
 /// Removes temporary files that writers of `final_path` left when they were killed
 /// (`.<name>.tmp-<pid>`), except this process's own.
 pub fn remove_stale_temps(final_path: &Path) {
-    let parent = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let Some(name) = final_path.file_name().and_then(|n| n.to_str()) else { return };
-    let prefix = format!(".{name}.tmp-");
+    let (parent, prefix) = temp_prefix(final_path);
     let own = format!("{prefix}{}", std::process::id());
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for entry in entries.flatten() {

@@ -461,7 +461,7 @@ pub fn vgg16_feature_dim(spec: &FeatureSpec) -> usize {
 
 /// Builds the graph body shared by the features model and the exported model:
 /// `image` (uint8 NHWC) -> preprocessing -> backbone -> pooling. Returns the builder and the features value.
-pub fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(GraphBuilder, String), BackboneError> {
+fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(GraphBuilder, String), BackboneError> {
     let mut g = GraphBuilder::new("features");
     let x = preprocessing(&mut g, spec, backbone.layout);
     let fmap = splice(&mut g, &backbone.model, &x)?;

@@ -90,6 +90,30 @@ impl Extractor {
         let shape = vec![n, h as usize, w as usize, 3];
         Ok(run(&mut self.session, vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
     }
+
+    /// Runs the model over every row of `reader` in batches of `batch_size`: `prepare` gets
+    /// each batch's first row index and pixels and returns what the model sees; `sink` gets
+    /// the batch's features `[n, F]` (flattened) and `F`.
+    fn run_rows(
+        &mut self,
+        reader: &mut NpyReader,
+        batch_size: usize,
+        bar: &cxr_cli::ProgressBar,
+        mut prepare: impl FnMut(usize, Vec<u8>) -> Vec<u8>,
+        mut sink: impl FnMut(&[f32], usize) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let rows = reader.rows();
+        let mut start = 0;
+        while start < rows {
+            let n = batch_size.min(rows - start);
+            let pixels = prepare(start, reader.read_rows_bytes(start, n)?);
+            let out = self.run(pixels, n)?;
+            sink(&out, out.len() / n)?;
+            start += n;
+            bar.inc(n as u64);
+        }
+        Ok(())
+    }
 }
 
 /// What to compute features with.
@@ -129,21 +153,20 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
         let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
         for split in splits {
             let mut reader = NpyReader::open(&layout.images(split))?;
-            let rows = reader.rows();
             let mut writer: Option<NpyWriter> = None;
-            let mut start = 0;
-            while start < rows {
-                let n = batch_size.min(rows - start);
-                let out = extractor.run(reader.read_rows_bytes(start, n)?, n)?;
-                let dim = out.len() / n;
-                let w = match &mut writer {
-                    Some(w) => w,
-                    None => writer.insert(NpyWriter::create(&features_path(&dir, split), DType::F32, &[dim])?),
-                };
-                w.write_f32(&out)?;
-                start += n;
-                bar.inc(n as u64);
-            }
+            extractor.run_rows(
+                &mut reader,
+                batch_size,
+                &bar,
+                |_, pixels| pixels,
+                |out, dim| {
+                    let w = match &mut writer {
+                        Some(w) => w,
+                        None => writer.insert(NpyWriter::create(&features_path(&dir, split), DType::F32, &[dim])?),
+                    };
+                    Ok(w.write_f32(out)?)
+                },
+            )?;
             match writer {
                 Some(w) => {
                     w.finish()?;
@@ -204,21 +227,19 @@ impl AugmentedSplit<'_> {
         let bar = cxr_cli::progress_bar(rows as u64, &format!("epoch {} features", epoch + 1), self.show_progress);
         let mut features = Vec::new();
         let mut dim = 0;
-        let mut start = 0;
-        while start < rows {
-            let n = self.batch_size.min(rows - start);
-            let pixels = reader.read_rows_bytes(start, n)?;
+        let augment_batch = |start: usize, pixels: Vec<u8>| {
             let mut augmented = vec![0u8; pixels.len()];
             for (i, (src, dst)) in pixels.chunks(h * w * 3).zip(augmented.chunks_mut(h * w * 3)).enumerate() {
                 let params = AugmentParams::draw(self.augment, self.seed, epoch, start + i, [h, w]);
                 crate::augment::apply(src, [h, w], &params, dst);
             }
-            let out = self.extractor.run(augmented, n)?;
-            dim = out.len() / n;
-            features.extend_from_slice(&out);
-            start += n;
-            bar.inc(n as u64);
-        }
+            augmented
+        };
+        self.extractor.run_rows(&mut reader, self.batch_size, &bar, augment_batch, |out, d| {
+            dim = d;
+            features.extend_from_slice(out);
+            Ok(())
+        })?;
         bar.finish_and_clear();
         Ok(SplitFeatures { features, labels, dim })
     }
