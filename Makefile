@@ -17,13 +17,14 @@ export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
 FEATURES = $(shell scripts/cargo-features.sh)
 NASM := .tools/.nasm-checked
 
-.PHONY: help setup setup-cuda build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer check-report clean
+.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer check-report clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
 	@echo "make test    - set up, then fmt + clippy + every test"
 	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/, nasm into .tools/ (idempotent)"
 	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
+	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
@@ -39,6 +40,10 @@ $(BACKBONE_SOURCE):
 
 setup-cuda:
 	scripts/setup-onnxruntime.sh cuda
+
+## Proves the CUDA path on a machine with an NVIDIA GPU (train and infer on CUDA, CPU agreement).
+cuda-check: setup-cuda build-release
+	scripts/cuda-check.sh
 
 build: setup
 	$(CARGO) build --workspace --bins $(FEATURES)

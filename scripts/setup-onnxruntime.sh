@@ -2,7 +2,7 @@
 # Puts ONNX Runtime's shared library into a project-local folder from the PyPI wheel
 # (no global install, nothing but the package registry). Idempotent: does nothing when done.
 #   scripts/setup-onnxruntime.sh cpu   -> .ort/cpu/libonnxruntime.so   (onnxruntime)
-#   scripts/setup-onnxruntime.sh cuda  -> .ort/cuda/libonnxruntime.so  (onnxruntime-gpu + CUDA/cuDNN wheels)
+#   scripts/setup-onnxruntime.sh cuda  -> .ort/cuda/libonnxruntime.so  (onnxruntime-gpu + CUDA 13 / cuDNN 9 wheels)
 set -euo pipefail
 VERSION=1.31.1
 flavour=${1:-cpu}
@@ -27,14 +27,18 @@ mkdir -p "$dest"
 cp "$work"/unpacked/onnxruntime/capi/libonnxruntime*.so* "$dest/"
 ln -sf "libonnxruntime.so.$VERSION" "$dest/libonnxruntime.so"
 if [[ "$flavour" == cuda ]]; then
-    # The CUDA provider needs the CUDA 12 runtime, cuBLAS, cuFFT, cuRAND and cuDNN 9: all on PyPI.
-    echo "setup: downloading CUDA 12 / cuDNN 9 runtime wheels into $dest/nvidia" >&2
+    # onnxruntime-gpu 1.31 is built against CUDA 13 (its provider needs libcublas.so.13,
+    # libcudart.so.13, libcurand.so.10) and cuDNN 9: the versions its own `cuda`/`cudnn`
+    # extras name, all on PyPI. They go flat beside the runtime, where the engine preloads them.
+    echo "setup: downloading CUDA 13 / cuDNN 9 runtime wheels into $dest" >&2
     "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/nv" \
-        nvidia-cuda-runtime-cu12 nvidia-cublas-cu12 nvidia-cufft-cu12 nvidia-curand-cu12 \
-        nvidia-cudnn-cu12==9.* nvidia-cuda-nvrtc-cu12
-    mkdir -p "$dest/nvidia"
+        'nvidia-cuda-runtime~=13.0' 'nvidia-cublas~=13.0' 'nvidia-cufft~=12.0' 'nvidia-curand~=10.0' \
+        'nvidia-cudnn-cu13~=9.0' 'nvidia-cuda-nvrtc~=13.0'
     for w in "$work"/nv/*.whl; do "$python" -m zipfile -e "$w" "$work/nvx"; done
     find "$work/nvx/nvidia" -name 'lib*.so*' -exec cp -a {} "$dest/" \;
+    for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcurand.so.10 libcudnn.so.9; do
+        [[ -f "$dest/$lib" ]] || { echo "setup: $lib missing from the CUDA wheels" >&2; exit 1; }
+    done
 fi
 touch "$stamp"
 echo "setup: ONNX Runtime $VERSION ($flavour) ready in $dest" >&2
