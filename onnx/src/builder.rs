@@ -31,7 +31,8 @@ pub enum Attr {
     Tensor(TensorProto),
 }
 
-fn attribute(name: &str, value: Attr) -> AttributeProto {
+/// An attribute for a node built outside [`GraphBuilder::op`] (or edited after it).
+pub fn attribute(name: &str, value: Attr) -> AttributeProto {
     let mut a = AttributeProto { name: name.to_string(), ..Default::default() };
     match value {
         Attr::Int(i) => {

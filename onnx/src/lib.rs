@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-pub use builder::{Attr, Dim, GraphBuilder};
+pub use builder::{Attr, Dim, GraphBuilder, attribute};
 pub use proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 pub use tensor::{DataType, tensor_f32, tensor_f64, tensor_i64, tensor_u8};
 

@@ -385,8 +385,14 @@ fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> St
     x
 }
 
-/// Copies the backbone's nodes and weights into `g` under a prefix, fed by `input`; returns its output.
-fn splice(g: &mut GraphBuilder, backbone: &ModelProto, input: &str) -> Result<String, BackboneError> {
+/// Copies the backbone's nodes and weights into `g` under a prefix, fed by `input`; returns its
+/// output. With `nchw_size`, convolutions whose edge a max-pool discards skip it (`pool_trim`).
+pub(crate) fn splice(
+    g: &mut GraphBuilder,
+    backbone: &ModelProto,
+    input: &str,
+    nchw_size: Option<(u32, u32)>,
+) -> Result<String, BackboneError> {
     let opset = backbone
         .opset_import
         .iter()
@@ -424,8 +430,12 @@ fn splice(g: &mut GraphBuilder, backbone: &ModelProto, input: &str) -> Result<St
         t.name = rename(&t.name);
         g.initializer(t);
     }
-    for node in &graph.node {
+    let trimmed = nchw_size.map(|(h, w)| crate::pool_trim::trimmed_pads(graph, bb_input, h, w)).unwrap_or_default();
+    for (index, node) in graph.node.iter().enumerate() {
         let mut node = node.clone();
+        if let Some(pads) = trimmed.get(&index) {
+            crate::pool_trim::set_pads(&mut node, pads);
+        }
         node.input = node.input.iter().map(|n| rename(n)).collect();
         node.output = node.output.iter().map(|n| rename(n)).collect();
         node.name = format!("backbone/{}", node.name);
@@ -481,7 +491,8 @@ pub fn vgg16_feature_dim(spec: &FeatureSpec) -> usize {
 fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(GraphBuilder, String), BackboneError> {
     let mut g = GraphBuilder::new("features");
     let x = preprocessing(&mut g, spec, backbone.layout);
-    let fmap = splice(&mut g, &backbone.model, &x)?;
+    let nchw_size = (backbone.layout == Layout::Nchw).then_some((spec.height, spec.width));
+    let fmap = splice(&mut g, &backbone.model, &x, nchw_size)?;
     let features = pool(&mut g, &fmap, backbone.layout, spec.pooling);
     Ok((g, features))
 }

@@ -11,6 +11,7 @@ pub mod features;
 pub mod fit;
 pub mod head;
 mod init;
+mod pool_trim;
 pub mod runner;
 mod saver;
 

@@ -186,3 +186,31 @@ fn feature_dims_follow_vgg_pooling() {
     assert_eq!(vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Flatten)), 7 * 7 * 512);
     assert_eq!(vgg16_feature_dim(&spec(224, 224, cxr_config::Pooling::Avg)), 512);
 }
+
+#[test]
+fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
+    use cxr_onnx::{DataType, Dim, GraphBuilder};
+    let backbone = crate::backbone::vgg16_model(&crate::backbone::random_convs(3), "test");
+    let (n, h, w) = (4usize, 50u32, 50u32);
+    let model = |trim: bool| {
+        let mut g = GraphBuilder::new("features");
+        let shape = [Dim::Fixed(n as i64), Dim::Fixed(3), Dim::Fixed(h as i64), Dim::Fixed(w as i64)];
+        let x = g.input("x", DataType::Float, &shape);
+        let out = crate::backbone::splice(&mut g, &backbone, &x, trim.then_some((h, w))).unwrap();
+        g.output(&out, "y", DataType::Float, &[Dim::named("N"), Dim::named("C"), Dim::named("H"), Dim::named("W")]);
+        g.into_model("test")
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let pixels: Vec<f32> = (0..n * 3 * (h * w) as usize).map(|_| rng.random_range(-124.0f32..152.0)).collect();
+    let engine = engine();
+    let features = |trim: bool| {
+        let mut s = session(&engine, &model(trim));
+        let input = Input::F32(vec![n, 3, h as usize, w as usize], pixels.clone());
+        run(&mut s, vec![("x".into(), input)], &["y"]).unwrap().remove(0)
+    };
+    let (full, trimmed) = (features(false), features(true));
+    assert_eq!(full.len(), n * 512);
+    let scale = full.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = full.iter().zip(&trimmed).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(scale > 0.0 && worst <= 1e-5 * scale, "max difference {worst} at scale {scale}");
+}
