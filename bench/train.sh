@@ -12,23 +12,36 @@ export PATH="$PWD/.tools/nasm/usr/bin:$PATH"
 # shellcheck disable=SC2046 # the flags are words
 cargo build --release -q -p cxr-preprocess -p cxr-train --bins $(scripts/cargo-features.sh)
 sets=(--set experiment.name=bench-train --set "data.root=$data" --set train.feature_cache=false)
-rm -rf runs/bench-train
-start=$(date +%s.%N)
-target/release/preprocess -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
-mid=$(date +%s.%N)
-target/release/train -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
-end=$(date +%s.%N)
-features=$(sed -n 's/.*"seconds_features": "\(.*\)".*/\1/p' runs/bench-train/train/provenance.json)
-keras=$("$python" bench/keras_tutorial.py runs/bench-train/tensors/train/manifest.csv runs/bench-train/tensors/val/manifest.csv)
-keras_s=$(echo "$keras" | sed -n 's/keras_seconds=//p')
-images=$(echo "$keras" | sed -n 's/keras_images=//p')
-awk -v k="$keras_s" -v s="$start" -v m="$mid" -v e="$end" -v f="$features" -v n="$images" 'BEGIN {
-    pre = m - s; tr = e - m; total = e - s
-    printf "images: %d (train + validation)\n", n
-    printf "keras tutorial (load + 16 epochs with validation): %.1f s\n", k
-    printf "cxr preprocess + train: %.1f s (preprocess %.1f s, train %.1f s, of which the one backbone pass %.1f s)\n", total, pre, tr, f
-    printf "ratio keras / cxr end to end: %.1fx (target >= 20x)\n", k / total
-    printf "ceiling: keras / the one backbone pass alone = %.1fx (what a cxr with no other cost would reach)\n", k / f
-    printf "cxr train / backbone floor: %.2fx (target <= 1.3x); cxr end to end / floor: %.2fx\n", tr / f, total / f
-}'
+# This VM's speed drifts by 10-20% over minutes (other tenants), so the two contenders run
+# alternately, RUNS times each, and each is judged by its best run (as bench-infer does).
+runs=${RUNS:-3}
+results=()
+for ((run = 1; run <= runs; run++)); do
+    rm -rf runs/bench-train
+    start=$(date +%s.%N)
+    target/release/preprocess -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
+    mid=$(date +%s.%N)
+    target/release/train -q --no-progress --config configs/seed_replica.yaml "${sets[@]}"
+    end=$(date +%s.%N)
+    features=$(sed -n 's/.*"seconds_features": "\(.*\)".*/\1/p' runs/bench-train/train/provenance.json)
+    keras=$("$python" bench/keras_tutorial.py runs/bench-train/tensors/train/manifest.csv runs/bench-train/tensors/val/manifest.csv)
+    keras_s=$(echo "$keras" | sed -n 's/keras_seconds=//p')
+    images=$(echo "$keras" | sed -n 's/keras_images=//p')
+    line=$(awk -v s="$start" -v m="$mid" -v e="$end" -v f="$features" -v k="$keras_s" \
+        'BEGIN { printf "%.3f %.3f %.3f %.3f %.2f", e - s, m - s, e - m, f, k }')
+    results+=("$line")
+    read -r total pre tr f k <<<"$line"
+    echo "run $run/$runs: keras $k s; cxr $total s (preprocess $pre s, train $tr s, backbone pass $f s); ratio $(awk -v k="$k" -v t="$total" 'BEGIN { printf "%.1f", k / t }')x" >&2
+done
+printf '%s\n' "${results[@]}" | awk -v n="$images" -v runs="$runs" '
+    NR == 1 || $1 < total { total = $1; pre = $2; tr = $3; f = $4 }
+    NR == 1 || $5 < k { k = $5 }
+    END {
+        printf "images: %d (train + validation); best of %d alternating runs each\n", n, runs
+        printf "keras tutorial (load + 16 epochs with validation): %.1f s\n", k
+        printf "cxr preprocess + train: %.2f s (preprocess %.2f s, train %.2f s, of which the one backbone pass %.2f s)\n", total, pre, tr, f
+        printf "ratio keras / cxr end to end: %.1fx (target >= 20x)\n", k / total
+        printf "ceiling: keras / the one backbone pass alone = %.1fx (what a cxr with no other cost would reach)\n", k / f
+        printf "cxr train / backbone floor: %.2fx (target <= 1.3x); cxr end to end / floor: %.2fx\n", tr / f, total / f
+    }'
 rm -rf runs/bench-train
