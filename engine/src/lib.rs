@@ -145,12 +145,10 @@ impl Engine {
             }
         }
         let (library, env) = process_environment(library)?;
-        let cuda_preload = match device {
-            Device::Cpu => cuda_libs::Preload::default(),
-            Device::Cuda | Device::Auto if cfg!(feature = "cuda") => {
-                cuda_libs::preload_once(library.parent().unwrap_or(Path::new(".")))
-            }
-            Device::Cuda | Device::Auto => cuda_libs::Preload::default(),
+        let cuda_preload = if device != Device::Cpu && cfg!(feature = "cuda") {
+            cuda_libs::preload_once(library.parent().unwrap_or(Path::new(".")))
+        } else {
+            cuda_libs::Preload::default()
         };
         Ok(Engine {
             env,
