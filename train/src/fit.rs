@@ -124,11 +124,11 @@ fn gather(split: &SplitFeatures, idx: &[usize]) -> (Vec<f32>, Vec<i64>) {
     (x, y)
 }
 
-fn param_inputs(params: &Params, shape: &HeadShape, prefix: &str) -> Vec<(String, Input)> {
+fn param_inputs<'a>(params: &'a Params, shape: &HeadShape, prefix: &str) -> Vec<(String, Input<'a>)> {
     params
         .iter()
         .zip(shape.params())
-        .map(|((name, values), (_, dims))| (format!("{prefix}{name}"), Input::F32(dims, values.clone())))
+        .map(|((name, values), (_, dims))| (format!("{prefix}{name}"), Input::F32View(dims, values)))
         .collect()
 }
 
@@ -331,7 +331,7 @@ pub fn fit(
             // Slots are stored slot-major: every parameter's velocity (or m, then v).
             for (i, (name, values)) in state.slots.iter().enumerate() {
                 let dims = param_dims[i % param_dims.len()].clone();
-                opt_inputs.push((name.clone(), Input::F32(dims, values.clone())));
+                opt_inputs.push((name.clone(), Input::F32View(dims, values)));
             }
             let mut new_names: Vec<String> = state.params.iter().map(|(n, _)| format!("new.{n}")).collect();
             new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));

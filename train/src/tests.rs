@@ -51,7 +51,7 @@ fn problem() -> Problem {
     Problem { shape, x, labels, weights, masks, params }
 }
 
-fn inputs(p: &Problem, params: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<(String, Input)> {
+fn inputs(p: &Problem, params: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<(String, Input<'static>)> {
     let n = p.labels.len();
     let mut v = vec![
         ("features".to_string(), Input::F64(vec![n, p.shape.input], p.x.clone())),
