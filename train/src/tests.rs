@@ -205,7 +205,7 @@ fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
     let engine = engine();
     let features = |trim: bool| {
         let mut s = session(&engine, &model(trim));
-        let input = Input::F32(vec![n, 3, h as usize, w as usize], pixels.clone());
+        let input = Input::F32View(vec![n, 3, h as usize, w as usize], &pixels);
         run(&mut s, vec![("x".into(), input)], &["y"]).unwrap().remove(0)
     };
     let (full, trimmed) = (features(false), features(true));
