@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
 pub use schema::*;
+pub use validate::is_safe_name;
 
 /// File name of the resolved configuration each stage writes next to its outputs.
 pub const RESOLVED_FILE_NAME: &str = "config.resolved.yaml";

@@ -55,6 +55,11 @@ pub struct Data {
     pub val_fraction: f64,
     /// Keep all images of one patient on the same side of the train/validation split.
     pub group_by_patient: bool,
+    /// Where an image's patient comes from (see [`PatientId`]).
+    pub patient: PatientId,
+    /// A patient group holding more than this share of a split's images (and more than
+    /// [`Data::MIN_IMAGES_FOR_SHARE_CHECK`] images) is an error: the grouping is wrong.
+    pub max_patient_share: f64,
     /// A seeded, balanced subset of at most this many training images per class
     /// (validation and test are not limited).
     pub limit_per_class: Option<usize>,
@@ -72,6 +77,8 @@ impl Default for Data {
             val_source: ValSource::Auto,
             val_fraction: 0.15,
             group_by_patient: true,
+            patient: PatientId::Auto,
+            max_patient_share: 0.05,
             limit_per_class: None,
             csv: CsvAdapter::default(),
             synthetic: Synthetic::default(),
@@ -80,6 +87,9 @@ impl Default for Data {
 }
 
 impl Data {
+    /// Groups this small are never too big, whatever their share (tiny test datasets).
+    pub const MIN_IMAGES_FOR_SHARE_CHECK: usize = 20;
+
     /// Label id of the positive class (the one sensitivity is measured on).
     pub fn positive_index(&self) -> usize {
         self.positive_class
@@ -87,6 +97,23 @@ impl Data {
             .and_then(|p| self.classes.iter().position(|c| c == p))
             .unwrap_or(self.classes.len().saturating_sub(1))
     }
+}
+
+/// How the patient of an image is found, so that no patient is on both sides of a split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatientId {
+    /// `kermany` for the folders and synthetic adapters; `path` for a label file.
+    Auto,
+    /// Kermany file names: `person<ID>_*`, `IM-<ID>-*`, `NORMAL2-IM-<ID>-*`; other names are their own patient.
+    Kermany,
+    /// Every image is its own patient.
+    Path,
+    /// A column of the label file (`Patient ID` for NIH, `patientId` for RSNA, `subject_id` for MIMIC-CXR).
+    Column(String),
+    /// A regular expression over the path relative to `data.root`; its first capture group
+    /// (or the whole match) is the patient (`patient\d+` for CheXpert).
+    Pattern(String),
 }
 
 /// Dataset adapters.
@@ -127,6 +154,21 @@ pub struct CsvAdapter {
     pub label: CsvLabel,
     /// Optional column naming the split of each row (e.g. train/test).
     pub split_column: Option<String>,
+    /// Rows are kept only when every filter's column holds one of its values
+    /// (CheXpert `Frontal/Lateral: [Frontal]`, NIH `View Position: [PA, AP]`); the
+    /// others are listed in `rejects.csv` with the reason.
+    pub filters: Vec<CsvFilter>,
+    /// Folders besides `data.root` that the label file's paths may point into. A path
+    /// that resolves (links followed) outside all of them is rejected and never read.
+    pub allowed_roots: Vec<PathBuf>,
+}
+
+/// Keep only rows whose `column` holds one of `keep`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvFilter {
+    pub column: String,
+    pub keep: Vec<String>,
 }
 
 impl Default for CsvAdapter {
@@ -137,6 +179,8 @@ impl Default for CsvAdapter {
             path_template: "{}".into(),
             label: CsvLabel::default(),
             split_column: None,
+            filters: Vec::new(),
+            allowed_roots: Vec::new(),
         }
     }
 }
@@ -212,6 +256,8 @@ pub struct Preprocess {
     pub max_pixels: u64,
     /// Images with a side shorter than this are rejected.
     pub min_side: u32,
+    /// Files larger than this many bytes are rejected before they are read.
+    pub max_file_bytes: u64,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
 }
@@ -226,6 +272,8 @@ impl Default for Preprocess {
             on_error: OnError::Skip,
             max_pixels: 100_000_000,
             min_side: 16,
+            // 256 MiB: above any single chest radiograph (a 16-bit 4k x 4k DICOM is 32 MiB).
+            max_file_bytes: 256 << 20,
             threads: 0,
         }
     }

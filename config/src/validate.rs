@@ -1,6 +1,6 @@
 //! Range and consistency checks that the type system alone cannot express.
 
-use crate::{ClassWeights, Config, ConfigError};
+use crate::{Adapter, ClassWeights, Config, ConfigError, PatientId};
 
 /// Rewrites serde's wording into the project's: `unknown value "x", expected one of: a, b`.
 pub(crate) fn friendly_serde_message(message: &str) -> String {
@@ -49,10 +49,28 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `name` may become part of a file name: letters, digits, `_` and `-` only.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 impl Config {
     /// Checks ranges and cross-key consistency; the error names the key and what is allowed.
     pub(crate) fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let c = Checker { origin };
+        self.validate_experiment(&c)?;
+        self.validate_classes(&c)?;
+        self.validate_data(&c)?;
+        self.validate_csv(&c)?;
+        self.validate_preprocess(&c)?;
+        self.validate_model(&c)?;
+        self.validate_train(&c)?;
+        c.at_least("infer.batch_size", self.infer.batch_size, 1)?;
+        c.range("report.target_sensitivity", self.report.target_sensitivity, 0.01, 1.0, "a rate in [0.01, 1]")?;
+        Ok(())
+    }
+
+    fn validate_experiment(&self, c: &Checker) -> Result<(), ConfigError> {
         let name = &self.experiment.name;
         if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
             return Err(c.fail(
@@ -60,16 +78,20 @@ impl Config {
                 format!("{name:?} is not allowed, expected a non-empty folder name without slashes"),
             ));
         }
+        Ok(())
+    }
 
+    fn validate_classes(&self, c: &Checker) -> Result<(), ConfigError> {
         let classes = &self.data.classes;
         if classes.len() < 2 {
             return Err(c.fail("data.classes", format!("{} class(es) given, expected at least 2", classes.len())));
         }
         for (i, class) in classes.iter().enumerate() {
-            if class.is_empty() || class.contains([',', '/', '\\', '\n']) {
+            // Class names become CSV column names and parts of file names.
+            if !is_safe_name(class) {
                 return Err(c.fail(
                     "data.classes",
-                    format!("{class:?} is not allowed, expected a name without commas or slashes"),
+                    format!("{class:?} is not allowed, expected a name of letters, digits, `_` and `-`"),
                 ));
             }
             if classes[..i].contains(class) {
@@ -84,11 +106,38 @@ impl Config {
                 format!("{positive:?} is not in data.classes, expected one of: {}", classes.join(", ")),
             ));
         }
-        c.range("data.val_fraction", self.data.val_fraction, 0.01, 0.9, "a fraction in [0.01, 0.9]")?;
-        if let Some(limit) = self.data.limit_per_class {
+        Ok(())
+    }
+
+    fn validate_data(&self, c: &Checker) -> Result<(), ConfigError> {
+        let data = &self.data;
+        c.range("data.val_fraction", data.val_fraction, 0.01, 0.9, "a fraction in [0.01, 0.9]")?;
+        c.range("data.max_patient_share", data.max_patient_share, 1e-6, 1.0, "a fraction in (0, 1]")?;
+        if let Some(limit) = data.limit_per_class {
             c.at_least("data.limit_per_class", limit, 1)?;
         }
-        for (value, class) in &self.data.csv.label.map {
+        match &data.patient {
+            PatientId::Column(column) if data.adapter != Adapter::Csv => {
+                return Err(c.fail(
+                    "data.patient",
+                    format!("{{column: {column:?}}} needs data.adapter: csv, expected kermany, path or {{pattern: ...}}"),
+                ));
+            }
+            PatientId::Pattern(pattern) => {
+                regex::Regex::new(pattern)
+                    .map_err(|e| c.fail("data.patient", format!("pattern {pattern:?} is not a regular expression: {e}")))?;
+            }
+            _ => {}
+        }
+        c.at_least("data.synthetic.train_per_class", data.synthetic.train_per_class, 2)?;
+        c.range("data.synthetic.size", data.synthetic.size as f64, 64.0, 4096.0, "pixels in [64, 4096]")?;
+        Ok(())
+    }
+
+    fn validate_csv(&self, c: &Checker) -> Result<(), ConfigError> {
+        let classes = &self.data.classes;
+        let csv = &self.data.csv;
+        for (value, class) in &csv.label.map {
             if !classes.contains(class) {
                 return Err(c.fail(
                     "data.csv.label.map",
@@ -99,7 +148,7 @@ impl Config {
                 ));
             }
         }
-        if let Some(class) = &self.data.csv.label.otherwise
+        if let Some(class) = &csv.label.otherwise
             && !classes.contains(class)
         {
             return Err(c.fail(
@@ -107,15 +156,24 @@ impl Config {
                 format!("{class:?} is not in data.classes, expected one of: {}", classes.join(", ")),
             ));
         }
-        if !self.data.csv.path_template.contains("{}") {
+        if !csv.path_template.contains("{}") {
             return Err(c.fail(
                 "data.csv.path_template",
-                format!("{:?} has no {{}} placeholder for the column value", self.data.csv.path_template),
+                format!("{:?} has no {{}} placeholder for the column value", csv.path_template),
             ));
         }
-        c.at_least("data.synthetic.train_per_class", self.data.synthetic.train_per_class, 2)?;
-        c.range("data.synthetic.size", self.data.synthetic.size as f64, 64.0, 4096.0, "pixels in [64, 4096]")?;
+        for filter in &csv.filters {
+            if filter.keep.is_empty() {
+                return Err(c.fail(
+                    "data.csv.filters",
+                    format!("the filter on column {:?} keeps no value, expected a non-empty keep list", filter.column),
+                ));
+            }
+        }
+        Ok(())
+    }
 
+    fn validate_preprocess(&self, c: &Checker) -> Result<(), ConfigError> {
         for (i, side) in self.preprocess.size.iter().enumerate() {
             c.range(
                 &format!("preprocess.size[{i}]"),
@@ -128,13 +186,21 @@ impl Config {
         if self.preprocess.max_pixels == 0 {
             return Err(c.fail("preprocess.max_pixels", "0 is out of range, expected >= 1".into()));
         }
-        c.at_least("preprocess.min_side", self.preprocess.min_side as usize, 1)?;
+        if self.preprocess.max_file_bytes == 0 {
+            return Err(c.fail("preprocess.max_file_bytes", "0 is out of range, expected >= 1".into()));
+        }
+        c.at_least("preprocess.min_side", self.preprocess.min_side as usize, 1)
+    }
 
+    fn validate_model(&self, c: &Checker) -> Result<(), ConfigError> {
         c.range("model.head.dropout", self.model.head.dropout, 0.0, 0.95, "a rate in [0, 0.95]")?;
         for (i, width) in self.model.head.hidden.iter().enumerate() {
             c.at_least(&format!("model.head.hidden[{i}]"), *width, 1)?;
         }
+        Ok(())
+    }
 
+    fn validate_train(&self, c: &Checker) -> Result<(), ConfigError> {
         let t = &self.train;
         c.at_least("train.epochs", t.epochs, 1)?;
         c.at_least("train.batch_size", t.batch_size, 1)?;
@@ -146,10 +212,10 @@ impl Config {
         c.range("train.optimizer.epsilon", t.optimizer.epsilon, 1e-12, 1.0, "a value in (0, 1]")?;
         c.range("train.optimizer.weight_decay", t.optimizer.weight_decay, 0.0, 1.0, "a value in [0, 1]")?;
         if let ClassWeights::Explicit(weights) = &t.class_weights {
-            if weights.len() != classes.len() {
+            if weights.len() != self.data.classes.len() {
                 return Err(c.fail(
                     "train.class_weights",
-                    format!("{} weights given for {} classes", weights.len(), classes.len()),
+                    format!("{} weights given for {} classes", weights.len(), self.data.classes.len()),
                 ));
             }
             if weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
@@ -158,10 +224,6 @@ impl Config {
         }
         c.range("train.augment.rotate_degrees", t.augment.rotate_degrees, 0.0, 45.0, "degrees in [0, 45]")?;
         c.range("train.augment.shift_fraction", t.augment.shift_fraction, 0.0, 0.5, "a fraction in [0, 0.5]")?;
-        c.range("train.augment.brightness", t.augment.brightness, 0.0, 1.0, "a fraction in [0, 1]")?;
-
-        c.at_least("infer.batch_size", self.infer.batch_size, 1)?;
-        c.range("report.target_sensitivity", self.report.target_sensitivity, 0.01, 1.0, "a rate in [0.01, 1]")?;
-        Ok(())
+        c.range("train.augment.brightness", t.augment.brightness, 0.0, 1.0, "a fraction in [0, 1]")
     }
 }

@@ -176,7 +176,9 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     let columns = number(tags::COLUMNS).and_then(|v| v.first().copied()).unwrap_or(0.0) as u32;
     t.check_size(columns, rows)?;
     let photometric = text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
-    let pixel_data = obj.decode_pixel_data().map_err(|e| {
+    // Only the first frame is decoded: a multi-frame file's other frames are never expanded,
+    // so the work is bounded by `max_pixels` whatever NumberOfFrames says.
+    let pixel_data = obj.decode_pixel_data_frame(0).map_err(|e| {
         let message = e.to_string();
         if message.contains("Unsupported") || message.contains("unsupported") {
             ImagingError::Unsupported(format!("DICOM: {message}"))

@@ -78,8 +78,54 @@ fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, Imagin
     Ok(Some(crate::decode::apply_orientation(decoded, orientation)))
 }
 
+/// The sample precision (bits) in the file's frame header (SOFn), if there is one.
+pub(crate) fn sample_precision(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 4 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        // SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            return bytes.get(i + 4).copied();
+        }
+        let length = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        i += 2 + length;
+    }
+    None
+}
+
+/// 9- to 16-bit samples (native-endian `u16`, as jpeg-decoder returns them) scaled to
+/// 8 bits over the full range the frame's precision allows.
+fn scale_to_8_bits(raw: &[u8], precision: u8) -> Vec<u8> {
+    let max = (1u32 << precision.clamp(9, 16)) - 1;
+    raw.chunks_exact(2)
+        .map(|b| {
+            let v = (u16::from_ne_bytes([b[0], b[1]]) as u32).min(max);
+            ((v * 255 + max / 2) / max) as u8
+        })
+        .collect()
+}
+
+fn jpeg_error(e: jpeg_decoder::Error) -> ImagingError {
+    match e {
+        jpeg_decoder::Error::Unsupported(jpeg_decoder::UnsupportedFeature::SamplePrecision(bits)) => {
+            ImagingError::Unsupported(format!(
+                "{bits}-bit DCT JPEG (8-bit DCT and 2- to 16-bit lossless JPEGs are decoded; convert it to 16-bit PNG)"
+            ))
+        }
+        jpeg_decoder::Error::Unsupported(feature) => ImagingError::Unsupported(format!("JPEG with {feature:?}")),
+        e => ImagingError::Corrupt { format: "JPEG", message: e.to_string() },
+    }
+}
+
 fn decode_jpeg_decoder(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
-    let corrupt = |e: jpeg_decoder::Error| ImagingError::Corrupt { format: "JPEG", message: e.to_string() };
+    let corrupt = jpeg_error;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.read_info().map_err(corrupt)?;
     let info = decoder.info().expect("read_info succeeded");
@@ -96,8 +142,7 @@ fn decode_jpeg_decoder(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingEr
     let info = decoder.info().expect("decoded");
     let (channels, data) = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => (1, raw),
-        // 12/16-bit greyscale: keep the most significant byte (big-endian samples).
-        jpeg_decoder::PixelFormat::L16 => (1, raw.chunks_exact(2).map(|b| b[0]).collect()),
+        jpeg_decoder::PixelFormat::L16 => (1, scale_to_8_bits(&raw, sample_precision(bytes).unwrap_or(16))),
         jpeg_decoder::PixelFormat::RGB24 => (3, raw),
         jpeg_decoder::PixelFormat::CMYK32 => (3, cmyk_to_rgb(&raw)),
     };

@@ -4,6 +4,7 @@
 //! sees pixels prepared differently from those it was trained on.
 
 mod decode;
+mod file;
 mod jpeg;
 mod resize;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use cxr_config::{ChannelOrder, Equalize, Preprocess, ResizeFilter};
 
 pub use decode::{Decoded, Format, detect_format};
+pub use file::read_bounded;
 
 /// Why a file could not be turned into a tensor; the message is what `rejects.csv` records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +32,10 @@ pub enum ImagingError {
     TooLarge { width: u32, height: u32, pixels: u64, max: u64 },
     #[error("image is {width}x{height}, smaller than preprocess.min_side {min}")]
     TooSmall { width: u32, height: u32, min: u32 },
+    #[error("not a regular file: {0}")]
+    NotAFile(&'static str),
+    #[error("file is {bytes} bytes, over preprocess.max_file_bytes {max}")]
+    FileTooLarge { bytes: u64, max: u64 },
 }
 
 impl ImagingError {
@@ -43,6 +49,8 @@ impl ImagingError {
             ImagingError::Corrupt { .. } => "corrupt",
             ImagingError::TooLarge { .. } => "too-large",
             ImagingError::TooSmall { .. } => "too-small",
+            ImagingError::NotAFile(_) => "not-a-file",
+            ImagingError::FileTooLarge { .. } => "file-too-large",
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct Transform {
     pub equalize: Equalize,
     pub max_pixels: u64,
     pub min_side: u32,
+    /// Files larger than this are rejected before they are read.
+    pub max_file_bytes: u64,
     /// Let JPEG decoding skip detail the output cannot show (IDCT scaling by 1/2, 1/4, 1/8).
     pub jpeg_scaling: bool,
 }
@@ -82,6 +92,7 @@ impl Transform {
             equalize: p.equalize,
             max_pixels: p.max_pixels,
             min_side: p.min_side,
+            max_file_bytes: p.max_file_bytes,
             jpeg_scaling: true,
         }
     }
@@ -91,10 +102,15 @@ impl Transform {
         self.height as usize * self.width as usize * 3
     }
 
+    /// Reads one file within this transform's limits: a regular file of at most
+    /// `max_file_bytes` (FIFOs, devices and sockets are refused without blocking).
+    pub fn read_file(&self, path: &Path) -> Result<Vec<u8>, ImagingError> {
+        read_bounded(path, self.max_file_bytes)
+    }
+
     /// Reads and transforms one file.
     pub fn apply_file(&self, path: &Path) -> Result<Prepared, ImagingError> {
-        let bytes = std::fs::read(path).map_err(|e| ImagingError::Read(e.to_string()))?;
-        self.apply_bytes(&bytes)
+        self.apply_bytes(&self.read_file(path)?)
     }
 
     /// Transforms the bytes of one file (format detected from content, not the name).

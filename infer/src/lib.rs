@@ -101,16 +101,21 @@ impl Runner<'_> {
         let outputs = self.session.run(vec![("image", input.into_dyn())])?;
         let (_, probs) = outputs["probabilities"].try_extract_tensor::<f32>()?;
         let classes = self.info.classes.len();
-        Ok(batch
-            .items
-            .into_iter()
-            .zip(probs.chunks(classes))
-            .map(|((path, label), p)| {
-                let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-                let predicted = self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
-                Prediction { path, label, predicted, probabilities: p }
-            })
-            .collect())
+        let mut out = Vec::with_capacity(n);
+        for ((path, label), p) in batch.items.into_iter().zip(probs.chunks(classes)) {
+            // A model that returns NaN/inf (bad weights, a broken export) must not become a
+            // predictions file that every metric downstream would then misread.
+            if let Some(bad) = p.iter().find(|v| !v.is_finite()) {
+                bail!(
+                    "{}: the model returned a non-finite probability ({bad}) for {path}; the model file is broken (retrain or re-export it)",
+                    self.info.path.display()
+                );
+            }
+            let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+            let predicted = self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
+            out.push(Prediction { path, label, predicted, probabilities: p });
+        }
+        Ok(out)
     }
 }
 

@@ -4,7 +4,9 @@
 //! interval for AUC, and the threshold that reaches a target sensitivity.
 //!
 //! Degenerate inputs (one class only, empty) give `None`/NaN-free results
-//! rather than panics: a rate with a zero denominator is `None`.
+//! rather than panics: a rate with a zero denominator is `None`. Scores are
+//! ordered by `f64::total_cmp`, so NaN and infinite scores (which the stages
+//! refuse before they get here) can never hang or panic a metric.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -89,7 +91,7 @@ pub fn auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     let mut i = 0;
     while i < pairs.len() {
         let mut j = i;
-        while j + 1 < pairs.len() && pairs[j + 1].0 == pairs[i].0 {
+        while j + 1 < pairs.len() && pairs[j + 1].0.total_cmp(&pairs[i].0).is_eq() {
             j += 1;
         }
         let avg_rank = (i + j) as f64 / 2.0 + 1.0;
@@ -120,7 +122,8 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<RocPoint> {
     let mut k = 0;
     while k < order.len() {
         let threshold = scores[order[k]];
-        while k < order.len() && scores[order[k]] == threshold {
+        // `total_cmp`, not `==`: a NaN score equals itself here, so the loop always advances.
+        while k < order.len() && scores[order[k]].total_cmp(&threshold).is_eq() {
             if positive[order[k]] {
                 tp += 1;
             } else {

@@ -117,3 +117,51 @@ proptest! {
         prop_assert!(roc.windows(2).all(|w| w[0].fpr <= w[1].fpr && w[0].tpr <= w[1].tpr));
     }
 }
+
+/// A score that may be NaN, +-inf or an ordinary probability.
+fn hostile_score() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        3 => 0.0f64..1.0,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(-f64::NAN),
+    ]
+}
+
+proptest! {
+    /// NaN and infinite scores never hang or panic a metric, and every figure stays a rate.
+    #[test]
+    fn metrics_are_safe_with_nan_and_inf(scores in proptest::collection::vec(hostile_score(), 0..120), seed: u64, target in 0.01f64..1.0) {
+        let positive: Vec<bool> = scores.iter().enumerate().map(|(i, _)| (seed >> (i % 64)) & 1 == 1).collect();
+        let roc = roc_curve(&scores, &positive);
+        prop_assert!(roc.len() <= scores.len() + 1);
+        prop_assert!(roc.windows(2).all(|w| w[0].fpr <= w[1].fpr && w[0].tpr <= w[1].tpr));
+        prop_assert!(roc.iter().all(|p| (0.0..=1.0).contains(&p.fpr) && (0.0..=1.0).contains(&p.tpr)));
+        let n_pos = positive.iter().filter(|&&p| p).count();
+        if n_pos > 0 && n_pos < scores.len() {
+            let last = roc.last().unwrap();
+            prop_assert_eq!((last.fpr, last.tpr), (1.0, 1.0));
+        }
+        if let Some(a) = auc(&scores, &positive) {
+            prop_assert!((0.0..=1.0).contains(&a), "auc {}", a);
+        }
+        if let Some((lo, hi)) = auc_bootstrap(&scores, &positive, 20, seed) {
+            prop_assert!(lo <= hi && (0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi));
+        }
+        let _ = threshold_for_sensitivity(&scores, &positive, target);
+        let c = Confusion::at(&scores, &positive, 0.5);
+        prop_assert_eq!(c.total(), scores.len());
+        for rate in [c.accuracy(), c.sensitivity(), c.specificity(), c.precision(), c.npv(), c.f1(), c.balanced_accuracy()].into_iter().flatten() {
+            prop_assert!((0.0..=1.0).contains(&rate));
+        }
+    }
+}
+
+#[test]
+fn roc_curve_of_nan_scores_ends() {
+    // Before NaN-safe ordering this looped for ever, growing memory.
+    let roc = roc_curve(&[f64::NAN, 0.3, f64::NAN, 0.9], &[true, false, false, true]);
+    assert_eq!(roc.len(), 4);
+    assert_eq!((roc[3].fpr, roc[3].tpr), (1.0, 1.0));
+}

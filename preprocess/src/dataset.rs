@@ -3,14 +3,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cxr_config::{Adapter, Config, CsvLabelRule};
+use cxr_config::{Adapter, Config};
 use cxr_store::manifest::RejectRow;
+
+use crate::patient::PatientRule;
 
 /// One image to preprocess.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Item {
     pub path: PathBuf,
     pub label: usize,
+    /// Who the image shows (`data.patient`): images of one patient stay on one side of a split.
+    pub patient: String,
 }
 
 /// Items per split name, plus entries rejected before decoding (e.g. CSV rows without a file).
@@ -34,6 +38,14 @@ pub enum DatasetError {
     )]
     MissingClass { class: String, root: PathBuf, found: String },
     #[error(
+        "class {class:?} (from data.classes) has no usable row in {file}: {kept} row(s) kept for other classes, {rejected} rejected{reasons}. Check data.csv.label and data.classes"
+    )]
+    MissingCsvClass { class: String, file: PathBuf, kept: usize, rejected: usize, reasons: String },
+    #[error(
+        "every row of {file} was rejected ({rejected} rows), so there is nothing to preprocess; the first reasons: {reasons}"
+    )]
+    AllRowsRejected { file: PathBuf, rejected: usize, reasons: String },
+    #[error(
         "{root} has no class folders named after data.classes [{classes}] (expected <root>/<split>/<CLASS>/ or <root>/<CLASS>/)"
     )]
     NoLayout { root: PathBuf, classes: String },
@@ -41,7 +53,7 @@ pub enum DatasetError {
     Csv { path: PathBuf, message: String },
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Io { path: path.to_path_buf(), message: e.to_string() }
 }
 
@@ -51,9 +63,10 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     if !root.is_dir() {
         return Err(DatasetError::MissingRoot(root.clone()));
     }
+    let rule = PatientRule::from_config(config).map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;
     let dataset = match config.data.adapter {
-        Adapter::Folders | Adapter::Synthetic => load_folders(root, &config.data.classes)?,
-        Adapter::Csv => load_csv(config)?,
+        Adapter::Folders | Adapter::Synthetic => load_folders(root, &config.data.classes, &rule)?,
+        Adapter::Csv => return crate::csv_adapter::load(config, &rule),
     };
     for (label, class) in config.data.classes.iter().enumerate() {
         if !dataset.splits.values().flatten().any(|i| i.label == label) {
@@ -68,7 +81,13 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     Ok(dataset)
 }
 
-fn name(p: &Path) -> String {
+/// The first few reject reasons, quoted, for an error message.
+pub(crate) fn first_reasons(rejects: &[RejectRow]) -> String {
+    let quoted: Vec<String> = rejects.iter().take(3).map(|r| format!("{:?}", r.reason)).collect();
+    quoted.join("; ")
+}
+
+pub(crate) fn name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
@@ -85,10 +104,16 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 }
 
 /// `<root>/<split>/<CLASS>/*` when any subfolder holds class folders, else `<root>/<CLASS>/*` as `train`.
-fn load_folders(root: &Path, classes: &[String]) -> Result<Dataset, DatasetError> {
+fn load_folders(root: &Path, classes: &[String], rule: &PatientRule) -> Result<Dataset, DatasetError> {
     let has_class_dirs = |dir: &Path| classes.iter().any(|c| dir.join(c).is_dir());
     let mut dataset = Dataset::default();
     let split_dirs: Vec<PathBuf> = subdirs(root)?.into_iter().filter(|d| has_class_dirs(d)).collect();
+    if let Some(bad) = split_dirs.iter().find(|d| !cxr_config::is_safe_name(&name(d))) {
+        return Err(DatasetError::Io {
+            path: bad.clone(),
+            message: "a split folder's name becomes a folder of EXP/tensors/, so it may hold only letters, digits, `_` and `-`; rename it".into(),
+        });
+    }
     let layout: Vec<(String, PathBuf)> = if !split_dirs.is_empty() {
         split_dirs.iter().map(|d| (name(d), d.clone())).collect()
     } else if has_class_dirs(root) {
@@ -108,90 +133,14 @@ fn load_folders(root: &Path, classes: &[String]) -> Result<Dataset, DatasetError
             if files.is_empty() {
                 return Err(DatasetError::EmptyClass(class_dir));
             }
-            items.extend(files.into_iter().map(|path| Item { path, label }));
+            for path in files {
+                // A pattern that does not match leaves the image its own patient.
+                let patient = rule.key_from_path(root, &path).unwrap_or_else(|| path.display().to_string());
+                items.push(Item { path, label, patient });
+            }
         }
         items.sort();
         dataset.splits.insert(split, items);
-    }
-    Ok(dataset)
-}
-
-/// A label file (RSNA, NIH ChestX-ray14, CheXpert style): see `data.csv` in the config reference.
-fn load_csv(config: &Config) -> Result<Dataset, DatasetError> {
-    let csv_cfg = &config.data.csv;
-    let root = &config.data.root;
-    let file = if csv_cfg.file.is_absolute() { csv_cfg.file.clone() } else { root.join(&csv_cfg.file) };
-    let csv_err = |message: String| DatasetError::Csv { path: file.clone(), message };
-    let mut reader = csv::Reader::from_path(&file).map_err(|e| csv_err(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| csv_err(e.to_string()))?.clone();
-    let column = |key: &str, name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            csv_err(format!(
-                "{key}: no column {name:?}; columns are: {}",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
-    let path_col = column("data.csv.path_column", &csv_cfg.path_column)?;
-    let label_col = column("data.csv.label.column", &csv_cfg.label.column)?;
-    let split_col = csv_cfg.split_column.as_deref().map(|c| column("data.csv.split_column", c)).transpose()?;
-    let class_id = |class: &str| config.data.classes.iter().position(|c| c == class).expect("validated");
-    let rule = &csv_cfg.label;
-    let mut by_path: BTreeMap<PathBuf, (String, usize)> = BTreeMap::new();
-    let mut dataset = Dataset::default();
-    for (row_no, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| csv_err(e.to_string()))?;
-        let key = record.get(path_col).unwrap_or("").trim();
-        let cell = record.get(label_col).unwrap_or("").trim();
-        let path = root.join(csv_cfg.path_template.replace("{}", key));
-        let matched = match rule.rule {
-            CsvLabelRule::Equals => rule.map.iter().find(|(v, _)| v == cell),
-            CsvLabelRule::Contains => {
-                let parts: Vec<&str> = cell.split(rule.separator.as_str()).map(str::trim).collect();
-                rule.map.iter().find(|(v, _)| parts.contains(&v.as_str()))
-            }
-        };
-        let class = matched.map(|(_, c)| c.as_str()).or(rule.otherwise.as_deref());
-        let Some(class) = class else {
-            dataset.rejects.push(RejectRow {
-                path: path.display().to_string(),
-                reason: format!(
-                    "{} row {}: label {cell:?} in column {:?} matches no data.csv.label.map entry",
-                    name(&file),
-                    row_no + 2,
-                    rule.column
-                ),
-            });
-            continue;
-        };
-        let label = class_id(class);
-        let split = split_col
-            .and_then(|c| record.get(c))
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "train".to_string());
-        match by_path.get_mut(&path) {
-            Some((_, existing)) if rule.merge_duplicates => *existing = (*existing).max(label),
-            Some(_) => {
-                return Err(csv_err(format!(
-                    "{} is listed more than once (set data.csv.label.merge_duplicates: true to merge)",
-                    path.display()
-                )));
-            }
-            None => {
-                by_path.insert(path, (split, label));
-            }
-        }
-    }
-    for (path, (split, label)) in by_path {
-        if !path.is_file() {
-            dataset.rejects.push(RejectRow {
-                path: path.display().to_string(),
-                reason: "file not found (listed in the label file)".into(),
-            });
-            continue;
-        }
-        dataset.splits.entry(split).or_default().push(Item { path, label });
     }
     Ok(dataset)
 }

@@ -3,7 +3,9 @@
 //! cores with the shared `cxr-imaging` transform, and writes per-split uint8
 //! tensors, labels and manifests to `EXP/tensors/`.
 
+mod csv_adapter;
 pub mod dataset;
+pub mod patient;
 mod run;
 pub mod shard;
 pub mod split;

@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         for split in &summary.splits {
             let per_class: Vec<String> =
                 config.data.classes.iter().zip(&split.per_class).map(|(c, n)| format!("{c} {n}")).collect();
-            tracing::info!("{:>6}: {} images ({})", split.name, split.count, per_class.join(", "));
+            let patients = split.patients.map_or(String::new(), |p| format!(", {p} patients"));
+            tracing::info!("{:>6}: {} images ({}){patients}", split.name, split.count, per_class.join(", "));
         }
         let rejected: usize = summary.rejected.values().sum();
         if rejected > 0 {

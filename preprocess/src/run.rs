@@ -155,10 +155,17 @@ pub fn arrange_splits(
         }
         ValSource::Auto => !splits.get("val").is_some_and(val_big_enough),
     };
+    if !splits.contains_key("train") {
+        let names: Vec<&str> = splits.keys().map(String::as_str).collect();
+        tracing::warn!(
+            "{} has no train split, only [{}]: this dataset can only be evaluated, with a model trained elsewhere (`infer --model OTHER_EXP/train/model.onnx`)",
+            config.data.root.display(),
+            names.join(", ")
+        );
+        return Ok(splits);
+    }
     if from_train {
-        let Some(mut train) = splits.remove("train") else {
-            bail!("{} has no train split to take a validation split from", config.data.root.display());
-        };
+        let mut train = splits.remove("train").expect("checked above");
         if let Some(small_val) = splits.remove("val") {
             tracing::info!(
                 images = small_val.len(),
@@ -167,8 +174,14 @@ pub fn arrange_splits(
             train.extend(small_val);
             train.sort();
         }
-        let (train, val) =
-            split::take_validation(train, config.data.val_fraction, seed, config.data.group_by_patient, classes);
+        let (train, val) = split::take_validation(
+            train,
+            config.data.val_fraction,
+            seed,
+            config.data.group_by_patient,
+            config.data.max_patient_share,
+            classes,
+        )?;
         splits.insert("train".into(), train);
         splits.insert("val".into(), val);
     }
@@ -183,7 +196,7 @@ pub fn arrange_splits(
 }
 
 fn decode_one(item: &Item, transform: &Transform) -> Result<(Prepared, String), ImagingError> {
-    let bytes = std::fs::read(&item.path).map_err(|e| ImagingError::Read(e.to_string()))?;
+    let bytes = transform.read_file(&item.path)?;
     let sha = cxr_store::sha256_bytes(&bytes);
     Ok((transform.apply_bytes(&bytes)?, sha))
 }
@@ -233,6 +246,7 @@ fn write_split(
                     labels.push(item.label as i64);
                     manifest.push(ManifestRow {
                         index: manifest.len(),
+                        patient: item.patient.clone(),
                         path,
                         label: item.label as i64,
                         class: config.data.classes[item.label].clone(),
@@ -257,9 +271,5 @@ fn write_split(
     images.finish()?;
     cxr_store::npy::write_i64(&layout.labels(split), &labels)?;
     write_csv(&layout.manifest(split), MANIFEST_COLUMNS, &manifest)?;
-    let mut per_class = vec![0usize; config.data.classes.len()];
-    for &l in &labels {
-        per_class[l as usize] += 1;
-    }
-    Ok(SplitMeta { name: split.to_string(), count: labels.len(), per_class })
+    Ok(SplitMeta::of(split, config.data.classes.len(), &manifest))
 }

@@ -98,11 +98,7 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
         write_csv(&out.manifest(&split), MANIFEST_COLUMNS, &manifest)?;
         write_csv(&out.split(&split).join("rejects.csv"), REJECT_COLUMNS, &split_rejects)?;
         rejects.extend(split_rejects);
-        let mut per_class = vec![0usize; config.data.classes.len()];
-        for &l in &labels {
-            per_class[l as usize] += 1;
-        }
-        split_metas.push(SplitMeta { name: split, count: labels.len(), per_class });
+        split_metas.push(SplitMeta::of(&split, config.data.classes.len(), &manifest));
     }
     provenance.tool("merged_shards", count.to_string());
     let meta = finish_store(&out, config, split_metas, &rejects, provenance)?;

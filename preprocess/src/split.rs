@@ -1,7 +1,6 @@
 //! Validation splits (stratified, seeded, grouped by patient) and balanced per-class limits.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -9,42 +8,46 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::Item;
 
-/// The patient an image belongs to, from the file name conventions of the Kermany
-/// dataset (`person<ID>_bacteria_*`, `IM-<ID>-*`, `NORMAL2-IM-<ID>-*`); other
-/// names are their own group.
-pub fn patient_key(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    if stem.starts_with("person")
-        && let Some((id, _)) = stem.split_once('_')
-    {
-        return id.to_string();
-    }
-    for prefix in ["NORMAL2-IM-", "IM-"] {
-        if let Some(rest) = stem.strip_prefix(prefix) {
-            let id: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if !id.is_empty() {
-                return format!("{prefix}{id}");
-            }
-        }
-    }
-    stem
+/// Why a validation split could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error(
+        "patient {patient:?} holds {images} of the {total} training images ({share:.1}%, over data.max_patient_share {max:.1}%): the patient grouping is wrong for this dataset. Set data.patient to a label-file column ({{column: \"Patient ID\"}}) or a pattern over the path ({{pattern: \"patient(\\\\d+)\"}}), or data.group_by_patient: false"
+    )]
+    GroupTooLarge { patient: String, images: usize, total: usize, share: f64, max: f64 },
 }
 
 /// Moves about `fraction` of each class from `train` to a validation split.
 ///
-/// With `group_by_patient`, all images of a patient land on the same side, so the
-/// validation figures are not inflated by near-duplicates of training images.
+/// With `group_by_patient`, all images of a patient (`Item::patient`) land on the same
+/// side, so the validation figures are not inflated by near-duplicates of training
+/// images. A patient holding more than `max_share` of the images (and more than
+/// `Data::MIN_IMAGES_FOR_SHARE_CHECK`) means the grouping is wrong, and is an error.
 pub fn take_validation(
     train: Vec<Item>,
     fraction: f64,
     seed: u64,
     group_by_patient: bool,
+    max_share: f64,
     classes: usize,
-) -> (Vec<Item>, Vec<Item>) {
+) -> Result<(Vec<Item>, Vec<Item>), SplitError> {
+    let total = train.len();
     let mut groups: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for item in train {
-        let key = if group_by_patient { patient_key(&item.path) } else { item.path.display().to_string() };
+        let key = if group_by_patient { item.patient.clone() } else { item.path.display().to_string() };
         groups.entry(key).or_default().push(item);
+    }
+    if let Some((patient, items)) = groups.iter().max_by_key(|(_, items)| items.len())
+        && items.len() > cxr_config::Data::MIN_IMAGES_FOR_SHARE_CHECK
+        && items.len() as f64 > max_share * total as f64
+    {
+        return Err(SplitError::GroupTooLarge {
+            patient: patient.clone(),
+            images: items.len(),
+            total,
+            share: 100.0 * items.len() as f64 / total as f64,
+            max: 100.0 * max_share,
+        });
     }
     let mut per_class = vec![0usize; classes];
     for item in groups.values().flatten() {
@@ -73,7 +76,7 @@ pub fn take_validation(
     }
     keep.sort();
     val.sort();
-    (keep, val)
+    Ok((keep, val))
 }
 
 /// At most `limit` images per class, a seeded random choice, in sorted order.
@@ -105,16 +108,23 @@ mod tests {
     use super::*;
 
     fn item(name: &str, label: usize) -> Item {
-        Item { path: PathBuf::from(format!("/d/{name}.jpeg")), label }
+        let path = PathBuf::from(format!("/d/{name}.jpeg"));
+        Item { patient: crate::patient::kermany_key(&path), path, label }
     }
 
     #[test]
-    fn patient_keys_follow_kermany_names() {
-        assert_eq!(patient_key(Path::new("/x/person1017_bacteria_2948.jpeg")), "person1017");
-        assert_eq!(patient_key(Path::new("/x/person1017_virus_1.jpeg")), "person1017");
-        assert_eq!(patient_key(Path::new("IM-0115-0001.jpeg")), "IM-0115");
-        assert_eq!(patient_key(Path::new("NORMAL2-IM-0115-0001.jpeg")), "NORMAL2-IM-0115");
-        assert_eq!(patient_key(Path::new("scan.png")), "scan");
+    fn a_patient_holding_too_many_images_is_an_error_that_explains_itself() {
+        // CheXpert read with the Kermany rule: every `view1_frontal.jpg` is one "patient".
+        let mut items: Vec<Item> = (0..30).map(|i| item(&format!("patient{i:05}/study1/view1_frontal"), i % 2)).collect();
+        for i in 0..70 {
+            items.push(item(&format!("person{i}_bacteria_1"), 1));
+        }
+        let items: Vec<Item> =
+            items.into_iter().map(|mut i| { if i.path.to_string_lossy().contains("view1") { i.patient = "view1_frontal".into() } i }).collect();
+        let err = take_validation(items.clone(), 0.2, 1, true, 0.05, 2).unwrap_err().to_string();
+        assert!(err.contains("\"view1_frontal\" holds 30 of the 100") && err.contains("data.patient"), "{err}");
+        // Without grouping there is no such group.
+        assert!(take_validation(items, 0.2, 1, false, 0.05, 2).is_ok());
     }
 
     #[test]
@@ -129,17 +139,17 @@ mod tests {
             items.push(item(&format!("IM-{p:04}-0001"), 0));
             items.push(item(&format!("IM-{p:04}-0002"), 0));
         }
-        let (train, val) = take_validation(items.clone(), 0.2, 7, true, 2);
+        let (train, val) = take_validation(items.clone(), 0.2, 7, true, 0.05, 2).unwrap();
         assert_eq!(train.len() + val.len(), items.len());
-        let train_patients: HashSet<String> = train.iter().map(|i| patient_key(&i.path)).collect();
-        assert!(val.iter().all(|i| !train_patients.contains(&patient_key(&i.path))));
+        let train_patients: HashSet<&str> = train.iter().map(|i| i.patient.as_str()).collect();
+        assert!(val.iter().all(|i| !train_patients.contains(i.patient.as_str())));
         let val_pos = val.iter().filter(|i| i.label == 1).count();
         let val_neg = val.len() - val_pos;
         assert!((57..=63).contains(&val_pos), "{val_pos}");
         assert!((22..=26).contains(&val_neg), "{val_neg}");
         // Same seed, same split; another seed, another split.
-        assert_eq!(take_validation(items.clone(), 0.2, 7, true, 2).1, val);
-        assert_ne!(take_validation(items, 0.2, 8, true, 2).1, val);
+        assert_eq!(take_validation(items.clone(), 0.2, 7, true, 0.05, 2).unwrap().1, val);
+        assert_ne!(take_validation(items, 0.2, 8, true, 0.05, 2).unwrap().1, val);
     }
 
     proptest! {
@@ -147,7 +157,7 @@ mod tests {
         fn split_partitions_items(n0 in 1usize..80, n1 in 1usize..80, fraction in 0.05f64..0.5, seed: u64) {
             let items: Vec<Item> = (0..n0).map(|i| item(&format!("a{i}"), 0))
                 .chain((0..n1).map(|i| item(&format!("b{i}"), 1))).collect();
-            let (train, val) = take_validation(items.clone(), fraction, seed, false, 2);
+            let (train, val) = take_validation(items.clone(), fraction, seed, false, 0.05, 2).unwrap();
             let mut all: Vec<Item> = train.iter().chain(val.iter()).cloned().collect();
             all.sort();
             let mut expected = items;

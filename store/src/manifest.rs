@@ -16,6 +16,9 @@ pub struct ManifestRow {
     pub width: u32,
     pub height: u32,
     pub sha256: String,
+    /// The patient (`data.patient`); empty in stores written before it was recorded.
+    #[serde(default)]
+    pub patient: String,
 }
 
 /// A file that could not be used, and why.
@@ -26,7 +29,7 @@ pub struct RejectRow {
 }
 
 /// Columns of `manifest.csv`.
-pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "width", "height", "sha256"];
+pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "width", "height", "sha256", "patient"];
 /// Columns of `rejects.csv`.
 pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
 
@@ -76,6 +79,21 @@ pub struct SplitMeta {
     pub name: String,
     pub count: usize,
     pub per_class: Vec<usize>,
+    /// Distinct patients in the split (absent in stores written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patients: Option<usize>,
+}
+
+impl SplitMeta {
+    /// Counts per class and distinct patients of a split's manifest rows.
+    pub fn of(name: &str, classes: usize, rows: &[ManifestRow]) -> SplitMeta {
+        let mut per_class = vec![0usize; classes];
+        for row in rows {
+            per_class[row.label as usize] += 1;
+        }
+        let patients = rows.iter().map(|r| r.patient.as_str()).collect::<std::collections::BTreeSet<_>>().len();
+        SplitMeta { name: name.to_string(), count: rows.len(), per_class, patients: Some(patients) }
+    }
 }
 
 impl TensorsMeta {

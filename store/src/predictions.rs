@@ -73,7 +73,7 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreErro
         let probabilities = record
             .iter()
             .skip(3)
-            .map(|v| v.parse::<f64>().map_err(|_| bad(format!("row {}: {v:?} is not a probability", i + 2))))
+            .map(|v| parse_probability(v).ok_or_else(|| bad(format!("row {}: {v:?} is not a probability", i + 2))))
             .collect::<Result<Vec<_>, _>>()?;
         rows.push(Prediction {
             path: record[0].to_string(),
@@ -83,4 +83,34 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreErro
         });
     }
     Ok((classes, rows))
+}
+
+/// A probability cell: a finite number in [0, 1]. "NaN", "inf" and "-0.5" parse as
+/// floats but are not probabilities; letting them through would corrupt every metric.
+fn parse_probability(cell: &str) -> Option<f64> {
+    let p: f64 = cell.trim().parse().ok()?;
+    (p.is_finite() && (0.0..=1.0).contains(&p)).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_or_out_of_range_probabilities_are_errors_naming_the_row() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["NaN", "inf", "-inf", "1.5", "-0.1", ""] {
+            let path = dir.path().join("p.csv");
+            let text = format!("path,label,predicted,p_A,p_B\na.png,A,A,0.9,0.1\nb.png,B,B,0.2,{bad}\n");
+            std::fs::write(&path, text).unwrap();
+            let err = read_csv(&path).unwrap_err().to_string();
+            assert!(err.contains("p.csv") && err.contains("row 3"), "{bad}: {err}");
+        }
+        let path = dir.path().join("ok.csv");
+        std::fs::write(&path, "path,label,predicted,p_A,p_B\na.png,,A,1.000000,0.000000\n").unwrap();
+        let (classes, rows) = read_csv(&path).unwrap();
+        assert_eq!(classes, ["A", "B"]);
+        assert_eq!(rows[0].probabilities, [1.0, 0.0]);
+        assert_eq!(rows[0].label, None);
+    }
 }
