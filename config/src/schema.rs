@@ -100,8 +100,7 @@ impl Data {
 }
 
 /// How the patient of an image is found, so that no patient is on both sides of a split.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatientId {
     /// `kermany` for the folders and synthetic adapters; `path` for a label file.
     Auto,
@@ -114,6 +113,54 @@ pub enum PatientId {
     /// A regular expression over the path relative to `data.root`; its first capture group
     /// (or the whole match) is the patient (`patient\d+` for CheXpert).
     Pattern(String),
+}
+
+const PATIENT_EXPECTED: &str = "expected one of: auto, kermany, path, {column: NAME}, {pattern: REGEX}";
+
+impl Serialize for PatientId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, value) = match self {
+            PatientId::Auto => return s.serialize_str("auto"),
+            PatientId::Kermany => return s.serialize_str("kermany"),
+            PatientId::Path => return s.serialize_str("path"),
+            PatientId::Column(c) => ("column", c),
+            PatientId::Pattern(p) => ("pattern", p),
+        };
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(key, value)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for PatientId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Map(std::collections::BTreeMap<String, String>),
+        }
+        let raw = Raw::deserialize(d).map_err(|_| serde::de::Error::custom(PATIENT_EXPECTED))?;
+        let unknown = |what: String| serde::de::Error::custom(format!("unknown value {what}, {PATIENT_EXPECTED}"));
+        match raw {
+            Raw::Name(n) => match n.as_str() {
+                "auto" => Ok(PatientId::Auto),
+                "kermany" => Ok(PatientId::Kermany),
+                "path" => Ok(PatientId::Path),
+                _ => Err(unknown(format!("{n:?}"))),
+            },
+            Raw::Map(m) if m.len() == 1 => {
+                let (k, v) = m.into_iter().next().expect("one entry");
+                match k.as_str() {
+                    "column" => Ok(PatientId::Column(v)),
+                    "pattern" => Ok(PatientId::Pattern(v)),
+                    _ => Err(unknown(format!("{{{k}: ...}}"))),
+                }
+            }
+            Raw::Map(_) => Err(serde::de::Error::custom(PATIENT_EXPECTED)),
+        }
+    }
 }
 
 /// Dataset adapters.

@@ -218,3 +218,26 @@ proptest::proptest! {
         proptest::prop_assert_eq!(back, c);
     }
 }
+
+#[test]
+fn patient_rules_parse_from_names_and_one_key_maps_and_round_trip() {
+    for (yaml, expected) in [
+        ("kermany", PatientId::Kermany),
+        ("path", PatientId::Path),
+        ("{column: Patient ID}", PatientId::Column("Patient ID".into())),
+        ("{pattern: 'patient(\\d+)'}", PatientId::Pattern("patient(\\d+)".into())),
+    ] {
+        let c = Config::load(None, &[format!("data.patient={yaml}"), "data.adapter=csv".into()]).unwrap();
+        assert_eq!(c.data.patient, expected);
+        let again = Config::from_yaml_str(&c.to_yaml(), "resolved").unwrap();
+        assert_eq!(again.data.patient, expected);
+    }
+    let err = Config::load(None, &["data.patient=bogus".into()]).unwrap_err().to_string();
+    assert!(err.contains("data.patient") && err.contains("{column: NAME}"), "{err}");
+    let err = Config::load(None, &["data.patient={column: id}".into()]).unwrap_err().to_string();
+    assert!(err.contains("needs data.adapter: csv"), "{err}");
+    let err = Config::load(None, &["data.patient={pattern: '(unclosed'}".into()]).unwrap_err().to_string();
+    assert!(err.contains("not a regular expression"), "{err}");
+    let err = Config::load(None, &["data.classes=[NORMAL, ../x]".into()]).unwrap_err().to_string();
+    assert!(err.contains("data.classes") && err.contains("letters, digits"), "{err}");
+}

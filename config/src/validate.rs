@@ -120,12 +120,15 @@ impl Config {
             PatientId::Column(column) if data.adapter != Adapter::Csv => {
                 return Err(c.fail(
                     "data.patient",
-                    format!("{{column: {column:?}}} needs data.adapter: csv, expected kermany, path or {{pattern: ...}}"),
+                    format!(
+                        "{{column: {column:?}}} needs data.adapter: csv, expected kermany, path or {{pattern: ...}}"
+                    ),
                 ));
             }
             PatientId::Pattern(pattern) => {
-                regex::Regex::new(pattern)
-                    .map_err(|e| c.fail("data.patient", format!("pattern {pattern:?} is not a regular expression: {e}")))?;
+                regex::Regex::new(pattern).map_err(|e| {
+                    c.fail("data.patient", format!("pattern {pattern:?} is not a regular expression: {e}"))
+                })?;
             }
             _ => {}
         }

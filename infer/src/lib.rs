@@ -148,6 +148,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     } else {
         options.sources.clone()
     };
+    for source in &sources {
+        if let Source::Split(name) = source
+            && !cxr_config::is_safe_name(name)
+        {
+            bail!(
+                "--split {name}: a split name has only letters, digits, `_` and `-` (it names a file of EXP/predictions/)"
+            );
+        }
+    }
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }

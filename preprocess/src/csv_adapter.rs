@@ -35,8 +35,7 @@ pub(crate) fn load(config: &Config, rule: &PatientRule) -> Result<Dataset, Datas
     let csv_err = |message: String| DatasetError::Csv { path: file.clone(), message };
     // `flexible`: NIH's header names `OriginalImage[Width,Height]` with a comma inside, so it
     // has more fields than its rows; the columns read here come before it.
-    let mut reader =
-        csv::ReaderBuilder::new().flexible(true).from_path(&file).map_err(|e| csv_err(e.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(&file).map_err(|e| csv_err(e.to_string()))?;
     let headers = reader.headers().map_err(|e| csv_err(e.to_string()))?.clone();
     let columns = find_columns(config, rule, &headers).map_err(csv_err)?;
     let file_name = name(&file);
@@ -98,7 +97,12 @@ fn find_columns(config: &Config, rule: &PatientRule, headers: &csv::StringRecord
 
 /// Applies the filters, the label rule, the split and the patient column to one row;
 /// `Err` is the reject reason.
-fn accept_row<'r>(config: &Config, columns: &Columns, cell: &impl Fn(usize) -> &'r str, at: &str) -> Result<Row, String> {
+fn accept_row<'r>(
+    config: &Config,
+    columns: &Columns,
+    cell: &impl Fn(usize) -> &'r str,
+    at: &str,
+) -> Result<Row, String> {
     for (i, column, keep) in &columns.filters {
         let value = cell(*i);
         if !keep.iter().any(|k| k == value) {
@@ -168,10 +172,7 @@ fn allowed_roots(config: &Config) -> Result<Vec<PathBuf>, DatasetError> {
     let root = &config.data.root;
     let mut roots = vec![root.clone()];
     roots.extend(config.data.csv.allowed_roots.iter().map(|r| if r.is_absolute() { r.clone() } else { root.join(r) }));
-    roots
-        .into_iter()
-        .map(|r| std::fs::canonicalize(&r).map_err(|e| crate::dataset::io_err(&r, e)))
-        .collect()
+    roots.into_iter().map(|r| std::fs::canonicalize(&r).map_err(|e| crate::dataset::io_err(&r, e))).collect()
 }
 
 /// `Ok` when `path` exists and resolves (links followed) inside one of `roots`; the file

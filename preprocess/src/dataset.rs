@@ -63,7 +63,8 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     if !root.is_dir() {
         return Err(DatasetError::MissingRoot(root.clone()));
     }
-    let rule = PatientRule::from_config(config).map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;
+    let rule = PatientRule::from_config(config)
+        .map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;
     let dataset = match config.data.adapter {
         Adapter::Folders | Adapter::Synthetic => load_folders(root, &config.data.classes, &rule)?,
         Adapter::Csv => return crate::csv_adapter::load(config, &rule),

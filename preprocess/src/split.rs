@@ -115,12 +115,20 @@ mod tests {
     #[test]
     fn a_patient_holding_too_many_images_is_an_error_that_explains_itself() {
         // CheXpert read with the Kermany rule: every `view1_frontal.jpg` is one "patient".
-        let mut items: Vec<Item> = (0..30).map(|i| item(&format!("patient{i:05}/study1/view1_frontal"), i % 2)).collect();
+        let mut items: Vec<Item> =
+            (0..30).map(|i| item(&format!("patient{i:05}/study1/view1_frontal"), i % 2)).collect();
         for i in 0..70 {
             items.push(item(&format!("person{i}_bacteria_1"), 1));
         }
-        let items: Vec<Item> =
-            items.into_iter().map(|mut i| { if i.path.to_string_lossy().contains("view1") { i.patient = "view1_frontal".into() } i }).collect();
+        let items: Vec<Item> = items
+            .into_iter()
+            .map(|mut i| {
+                if i.path.to_string_lossy().contains("view1") {
+                    i.patient = "view1_frontal".into()
+                }
+                i
+            })
+            .collect();
         let err = take_validation(items.clone(), 0.2, 1, true, 0.05, 2).unwrap_err().to_string();
         assert!(err.contains("\"view1_frontal\" holds 30 of the 100") && err.contains("data.patient"), "{err}");
         // Without grouping there is no such group.

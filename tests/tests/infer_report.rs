@@ -7,24 +7,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// A trained experiment on a small folder dataset (random backbone: fast, no weights needed).
-fn trained(dir: &Path) -> PathBuf {
-    let root = dir.join("data");
-    write_split(&root, "train", 10, 0);
-    write_split(&root, "test", 4, 100);
-    let config = write_config(
-        dir,
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4}}\nreport: {{bootstrap: 20}}\n",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    );
-    ok(run_stage("preprocess", &config, &[]));
-    ok(run_stage("train", &config, &[]));
-    config
-}
-
 fn probabilities_by_path(path: &Path) -> Vec<(String, f64)> {
     let mut rows: Vec<(String, f64)> =
         read_csv(path)[1..].iter().map(|r| (r[0].clone(), r[4].parse().unwrap())).collect();

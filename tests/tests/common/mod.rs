@@ -7,17 +7,38 @@ use std::process::Output;
 use assert_cmd::Command;
 use image::{DynamicImage, GrayImage, ImageFormat};
 
-/// The real stage binary (built by `cargo build --workspace --bins`, which `make test` runs first).
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds the stage binaries once per test process, as `make build` does (same features,
+/// so that it is a no-op after `make test`'s build), so that a plain `cargo test` is enough.
+/// The binaries live in other packages, where `CARGO_BIN_EXE_<name>` cannot reach.
+fn build_binaries() {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let root = workspace_root();
+        let features = std::process::Command::new(root.join("scripts/cargo-features.sh")).output().unwrap();
+        let features = String::from_utf8(features.stdout).unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--workspace", "--bins", "--quiet"])
+            .args(features.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the stage binaries failed");
+    });
+}
+
+/// The real stage binary, built first if needed.
 pub fn bin(name: &str) -> Command {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    build_binaries();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     let path = target.join("debug").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing after `cargo build --workspace --bins`", path.display());
     let mut cmd = Command::new(path);
     cmd.env_remove("RUST_LOG").arg("--no-progress");
     cmd
@@ -82,4 +103,89 @@ pub fn write_split(root: &Path, split: &str, n: u32, offset: u32) {
 pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(path).unwrap();
     r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+}
+
+/// Writes a 16-bit MONOCHROME2 DICOM (explicit VR little endian) with a seeded pattern;
+/// `bright` adds a bright patch, as [`xray_like`] does.
+pub fn write_dicom(path: &Path, seed: u32, w: u16, h: u16, bright: bool) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let img = xray_like(seed, w as u32, h as u32, bright).into_luma8();
+    let pixels: Vec<u16> = img.pixels().map(|p| p.0[0] as u16 * 16).collect();
+    let mut obj = InMemDicomObject::new_empty();
+    let us = |v: u16| PrimitiveValue::from(v);
+    obj.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")));
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(format!("1.2.3.{seed}"))));
+    obj.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, us(1)));
+    obj.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")));
+    obj.put(DataElement::new(tags::ROWS, VR::US, us(h)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, us(w)));
+    obj.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, us(16)));
+    obj.put(DataElement::new(tags::BITS_STORED, VR::US, us(12)));
+    obj.put(DataElement::new(tags::HIGH_BIT, VR::US, us(11)));
+    obj.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, us(0)));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    let meta = FileMetaTableBuilder::new().transfer_syntax("1.2.840.10008.1.2.1");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+}
+
+/// Every file below `dir` (recursively) with its size and modification time, except
+/// below `skip`: to prove that a run wrote nothing outside its experiment folder.
+pub fn snapshot(dir: &Path, skip: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if d.starts_with(skip) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Splits of an experiment's manifests: (split, file path, class, patient) per row.
+pub fn manifest_rows(exp: &Path) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for split in ["train", "val", "test"] {
+        let path = exp.join("tensors").join(split).join("manifest.csv");
+        if !path.is_file() {
+            continue;
+        }
+        let rows = read_csv(&path);
+        let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+        let (p, c, pat) = (col("path"), col("class"), col("patient"));
+        for r in &rows[1..] {
+            out.push((split.to_string(), r[p].clone(), r[c].clone(), r[pat].clone()));
+        }
+    }
+    out
+}
+
+/// A trained experiment on a small folder dataset (random backbone: fast, no weights needed).
+pub fn trained(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    write_split(&root, "train", 10, 0);
+    write_split(&root, "test", 4, 100);
+    let config = write_config(
+        dir,
+        &format!(
+            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4}}\nreport: {{bootstrap: 20}}\n",
+            dir.join("runs").display(),
+            root.display()
+        ),
+    );
+    ok(run_stage("preprocess", &config, &[]));
+    ok(run_stage("train", &config, &[]));
+    config
 }
