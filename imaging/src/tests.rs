@@ -261,3 +261,151 @@ fn cmyk_jpeg_becomes_rgb() {
     assert!(near(px(4), [255, 255, 255]), "paper {:?}", px(4));
     assert!(near(px(28), [0, 255, 255]), "cyan {:?}", px(28));
 }
+
+/// Writes JPEG bit streams for the high-bit-depth tests: lossless (SOF3, predictor 1) of
+/// any precision, and a 12-bit extended DCT (SOF1) of flat blocks.
+mod high_depth_jpeg {
+    /// Every Huffman code is 5 bits: symbol k (k <= 16) has code k.
+    fn dht(class_and_id: u8, symbols: &[u8]) -> Vec<u8> {
+        let mut counts = [0u8; 16];
+        counts[4] = symbols.len() as u8;
+        let mut seg = vec![0xFF, 0xC4];
+        let len = 2 + 1 + 16 + symbols.len();
+        seg.extend_from_slice(&(len as u16).to_be_bytes());
+        seg.push(class_and_id);
+        seg.extend_from_slice(&counts);
+        seg.extend_from_slice(symbols);
+        seg
+    }
+
+    struct Bits {
+        out: Vec<u8>,
+        acc: u32,
+        n: u32,
+    }
+
+    impl Bits {
+        fn put(&mut self, value: u32, bits: u32) {
+            for i in (0..bits).rev() {
+                self.acc = (self.acc << 1) | ((value >> i) & 1);
+                self.n += 1;
+                if self.n == 8 {
+                    let byte = self.acc as u8;
+                    self.out.push(byte);
+                    if byte == 0xFF {
+                        self.out.push(0x00);
+                    }
+                    self.acc = 0;
+                    self.n = 0;
+                }
+            }
+        }
+        fn finish(mut self) -> Vec<u8> {
+            while self.n != 0 {
+                self.put(1, 1);
+            }
+            self.out
+        }
+        /// A difference as (category code, extra bits), as both lossless and DC coding do.
+        fn diff(&mut self, diff: i32) {
+            let category = 32 - diff.unsigned_abs().leading_zeros();
+            self.put(category, 5);
+            if (1..16).contains(&category) {
+                let extra = if diff < 0 { diff - 1 } else { diff } as u32 & ((1 << category) - 1);
+                self.put(extra, category);
+            }
+        }
+    }
+
+    fn frame(marker: u8, precision: u8, w: u16, h: u16) -> Vec<u8> {
+        let mut seg = vec![0xFF, marker, 0, 11, precision];
+        seg.extend_from_slice(&h.to_be_bytes());
+        seg.extend_from_slice(&w.to_be_bytes());
+        seg.extend_from_slice(&[1, 1, 0x11, 0]);
+        seg
+    }
+
+    fn scan(ss: u8, se: u8) -> Vec<u8> {
+        vec![0xFF, 0xDA, 0, 8, 1, 1, 0x00, ss, se, 0]
+    }
+
+    /// A lossless greyscale JPEG of `precision` bits (2-16) holding `samples` (row-major).
+    pub fn lossless(precision: u8, w: u16, h: u16, samples: &[u16]) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8];
+        out.extend(frame(0xC3, precision, w, h));
+        out.extend(dht(0x00, &(0..=16).collect::<Vec<u8>>()));
+        out.extend(scan(1, 0));
+        let mut bits = Bits { out: Vec::new(), acc: 0, n: 0 };
+        let (w, h) = (w as usize, h as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let predicted = match (x, y) {
+                    (0, 0) => 1i32 << (precision - 1),
+                    (0, _) => samples[(y - 1) * w] as i32,
+                    _ => samples[y * w + x - 1] as i32,
+                };
+                let mut diff = (samples[y * w + x] as i32 - predicted).rem_euclid(65536);
+                if diff > 32768 {
+                    diff -= 65536;
+                }
+                bits.diff(diff);
+            }
+        }
+        out.extend(bits.finish());
+        out.extend([0xFF, 0xD9]);
+        out
+    }
+
+    /// A 12-bit extended sequential DCT JPEG whose 8x8 blocks are flat (DC only).
+    pub fn dct12(w: u16, h: u16) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 67, 0];
+        out.extend([1u8; 64]);
+        out.extend(frame(0xC1, 12, w, h));
+        out.extend(dht(0x00, &(0..=15).collect::<Vec<u8>>()));
+        out.extend(dht(0x10, &[0x00]));
+        out.extend(scan(0, 63));
+        let mut bits = Bits { out: Vec::new(), acc: 0, n: 0 };
+        let blocks = (w as usize).div_ceil(8) * (h as usize).div_ceil(8);
+        for b in 0..blocks {
+            bits.diff(if b == 0 { 800 } else { 0 });
+            bits.put(0, 5); // EOB
+        }
+        out.extend(bits.finish());
+        out.extend([0xFF, 0xD9]);
+        out
+    }
+}
+
+fn grey_of(p: &Prepared) -> Vec<u8> {
+    p.pixels.chunks_exact(3).map(|c| c[0]).collect()
+}
+
+#[test]
+fn lossless_16_and_12_bit_jpegs_are_scaled_over_their_precision() {
+    let (w, h) = (64u16, 40u16);
+    for precision in [16u8, 12] {
+        let max = (1u32 << precision) - 1;
+        // A left-to-right ramp over the whole range, the same on every row.
+        let samples: Vec<u16> =
+            (0..h as u32).flat_map(|_| (0..w as u32).map(move |x| (x * max / (w as u32 - 1)) as u16)).collect();
+        let bytes = high_depth_jpeg::lossless(precision, w, h, &samples);
+        assert_eq!(crate::jpeg::sample_precision(&bytes), Some(precision));
+        let t = Transform { filter: ResizeFilter::Nearest, ..transform(h as u32, w as u32) };
+        let p = t.apply_bytes(&bytes).unwrap_or_else(|e| panic!("{precision}-bit lossless: {e}"));
+        let grey = grey_of(&p);
+        for x in 0..w as usize {
+            let expected = (samples[x] as u32 * 255 + max / 2) / max;
+            assert!((grey[x] as i32 - expected as i32).abs() <= 1, "{precision}-bit x={x}: {} vs {expected}", grey[x]);
+        }
+        // The low byte would make a saw-tooth; the scaled high bits rise monotonically.
+        assert!(grey.windows(2).take(w as usize - 1).all(|p| p[0] <= p[1]), "{precision}-bit: {:?}", &grey[..w as usize]);
+        assert_eq!((grey[0], grey[w as usize - 1]), (0, 255));
+    }
+}
+
+#[test]
+fn a_12_bit_dct_jpeg_is_rejected_with_a_reason_that_says_so() {
+    let e = transform(32, 32).apply_bytes(&high_depth_jpeg::dct12(64, 48)).unwrap_err();
+    assert!(e.to_string().contains("12-bit DCT JPEG"), "{e}");
+    assert_eq!(e.kind(), "unsupported");
+}
