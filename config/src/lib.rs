@@ -17,6 +17,28 @@ pub use error::ConfigError;
 pub use schema::*;
 pub use validate::is_safe_name;
 
+/// The four stages, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Preprocess,
+    Train,
+    Infer,
+    Report,
+}
+
+impl Stage {
+    /// The config sections this stage's outputs depend on, its predecessors' included.
+    pub fn sections(self) -> &'static [&'static str] {
+        const ALL: &[&str] = &["experiment", "data", "preprocess", "model", "train", "infer", "report"];
+        match self {
+            Stage::Preprocess => &ALL[..3],
+            Stage::Train => &ALL[..5],
+            Stage::Infer => &ALL[..6],
+            Stage::Report => ALL,
+        }
+    }
+}
+
 /// File name of the resolved configuration each stage writes next to its outputs.
 pub const RESOLVED_FILE_NAME: &str = "config.resolved.yaml";
 
@@ -87,6 +109,12 @@ impl Config {
             hasher.update(serde_yaml::to_string(&part).expect("serialisable").as_bytes());
         }
         hex::encode(hasher.finalize())
+    }
+
+    /// The hash of every section `stage`'s outputs depend on (its own and those of the
+    /// stages before it): a Makefile stamp that changes exactly when the stage must rerun.
+    pub fn stage_hash(&self, stage: Stage) -> String {
+        self.section_hash(stage.sections())
     }
 
     /// SHA-256 of the whole resolved configuration.

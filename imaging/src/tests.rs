@@ -398,7 +398,11 @@ fn lossless_16_and_12_bit_jpegs_are_scaled_over_their_precision() {
             assert!((grey[x] as i32 - expected as i32).abs() <= 1, "{precision}-bit x={x}: {} vs {expected}", grey[x]);
         }
         // The low byte would make a saw-tooth; the scaled high bits rise monotonically.
-        assert!(grey.windows(2).take(w as usize - 1).all(|p| p[0] <= p[1]), "{precision}-bit: {:?}", &grey[..w as usize]);
+        assert!(
+            grey.windows(2).take(w as usize - 1).all(|p| p[0] <= p[1]),
+            "{precision}-bit: {:?}",
+            &grey[..w as usize]
+        );
         assert_eq!((grey[0], grey[w as usize - 1]), (0, 255));
     }
 }

@@ -53,7 +53,7 @@ enum FormatArg {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cxr_cli::run_stage(&args.common, |config| {
+    cxr_cli::run_stage(&args.common, cxr_config::Stage::Infer, |config| {
         if let Some(count) = args.merge {
             for (path, rows) in cxr_infer::merge(&config, count)? {
                 tracing::info!("{rows} rows -> {}", path.display());

@@ -21,7 +21,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cxr_cli::run_stage(&args.common, |config| {
+    cxr_cli::run_stage(&args.common, cxr_config::Stage::Preprocess, |config| {
         if let Some(count) = args.merge {
             let meta = cxr_preprocess::merge(&config, count)?;
             let total: usize = meta.splits.iter().map(|s| s.count).sum();

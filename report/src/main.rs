@@ -30,7 +30,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cxr_cli::run_stage(&args.common, |config| {
+    cxr_cli::run_stage(&args.common, cxr_config::Stage::Report, |config| {
         if let Some(Command::Compare { experiments, out }) = &args.command {
             print!("{}", cxr_report::compare(experiments, out.as_deref())?);
             return Ok(());
