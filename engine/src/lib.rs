@@ -4,6 +4,7 @@
 //! Invariant: `--device cuda` either runs on CUDA or fails; it never falls back to CPU.
 
 mod cuda_libs;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -39,6 +40,10 @@ pub enum EngineError {
         "--device cuda: ONNX Runtime at {library} could not use CUDA: {message}. CUDA needs an NVIDIA GPU with its driver, and the GPU build of ONNX Runtime with its CUDA/cuDNN libraries: run `make setup-cuda` and use --device cuda (it loads .ort/cuda/ by default), or use --device cpu"
     )]
     Cuda { library: PathBuf, message: String },
+    #[error(
+        "{path} is not the ONNX Runtime library the pinned wheels ship (its SHA-256 is {sha256}); delete .ort/ and run `make setup` (or `make setup-cuda`), or set runtime.onnxruntime to this file to use it anyway"
+    )]
+    Untrusted { path: PathBuf, sha256: String },
     #[error("ONNX Runtime cannot open model {path}: {message}")]
     Model { path: PathBuf, message: String },
     #[error("ONNX Runtime: {0}")]
@@ -135,6 +140,11 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::LibraryNotFound { tried: tried.clone() })?;
         let library = library.canonicalize().unwrap_or(library);
+        // A library found in a `.ort/` folder must be the pinned wheels' own; one named by
+        // runtime.onnxruntime or ORT_DYLIB_PATH is the user's explicit choice.
+        if runtime.onnxruntime.is_none() && std::env::var_os(DYLIB_ENV).is_none_or(|p| p.is_empty()) {
+            verify::verify_library(&library)?;
+        }
         if let Some(version) = version_from_file_name(&library) {
             let wanted = EXPECTED_VERSION.rsplit_once('.').map_or(EXPECTED_VERSION, |(mm, _)| mm);
             if !(version == wanted || version.starts_with(&format!("{wanted}."))) {

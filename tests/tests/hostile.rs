@@ -193,3 +193,34 @@ fn a_model_that_returns_nan_stops_infer_naming_the_model_and_the_image() {
     assert!(err.contains("nan.onnx") && err.contains("non-finite") && err.contains(".jpeg"), "{err}");
     assert!(!dir.path().join("runs/e/predictions/test.csv").exists(), "no predictions file from a NaN model");
 }
+
+#[test]
+fn a_runtime_library_or_backbone_found_in_the_working_directory_is_checked_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = trained(dir.path());
+    let cwd = dir.path().join("elsewhere");
+    // A library that is not the pinned wheel's, where the engine looks first (./.ort/cpu/).
+    std::fs::create_dir_all(cwd.join(".ort/cpu")).unwrap();
+    std::fs::write(cwd.join(".ort/cpu/libonnxruntime.so.1.31.1"), b"\x7fELF not really").unwrap();
+    std::os::unix::fs::symlink("libonnxruntime.so.1.31.1", cwd.join(".ort/cpu/libonnxruntime.so")).unwrap();
+    let output =
+        bin("infer").current_dir(&cwd).env_remove("ORT_DYLIB_PATH").arg("--config").arg(&config).output().unwrap();
+    let err = fails(output);
+    assert!(err.contains("not the ONNX Runtime library the pinned wheels ship") && err.contains("SHA-256"), "{err}");
+
+    // A well-formed ONNX file posing as the built ImageNet backbone.
+    std::fs::remove_dir_all(cwd.join(".ort/cpu")).unwrap();
+    std::fs::create_dir_all(cwd.join(".ort/models")).unwrap();
+    let mut g = cxr_onnx::GraphBuilder::new("impostor");
+    let x = g.input("x", cxr_onnx::DataType::Float, &[cxr_onnx::Dim::Fixed(1)]);
+    g.output(&x, "y", cxr_onnx::DataType::Float, &[cxr_onnx::Dim::Fixed(1)]);
+    std::fs::write(cwd.join(".ort/models/vgg16_imagenet_notop.onnx"), cxr_onnx::encode_model(&g.into_model("x")))
+        .unwrap();
+    let output = bin("train")
+        .current_dir(&cwd)
+        .args(["--config", config.to_str().unwrap(), "--set", "model.backbone=imagenet"])
+        .output()
+        .unwrap();
+    let err = fails(output);
+    assert!(err.contains("vgg16_imagenet_notop.onnx has SHA-256") && err.contains("delete it"), "{err}");
+}

