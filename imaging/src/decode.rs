@@ -162,10 +162,19 @@ fn decode_with_image(bytes: &[u8], format: Format, t: &Transform) -> Result<Deco
 }
 
 fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    // dicom-pixeldata asserts on some inconsistent headers (found by fuzzing); the checks
+    // below catch those known, and an unwinding decoder is a corrupt file, not a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_dicom_inner(bytes, t))).unwrap_or_else(|_| {
+        Err(ImagingError::Corrupt { format: "DICOM", message: "the DICOM decoder failed on this file's header".into() })
+    })
+}
+
+fn decode_dicom_inner(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     use dicom_dictionary_std::tags;
     use dicom_pixeldata::{ConvertOptions, ModalityLutOption, PixelDecoder, VoiLutOption};
 
     let corrupt = |message: String| ImagingError::Corrupt { format: "DICOM", message };
+    crate::dicom_guard::check(bytes).map_err(corrupt)?;
     let obj = dicom_object::OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Always)
         .from_reader(Cursor::new(bytes))
@@ -175,6 +184,11 @@ fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     let rows = number(tags::ROWS).and_then(|v| v.first().copied()).unwrap_or(0.0) as u32;
     let columns = number(tags::COLUMNS).and_then(|v| v.first().copied()).unwrap_or(0.0) as u32;
     t.check_size(columns, rows)?;
+    let first = |tag| number(tag).and_then(|v| v.first().copied());
+    let (allocated, stored) = (first(tags::BITS_ALLOCATED).unwrap_or(0.0), first(tags::BITS_STORED).unwrap_or(0.0));
+    if ![1.0, 8.0, 16.0, 32.0].contains(&allocated) || !(1.0..=allocated).contains(&stored) {
+        return Err(corrupt(format!("bits allocated {allocated} / stored {stored} are not a valid pair")));
+    }
     let photometric = text(tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
     // Only the first frame is decoded: a multi-frame file's other frames are never expanded,
     // so the work is bounded by `max_pixels` whatever NumberOfFrames says.

@@ -4,6 +4,7 @@
 //! sees pixels prepared differently from those it was trained on.
 
 mod decode;
+mod dicom_guard;
 mod file;
 mod jpeg;
 mod resize;
@@ -160,5 +161,7 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -264,7 +264,7 @@ fn cmyk_jpeg_becomes_rgb() {
 
 /// Writes JPEG bit streams for the high-bit-depth tests: lossless (SOF3, predictor 1) of
 /// any precision, and a 12-bit extended DCT (SOF1) of flat blocks.
-mod high_depth_jpeg {
+pub(crate) mod high_depth_jpeg {
     /// Every Huffman code is 5 bits: symbol k (k <= 16) has code k.
     fn dht(class_and_id: u8, symbols: &[u8]) -> Vec<u8> {
         let mut counts = [0u8; 16];
@@ -413,3 +413,5 @@ fn a_12_bit_dct_jpeg_is_rejected_with_a_reason_that_says_so() {
     assert!(e.to_string().contains("12-bit DCT JPEG"), "{e}");
     assert_eq!(e.kind(), "unsupported");
 }
+
+pub(crate) use high_depth_jpeg::lossless as lossless_jpeg;

@@ -224,3 +224,88 @@ fn check_classes(config: &Config, file: &Path, dataset: &Dataset, rows: usize) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The label-file adapter on random CSV text: every input gives a dataset or an error,
+    //! never a panic. `CXR_FUZZ_CASES=N` runs N cases (default 400).
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("img/a.png".to_string()),
+            Just("img/b.png".to_string()),
+            Just("../outside.png".to_string()),
+            Just("/etc/passwd".to_string()),
+            Just("NORMAL".to_string()),
+            Just("PNEUMONIA".to_string()),
+            Just("1.0".to_string()),
+            Just("".to_string()),
+            Just("\"quoted, with comma\"".to_string()),
+            Just("\"unterminated".to_string()),
+            Just("train".to_string()),
+            Just("../../x".to_string()),
+            Just("Frontal".to_string()),
+            "[ -~]{0,12}".prop_map(|s| s.replace(['\n', '\r'], "")),
+            "\\PC{0,6}",
+        ]
+    }
+
+    fn row() -> impl Strategy<Value = String> {
+        proptest::collection::vec(cell(), 0..7).prop_map(|cells| cells.join(","))
+    }
+
+    fn cases() -> u32 {
+        std::env::var("CXR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_label_files_load_or_fail_cleanly(
+            header in prop_oneof![Just("path,label,split,patient,view".to_string()), row()],
+            rows in proptest::collection::vec(row(), 0..12),
+            split in any::<bool>(),
+            patient in any::<bool>(),
+            filter in any::<bool>(),
+            contains in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir_all(root.join("img")).unwrap();
+            std::fs::write(root.join("img/a.png"), b"not decoded here").unwrap();
+            std::fs::write(root.join("img/b.png"), b"not decoded here").unwrap();
+            std::fs::write(dir.path().join("outside.png"), b"never read").unwrap();
+            std::fs::write(root.join("labels.csv"), format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+            let mut config = Config::default();
+            config.data.root = root;
+            config.data.adapter = cxr_config::Adapter::Csv;
+            if split {
+                config.data.csv.split_column = Some("split".into());
+            }
+            if patient {
+                config.data.patient = cxr_config::PatientId::Column("patient".into());
+            }
+            if filter {
+                config.data.csv.filters = vec![cxr_config::CsvFilter { column: "view".into(), keep: vec!["Frontal".into()] }];
+            }
+            if contains {
+                config.data.csv.label.rule = CsvLabelRule::Contains;
+                config.data.csv.label.map = vec![("1.0".into(), "PNEUMONIA".into())];
+            }
+            let rule = PatientRule::from_config(&config).unwrap();
+            if let Ok(dataset) = load(&config, &rule) {
+                for (split, items) in &dataset.splits {
+                    prop_assert!(cxr_config::is_safe_name(split));
+                    for item in items {
+                        prop_assert!(item.path.canonicalize().unwrap().starts_with(config.data.root.canonicalize().unwrap()));
+                    }
+                }
+            }
+        }
+    }
+}
