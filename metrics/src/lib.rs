@@ -200,5 +200,147 @@ pub fn log_loss(probabilities: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
     Some(sum / labels.len() as f64)
 }
 
+/// Brier score of the positive-class probabilities: mean of `(p - y)^2`. `None` when empty.
+pub fn brier(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    if scores.is_empty() {
+        return None;
+    }
+    let sum: f64 = scores.iter().zip(positive).map(|(&s, &p)| (s - if p { 1.0 } else { 0.0 }).powi(2)).sum();
+    Some(sum / scores.len() as f64)
+}
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub count: usize,
+    /// Mean predicted probability in the bin.
+    pub mean_predicted: f64,
+    /// Share of positives in the bin.
+    pub fraction_positive: f64,
+}
+
+/// Equal-width bins over [0, 1], binned as scikit-learn's `calibration_curve(strategy="uniform")`
+/// does (a score on an inner edge falls in the lower bin); empty bins are left out.
+pub fn reliability(scores: &[f64], positive: &[bool], bins: usize) -> Vec<ReliabilityBin> {
+    let bins = bins.max(1);
+    let step = 1.0 / bins as f64;
+    // Edges as numpy's linspace makes them (k * step), so that ties at edges agree with it.
+    let inner: Vec<f64> = (1..bins).map(|k| k as f64 * step).collect();
+    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    for (&s, &p) in scores.iter().zip(positive) {
+        if !s.is_finite() {
+            continue;
+        }
+        let b = inner.partition_point(|&e| e < s);
+        sums[b].0 += 1;
+        sums[b].1 += s;
+        sums[b].2 += p as usize;
+    }
+    sums.iter()
+        .enumerate()
+        .filter(|(_, (n, _, _))| *n > 0)
+        .map(|(b, &(n, sum, pos))| ReliabilityBin {
+            lo: b as f64 * step,
+            hi: (b + 1) as f64 * step,
+            count: n,
+            mean_predicted: sum / n as f64,
+            fraction_positive: pos as f64 / n as f64,
+        })
+        .collect()
+}
+
+/// Expected calibration error over `bins` equal-width bins: the count-weighted mean of
+/// `|fraction positive - mean predicted|`. `None` when empty.
+pub fn expected_calibration_error(scores: &[f64], positive: &[bool], bins: usize) -> Option<f64> {
+    let table = reliability(scores, positive, bins);
+    let total: usize = table.iter().map(|b| b.count).sum();
+    (total > 0).then(|| {
+        table.iter().map(|b| b.count as f64 * (b.fraction_positive - b.mean_predicted).abs()).sum::<f64>()
+            / total as f64
+    })
+}
+
+/// Class probabilities with temperature `t` applied to their logits (`ln p`):
+/// `softmax(ln p / t)`. `t > 1` softens, `t < 1` sharpens; the ranking is unchanged.
+pub fn apply_temperature(probabilities: &[f64], t: f64) -> Vec<f64> {
+    let logits: Vec<f64> = probabilities.iter().map(|p| p.max(1e-300).ln() / t).collect();
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = logits.iter().map(|z| (z - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.iter().map(|e| e / sum).collect()
+}
+
+/// The temperature in [0.05, 20] that minimises the mean cross-entropy of
+/// `apply_temperature(p, t)` against `labels` (golden-section search on ln t; the loss is
+/// convex in 1/t). `None` without labels.
+pub fn fit_temperature(probabilities: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
+    if labels.is_empty() {
+        return None;
+    }
+    let nll = |ln_t: f64| {
+        let t = ln_t.exp();
+        let calibrated: Vec<Vec<f64>> = probabilities.iter().map(|p| apply_temperature(p, t)).collect();
+        log_loss(&calibrated, labels).unwrap_or(f64::INFINITY)
+    };
+    let (mut a, mut b) = (0.05f64.ln(), 20f64.ln());
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
+    let (mut fc, mut fd) = (nll(c), nll(d));
+    for _ in 0..80 {
+        if fc < fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - ratio * (b - a);
+            fc = nll(c);
+        } else {
+            (a, c, fc) = (c, d, fd);
+            d = a + ratio * (b - a);
+            fd = nll(d);
+        }
+    }
+    Some(((a + b) / 2.0).exp())
+}
+
+/// A percentile 95% bootstrap interval that resamples groups (patients), not rows: every
+/// resample draws as many groups as there are, with replacement, separately among groups
+/// with a positive row and groups without (so both classes stay present), and evaluates
+/// `stat` on the rows of the drawn groups. Resamples where `stat` is `None` are skipped.
+/// `None` when no resample gives a value or `resamples == 0`.
+pub fn group_bootstrap(
+    groups: &[usize],
+    positive: &[bool],
+    resamples: usize,
+    seed: u64,
+    stat: impl Fn(&[usize]) -> Option<f64>,
+) -> Option<(f64, f64)> {
+    let mut members: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for (row, &g) in groups.iter().enumerate() {
+        members.entry(g).or_default().push(row);
+    }
+    let (pos, neg): (Vec<&Vec<usize>>, Vec<&Vec<usize>>) =
+        members.values().partition(|rows| rows.iter().any(|&r| positive[r]));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let mut rows = Vec::with_capacity(groups.len());
+    for _ in 0..resamples {
+        rows.clear();
+        for stratum in [&pos, &neg] {
+            for _ in 0..stratum.len() {
+                rows.extend_from_slice(stratum[rng.random_range(0..stratum.len())]);
+            }
+        }
+        if let Some(v) = stat(&rows).filter(|v| v.is_finite()) {
+            values.push(v);
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    Some((at(0.025), at(0.975)))
+}
+
 #[cfg(test)]
 mod tests;

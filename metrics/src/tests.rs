@@ -165,3 +165,56 @@ fn roc_curve_of_nan_scores_ends() {
     assert_eq!(roc.len(), 4);
     assert_eq!((roc[3].fpr, roc[3].tpr), (1.0, 1.0));
 }
+
+#[derive(Deserialize)]
+struct CalibrationCase {
+    labels: Vec<u8>,
+    scores: Vec<f64>,
+    brier: f64,
+    fraction_positive: Vec<f64>,
+    mean_predicted: Vec<f64>,
+    counts: Vec<usize>,
+    ece: f64,
+    temperature: f64,
+}
+
+#[test]
+fn calibration_agrees_with_scikit_learn_and_scipy() {
+    let cases: Vec<CalibrationCase> = serde_json::from_str(include_str!("../fixtures/calibration.json")).unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let positive: Vec<bool> = case.labels.iter().map(|&l| l == 1).collect();
+        assert!(close(brier(&case.scores, &positive).unwrap(), case.brier));
+        let bins = reliability(&case.scores, &positive, 10);
+        assert_eq!(bins.iter().map(|b| b.count).collect::<Vec<_>>(), case.counts);
+        for (b, (fp, mp)) in bins.iter().zip(case.fraction_positive.iter().zip(&case.mean_predicted)) {
+            assert!(close(b.fraction_positive, *fp) && close(b.mean_predicted, *mp), "{b:?} vs {fp} {mp}");
+        }
+        assert!(close(expected_calibration_error(&case.scores, &positive, 10).unwrap(), case.ece));
+        let probs: Vec<Vec<f64>> = case.scores.iter().map(|&s| vec![1.0 - s, s]).collect();
+        let labels: Vec<usize> = case.labels.iter().map(|&l| l as usize).collect();
+        let t = fit_temperature(&probs, &labels).unwrap();
+        assert!((t - case.temperature).abs() < 1e-4 * case.temperature, "{t} vs {}", case.temperature);
+        // Temperature changes probabilities, never the ranking: the AUC stays.
+        let scaled: Vec<f64> = probs.iter().map(|p| apply_temperature(p, t)[1]).collect();
+        assert!(close(auc(&scaled, &positive).unwrap(), auc(&case.scores, &positive).unwrap()));
+    }
+}
+
+#[test]
+fn group_bootstrap_resamples_patients_not_images() {
+    // 20 patients with 5 identical images each: by image the interval of the accuracy would be
+    // as narrow as for 100 independent images; by patient it is as wide as for 20.
+    let groups: Vec<usize> = (0..100).map(|i| i / 5).collect();
+    let positive: Vec<bool> = (0..100).map(|i| (i / 5) % 2 == 0).collect();
+    let correct: Vec<bool> = (0..100).map(|i| (i / 5) % 4 != 3).collect();
+    let accuracy = |rows: &[usize]| Some(rows.iter().filter(|&&r| correct[r]).count() as f64 / rows.len() as f64);
+    let (lo, hi) = group_bootstrap(&groups, &positive, 2000, 3, accuracy).unwrap();
+    let (wlo, whi) = wilson(75, 100).unwrap();
+    assert!(hi - lo > 1.5 * (whi - wlo), "by patient [{lo}, {hi}] vs by image [{wlo}, {whi}]");
+    assert!(lo < 0.75 && hi > 0.75);
+    // One image per patient: the same as an ordinary bootstrap, close to Wilson's width.
+    let singles: Vec<usize> = (0..100).collect();
+    let (slo, shi) = group_bootstrap(&singles, &positive, 2000, 3, accuracy).unwrap();
+    assert!((shi - slo) < 1.3 * (whi - wlo));
+}

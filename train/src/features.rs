@@ -19,7 +19,10 @@ use crate::runner::{Input, run};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CacheKey {
     pub backbone_sha256: String,
-    pub tensors_content_hash: String,
+    /// SHA-256 over the split's source files (manifest order), the `preprocess` section
+    /// and the program version: the same images made the same way, whatever the
+    /// experiment, its other splits or its `data` settings.
+    pub split_content: String,
     pub spec: String,
 }
 
@@ -46,8 +49,8 @@ impl SplitFeatures {
 }
 
 impl CacheKey {
-    /// The cache folder: `<workdir>/.feature-cache/<hash of the key>/`, shared by every
-    /// experiment of a workdir whose tensors and backbone are the same.
+    /// The cache folder of one split's features: `<workdir>/.feature-cache/<hash of the key>/`,
+    /// shared by every experiment of a workdir with the same images and backbone.
     pub fn dir(&self, layout: &Layout) -> PathBuf {
         let text = serde_json::to_string(self).expect("serialisable");
         let hash = cxr_store::sha256_bytes(text.as_bytes());
@@ -55,12 +58,23 @@ impl CacheKey {
     }
 }
 
+/// The content hash of `split`: its rows' source SHA-256 in order, and how pixels were made.
+fn split_content(layout: &Layout, split: &str, transform_hash: &str) -> anyhow::Result<String> {
+    let rows: Vec<cxr_store::manifest::ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
+    let mut text = format!("{transform_hash}\n{}\n", env!("CARGO_PKG_VERSION"));
+    for row in rows {
+        text.push_str(&row.sha256);
+        text.push('\n');
+    }
+    Ok(cxr_store::sha256_bytes(text.as_bytes()))
+}
+
 fn key_path(dir: &Path) -> PathBuf {
     dir.join("key.json")
 }
 
-fn features_path(dir: &Path, split: &str) -> PathBuf {
-    dir.join(format!("{split}.npy"))
+fn features_path(dir: &Path) -> PathBuf {
+    dir.join("features.npy")
 }
 
 /// The features model (preprocessing + frozen backbone + pooling) open as a session.
@@ -125,73 +139,52 @@ pub struct FeatureJob<'a> {
     pub backbone: &'a LoadedBackbone,
     pub spec: &'a FeatureSpec,
     pub model: &'a EncodedFeatures,
+    /// Hash of the `preprocess` config section (how the stored pixels were made).
+    pub transform_hash: String,
     pub batch_size: usize,
     pub use_cache: bool,
     pub show_progress: bool,
 }
 
-/// Computes (or reuses) the features of `splits`.
+/// Computes (or reuses, split by split) the features of `splits`.
 pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFeatures>> {
-    let FeatureJob { engine, layout, meta, backbone, spec, model, batch_size, use_cache, show_progress } = *job;
-    let key = CacheKey {
-        backbone_sha256: backbone.sha256.clone(),
-        tensors_content_hash: meta.content_hash.clone(),
-        spec: format!("{spec:?}"),
-    };
-    let dir = key.dir(layout);
-    let cached = use_cache
-        && std::fs::read_to_string(key_path(&dir))
-            .ok()
-            .and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
-            .is_some_and(|k| k == key)
-        && splits.iter().all(|s| features_path(&dir, s).is_file());
-    if !cached {
-        let mut extractor = Extractor::open(engine, model, meta.size)?;
-        tracing::info!(provider = %extractor.provider, backbone = backbone.description, "computing backbone features once");
-        let _ = std::fs::remove_file(key_path(&dir));
-        let total: usize = splits.iter().filter_map(|s| meta.split(s)).map(|s| s.count).sum();
-        let bar = cxr_cli::progress_bar(total as u64, "features", show_progress);
-        for split in splits {
-            let mut reader = NpyReader::open(&layout.images(split))?;
-            let mut writer: Option<NpyWriter> = None;
-            extractor.run_rows(
-                &mut reader,
-                batch_size,
-                &bar,
-                |_, pixels| pixels,
-                |out, dim| {
-                    let w = match &mut writer {
-                        Some(w) => w,
-                        None => writer.insert(NpyWriter::create(&features_path(&dir, split), DType::F32, &[dim])?),
-                    };
-                    Ok(w.write_f32(out)?)
-                },
-            )?;
-            match writer {
-                Some(w) => {
-                    w.finish()?;
-                }
-                None => {
-                    NpyWriter::create(&features_path(&dir, split), DType::F32, &[0])?.finish()?;
-                }
-            }
+    let mut dirs = Vec::new();
+    let mut missing = Vec::new();
+    for split in splits {
+        let key = CacheKey {
+            backbone_sha256: job.backbone.sha256.clone(),
+            split_content: split_content(job.layout, split, &job.transform_hash)?,
+            spec: format!("{:?}", job.spec),
+        };
+        let dir = key.dir(job.layout);
+        let cached = job.use_cache
+            && std::fs::read_to_string(key_path(&dir))
+                .ok()
+                .and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
+                .is_some_and(|k| k == key)
+            && features_path(&dir).is_file();
+        if cached {
+            tracing::info!(split, "reusing cached backbone features ({})", dir.display());
+        } else {
+            missing.push((*split, key, dir.clone()));
         }
-        bar.finish_and_clear();
-        cxr_store::write_json(&key_path(&dir), &key)?;
-    } else {
-        tracing::info!("reusing cached backbone features ({})", dir.display());
+        dirs.push(dir);
+    }
+    if !missing.is_empty() {
+        compute_missing(job, &missing)?;
     }
     splits
         .iter()
-        .map(|split| {
-            let mut reader = NpyReader::open(&features_path(&dir, split))?;
+        .zip(&dirs)
+        .map(|(split, dir)| {
+            let mut reader = NpyReader::open(&features_path(dir))?;
             let dim = reader.shape().get(1).copied().unwrap_or(0);
             let features: Vec<f32> = reader.read_all::<f32>()?.into_iter().collect();
-            let labels: Vec<i64> = cxr_store::npy::read::<i64>(&layout.labels(split))?.into_iter().collect();
+            let labels: Vec<i64> = cxr_store::npy::read::<i64>(&job.layout.labels(split))?.into_iter().collect();
             anyhow::ensure!(
                 features.len() == labels.len() * dim,
                 "{}: {} feature rows but {} labels",
-                features_path(&dir, split).display(),
+                features_path(dir).display(),
                 features.len() / dim.max(1),
                 labels.len()
             );
@@ -199,6 +192,40 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("reading cached features")
+}
+
+/// Runs the backbone over the splits not in the cache, writing each split's folder.
+fn compute_missing(job: &FeatureJob, missing: &[(&str, CacheKey, PathBuf)]) -> anyhow::Result<()> {
+    let mut extractor = Extractor::open(job.engine, job.model, job.meta.size)?;
+    tracing::info!(provider = %extractor.provider, backbone = job.backbone.description, "computing backbone features once");
+    let total: usize = missing.iter().filter_map(|(s, _, _)| job.meta.split(s)).map(|s| s.count).sum();
+    let bar = cxr_cli::progress_bar(total as u64, "features", job.show_progress);
+    for (split, key, dir) in missing {
+        let _ = std::fs::remove_file(key_path(dir));
+        let mut reader = NpyReader::open(&job.layout.images(split))?;
+        let mut writer: Option<NpyWriter> = None;
+        extractor.run_rows(
+            &mut reader,
+            job.batch_size,
+            &bar,
+            |_, pixels| pixels,
+            |out, dim| {
+                let w = match &mut writer {
+                    Some(w) => w,
+                    None => writer.insert(NpyWriter::create(&features_path(dir), DType::F32, &[dim])?),
+                };
+                Ok(w.write_f32(out)?)
+            },
+        )?;
+        match writer {
+            Some(w) => w.finish()?,
+            None => NpyWriter::create(&features_path(dir), DType::F32, &[0])?.finish()?,
+        };
+        // The key is written last: its presence means the features beside it are complete.
+        cxr_store::write_json(&key_path(dir), key)?;
+    }
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// A split whose images are augmented anew every epoch (`train.augment.enabled`):

@@ -84,6 +84,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         backbone: &backbone,
         spec: &spec,
         model: &encoded,
+        transform_hash: config.section_hash(&["preprocess"]),
         batch_size: config.train.feature_batch_size,
         use_cache: config.train.feature_cache,
         show_progress: options.show_progress,
