@@ -53,6 +53,11 @@ pub struct Data {
     pub val_source: ValSource,
     /// Fraction of the training split held out for validation when it is taken from train.
     pub val_fraction: f64,
+    /// Share of the validation split (by patient) moved to an `estimate` split that nothing
+    /// is chosen on: the epoch, the temperature and the threshold are chosen on `val`, and
+    /// `estimate` measures the result honestly. 0 keeps one `val` split. Applied when `val`
+    /// has at least [`Data::MIN_PER_CLASS_FOR_ESTIMATE`] images of every class.
+    pub estimate_fraction: f64,
     /// Keep all images of one patient on the same side of the train/validation split.
     pub group_by_patient: bool,
     /// Where an image's patient comes from (see [`PatientId`]).
@@ -76,6 +81,7 @@ impl Default for Data {
             positive_class: None,
             val_source: ValSource::Auto,
             val_fraction: 0.15,
+            estimate_fraction: 0.5,
             group_by_patient: true,
             patient: PatientId::Auto,
             max_patient_share: 0.05,
@@ -89,6 +95,8 @@ impl Default for Data {
 impl Data {
     /// Groups this small are never too big, whatever their share (tiny test datasets).
     pub const MIN_IMAGES_FOR_SHARE_CHECK: usize = 20;
+    /// A validation split smaller than this per class is not divided into `val` and `estimate`.
+    pub const MIN_PER_CLASS_FOR_ESTIMATE: usize = 20;
 
     /// Label id of the positive class (the one sensitivity is measured on).
     pub fn positive_index(&self) -> usize {
@@ -492,6 +500,19 @@ pub struct Train {
     pub augment: Augment,
     /// Batch size of the backbone forward pass when computing features.
     pub feature_batch_size: usize,
+    /// How the exported probabilities are calibrated on the validation split.
+    pub calibration: Calibration,
+}
+
+/// Probability calibration, fitted on `val` after training and built into `model.onnx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Calibration {
+    /// Temperature scaling: one divisor of the head's logits, fitted by likelihood; it
+    /// changes probabilities, never their order (the ROC curve stays).
+    Temperature,
+    /// The head's softmax as trained.
+    None,
 }
 
 impl Default for Train {
@@ -505,6 +526,7 @@ impl Default for Train {
             feature_cache: true,
             augment: Augment::default(),
             feature_batch_size: 32,
+            calibration: Calibration::Temperature,
         }
     }
 }

@@ -112,6 +112,7 @@ impl Config {
     fn validate_data(&self, c: &Checker) -> Result<(), ConfigError> {
         let data = &self.data;
         c.range("data.val_fraction", data.val_fraction, 0.01, 0.9, "a fraction in [0.01, 0.9]")?;
+        c.range("data.estimate_fraction", data.estimate_fraction, 0.0, 0.9, "a fraction in [0, 0.9]")?;
         c.range("data.max_patient_share", data.max_patient_share, 1e-6, 1.0, "a fraction in (0, 1]")?;
         if let Some(limit) = data.limit_per_class {
             c.at_least("data.limit_per_class", limit, 1)?;

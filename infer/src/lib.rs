@@ -10,7 +10,7 @@ use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cxr_config::{Config, Device, OutputFormat, Threshold};
+use cxr_config::{Config, Device, OutputFormat};
 use cxr_engine::Engine;
 use cxr_engine::ort::session::Session;
 use cxr_engine::ort::value::Tensor;
@@ -61,12 +61,50 @@ pub struct Outcome {
     pub single: Option<Prediction>,
 }
 
-/// The decision threshold on the positive class's probability.
-pub fn threshold(config: &Config, layout: &Layout) -> anyhow::Result<f64> {
-    match config.infer.threshold {
-        Threshold::Fixed(t) => Ok(t),
-        Threshold::FromValidation => Ok(OperatingPoint::read(&layout.operating_point())?.threshold),
+/// The decision threshold on the positive class's probability, and where it came from:
+/// `infer.threshold`, read against the model's own metadata (so that a model from another
+/// experiment decides as it did there). A model exported before thresholds were recorded
+/// falls back to this experiment's `train/operating_point.json`.
+pub fn threshold(config: &Config, layout: &Layout, info: &ModelInfo) -> anyhow::Result<(f64, String)> {
+    match info.meta.decision_threshold(config.infer.threshold) {
+        Ok(found) => Ok(found),
+        Err(why) if info.meta.threshold.is_none() && layout.operating_point().is_file() => {
+            let op = OperatingPoint::read(&layout.operating_point())?;
+            tracing::warn!("{}: {why}; using {}", info.path.display(), layout.operating_point().display());
+            Ok((op.threshold, format!("chosen on the val split ({})", layout.operating_point().display())))
+        }
+        Err(why) => bail!("{}: {why}", info.path.display()),
     }
+}
+
+/// The experiment folder a model file belongs to: `EXP` for `EXP/train/model.onnx`.
+fn experiment_of(model: &Path) -> Option<String> {
+    let abs = model.canonicalize().ok()?;
+    let train = abs.parent().filter(|p| p.file_name().is_some_and(|n| n == "train"))?;
+    Some(train.parent()?.display().to_string())
+}
+
+/// The pixel settings (`preprocess` keys) in which `ours` differs from what `model` was trained with.
+fn pixel_differences(ours: &cxr_config::Preprocess, model: &cxr_config::Preprocess) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |key: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("--set preprocess.{key}={b} (this config has {a})"));
+        }
+    };
+    check("size", format!("[{},{}]", ours.size[0], ours.size[1]), format!("[{},{}]", model.size[0], model.size[1]));
+    check(
+        "channel_order",
+        format!("{:?}", ours.channel_order).to_lowercase(),
+        format!("{:?}", model.channel_order).to_lowercase(),
+    );
+    check(
+        "resize_filter",
+        format!("{:?}", ours.resize_filter).to_lowercase(),
+        format!("{:?}", model.resize_filter).to_lowercase(),
+    );
+    check("equalize", format!("{:?}", ours.equalize).to_lowercase(), format!("{:?}", model.equalize).to_lowercase());
+    out
 }
 
 /// The class chosen for `probs`: with two classes the positive class wins at `threshold`, else argmax.
@@ -124,7 +162,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let layout = Layout::new(config);
     let model_path = options.model.clone().unwrap_or_else(|| layout.model());
     let info = ModelInfo::load(&model_path, config)?;
-    let threshold = threshold(config, &layout)?;
+    let (threshold, threshold_source) = threshold(config, &layout, &info)?;
+    let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
     let device = options.device.unwrap_or(config.infer.device);
     let engine = Engine::open(&config.runtime, device)?;
     let (session, provider) = engine.session_from_bytes(&info.bytes, &info.path)?;
@@ -210,6 +249,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
+        let source = cxr_store::predictions::PredictionSource {
+            model_path: model_path.display().to_string(),
+            model_sha256: cxr_store::sha256_bytes(&info.bytes),
+            experiment: experiment_of(&model_path),
+            external,
+            backbone: info.meta.backbone.clone(),
+            temperature: info.meta.temperature,
+            threshold,
+            threshold_source,
+        };
+        source.write(&predictions_dir.join("model.json"))?;
         provenance.write(&predictions_dir, config)?;
     }
     Ok(outcome)
@@ -225,7 +275,18 @@ fn predict_split(
 ) -> anyhow::Result<Vec<Prediction>> {
     let meta_path = layout.tensors_meta();
     let meta = TensorsMeta::read(&meta_path)?;
-    meta.check_compatible(&meta_path, info.size, &info.classes)?;
+    meta.check_compatible(&meta_path, meta.size, &info.classes)?;
+    info.check_tensors(meta.size, &meta.channel_order, &meta_path)?;
+    if let Some(model_pre) = &info.meta.preprocess {
+        let differences = pixel_differences(&config.preprocess, model_pre);
+        if !differences.is_empty() {
+            bail!(
+                "{} was trained on pixels made differently from this experiment's tensors; preprocess this dataset as the model's experiment did: {}",
+                info.path.display(),
+                differences.join(" ")
+            );
+        }
+    }
     if meta.split(split).is_none() {
         let names: Vec<&str> = meta.splits.iter().map(|s| s.name.as_str()).collect();
         bail!("--split {split}: no such split in {}; splits are: {}", meta_path.display(), names.join(", "));
@@ -275,10 +336,13 @@ fn predict_files(
     if let Some(shard) = options.shard {
         files = files[shard.range(files.len())].to_vec();
     }
-    let mut transform = Transform::from_config(&config.preprocess);
+    // Raw files are prepared as the model's own experiment prepared its training images.
+    let mut transform = Transform::from_config(info.meta.preprocess.as_ref().unwrap_or(&config.preprocess));
     transform.height = info.size[0];
     transform.width = info.size[1];
     transform.channel_order = info.channel_order;
+    transform.max_file_bytes = config.preprocess.max_file_bytes;
+    transform.max_pixels = config.preprocess.max_pixels;
     let threads = config.preprocess.worker_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
@@ -379,6 +443,11 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
         let out = layout.predictions_dir().join(&name);
         cxr_store::write_atomic(&out, text.as_bytes())?;
         written.push((out, rows));
+    }
+    // Every shard ran the same model with the same threshold: shard 0 says which.
+    let source = dirs[0].join("model.json");
+    if source.is_file() {
+        cxr_store::predictions::PredictionSource::read(&source)?.write(&layout.predictions_source())?;
     }
     provenance.write(&layout.predictions_dir(), config)?;
     Ok(written)

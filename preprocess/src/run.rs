@@ -185,6 +185,7 @@ pub fn arrange_splits(
         splits.insert("train".into(), train);
         splits.insert("val".into(), val);
     }
+    split_off_estimate(config, &mut splits)?;
     // The limit makes a small balanced training set (the tutorial's 300 + 300); validation
     // and test keep every image, so they still measure on as much data as there is.
     if let Some(limit) = config.data.limit_per_class
@@ -193,6 +194,38 @@ pub fn arrange_splits(
         *train = split::limit_per_class(std::mem::take(train), limit, seed, classes);
     }
     Ok(splits)
+}
+
+/// Divides `val` (by patient) into `val`, on which train chooses the epoch, temperature and
+/// threshold, and `estimate`, which nothing is chosen on (`data.estimate_fraction`).
+fn split_off_estimate(config: &Config, splits: &mut BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
+    let fraction = config.data.estimate_fraction;
+    let classes = config.data.classes.len();
+    let Some(val) = splits.get("val") else { return Ok(()) };
+    if fraction == 0.0 {
+        return Ok(());
+    }
+    if splits.contains_key("estimate") {
+        bail!(
+            "{} has its own `estimate` split, which data.estimate_fraction would make from val; rename it or set data.estimate_fraction: 0",
+            config.data.root.display()
+        );
+    }
+    let smallest = (0..classes).map(|c| val.iter().filter(|i| i.label == c).count()).min().unwrap_or(0);
+    if smallest < cxr_config::Data::MIN_PER_CLASS_FOR_ESTIMATE {
+        tracing::warn!(
+            "the val split has only {smallest} images of its smallest class (< {}): it is not divided into val and estimate, so its figures are the ones choices were made on (optimistic)",
+            cxr_config::Data::MIN_PER_CLASS_FOR_ESTIMATE
+        );
+        return Ok(());
+    }
+    let val = splits.remove("val").expect("checked");
+    let seed = config.experiment.seed ^ 0xe571_3a7e;
+    // No share check here: it was made on the whole training split.
+    let (val, estimate) = split::take_validation(val, fraction, seed, config.data.group_by_patient, 1.0, classes)?;
+    splits.insert("val".into(), val);
+    splits.insert("estimate".into(), estimate);
+    Ok(())
 }
 
 fn decode_one(item: &Item, transform: &Transform) -> Result<(Prepared, String), ImagingError> {

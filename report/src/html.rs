@@ -8,18 +8,21 @@ use cxr_store::history::EpochRow;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::provenance::Provenance;
 
-use crate::tables::{MetricsRow, OperatingPointRow, SplitData};
+use cxr_store::predictions::PredictionSource;
+
+use crate::SplitReport;
+use crate::tables::MetricsRow;
 
 pub struct Page<'a> {
     pub config: &'a Config,
     pub history: &'a [EpochRow],
-    pub metrics: &'a [MetricsRow],
-    pub operating_points: &'a [OperatingPointRow],
+    /// Accuracy and loss plots, when the experiment trained a model.
+    pub curves: Option<(&'a str, &'a str)>,
+    /// The model and threshold behind the predictions (from `infer`).
+    pub source: Option<&'a PredictionSource>,
     pub meta: Option<&'a TensorsMeta>,
     pub train_provenance: Option<&'a Provenance>,
-    pub accuracy_svg: &'a str,
-    pub loss_svg: &'a str,
-    pub splits: &'a [(SplitData, String, String)],
+    pub splits: &'a [SplitReport],
 }
 
 fn esc(s: &str) -> String {
@@ -47,28 +50,110 @@ fn img(svg: &str) -> String {
     )
 }
 
+fn auc_cell(m: &MetricsRow) -> String {
+    match (m.auc, m.auc_lo, m.auc_hi) {
+        (Some(a), Some(lo), Some(hi)) => format!("{a:.3} <small>({lo:.3}-{hi:.3})</small>"),
+        (a, _, _) => a.map_or("n/a".into(), |a| format!("{a:.3}")),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.3}"))
+}
+
+/// The row whose figures are the honest estimate: an external cohort, else the estimate
+/// split, else a held-out evaluation split; never the split choices were made on.
+fn headline(metrics: &[MetricsRow]) -> Option<&MetricsRow> {
+    ["external", "estimate", "evaluation"].iter().find_map(|role| metrics.iter().find(|m| m.role == *role && m.n > 0))
+}
+
 impl Page<'_> {
     pub fn render(&self) -> String {
-        let c = self.config;
         let mut h = String::new();
+        self.head(&mut h);
+        self.headline(&mut h);
+        self.model(&mut h);
+        self.metrics(&mut h);
+        self.curves(&mut h);
+        self.split_plots(&mut h);
+        self.data(&mut h);
+        self.provenance(&mut h);
+        let _ = writeln!(h, "<h2>Configuration</h2><pre>{}</pre></body></html>", esc(&self.config.to_yaml()));
+        h
+    }
+
+    fn head(&self, h: &mut String) {
+        let c = self.config;
         let _ = write!(
             h,
             r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: chest X-ray report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}</style></head><body>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}</style></head><body>
 <h1>Experiment <code>{name}</code></h1>
-<p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Intervals are 95% (Wilson; stratified bootstrap for AUC). Validation figures come from the training distribution and are optimistic for a shifted test set.</p>"#,
+<p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
             positive = esc(&c.data.classes[c.data.positive_index()]),
         );
-        h.push_str("<h2>Metrics</h2><table><tr><th>split</th><th>N</th><th>threshold</th><th>accuracy</th><th>balanced acc.</th><th>sensitivity</th><th>specificity</th><th>precision (PPV)</th><th>NPV</th><th>F1</th><th>ROC AUC</th></tr>");
-        for m in self.metrics {
+    }
+
+    fn headline(&self, h: &mut String) {
+        let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();
+        match headline(&metrics) {
+            Some(m) => {
+                let _ = write!(
+                    h,
+                    r#"<div class="headline"><h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}. Chosen on: {}. Intervals: {}.</p></div>"#,
+                    esc(&m.split),
+                    esc(&m.role),
+                    m.n,
+                    m.patients,
+                    with_ci(m.accuracy, m.accuracy_lo, m.accuracy_hi),
+                    with_ci(m.sensitivity, m.sensitivity_lo, m.sensitivity_hi),
+                    with_ci(m.specificity, m.specificity_lo, m.specificity_hi),
+                    auc_cell(m),
+                    m.threshold.map_or("n/a".into(), |t| format!("{t:.3}")),
+                    esc(&m.chosen_on),
+                    esc(&m.intervals)
+                );
+            }
+            None => h.push_str(
+                r#"<div class="headline optimistic"><p>No split here is free of the choices made in training: every figure below is optimistic. Set data.estimate_fraction, or judge the model on a held-out or external cohort.</p></div>"#,
+            ),
+        }
+    }
+
+    fn model(&self, h: &mut String) {
+        let Some(s) = self.source else { return };
+        let kind = if s.external {
+            "a model from another experiment (external validation)"
+        } else {
+            "this experiment's model"
+        };
+        let _ = write!(
+            h,
+            "<h2>Model</h2><p>Predictions by {kind}.</p><table><tr><td>model</td><td style=\"text-align:left\"><code>{}</code></td></tr><tr><td>SHA-256</td><td style=\"text-align:left\"><code>{}</code></td></tr><tr><td>trained in</td><td style=\"text-align:left\"><code>{}</code></td></tr><tr><td>backbone</td><td style=\"text-align:left\">{}</td></tr><tr><td>temperature</td><td style=\"text-align:left\">{:.3}</td></tr><tr><td>threshold</td><td style=\"text-align:left\">{:.4}: {}</td></tr></table>",
+            esc(&s.model_path),
+            esc(&s.model_sha256),
+            esc(s.experiment.as_deref().unwrap_or("unknown")),
+            esc(&s.backbone),
+            s.temperature,
+            s.threshold,
+            esc(&s.threshold_source)
+        );
+    }
+
+    fn metrics(&self, h: &mut String) {
+        h.push_str("<h2>Metrics</h2><table><tr><th>split</th><th>role</th><th>N</th><th>threshold</th><th>accuracy</th><th>balanced acc.</th><th>sensitivity</th><th>specificity</th><th>precision (PPV)</th><th>NPV</th><th>F1</th><th>ROC AUC</th><th>Brier</th><th>ECE</th></tr>");
+        for s in self.splits {
+            let m = &s.metrics;
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{} <small>({} neg / {} pos)</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{} <small>({} neg / {} pos, {} patients)</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&m.split),
+                esc(&m.role),
                 m.n,
                 m.n_negative,
                 m.n_positive,
+                m.patients,
                 m.threshold.map_or("n/a".into(), |t| format!("{t:.3}")),
                 with_ci(m.accuracy, m.accuracy_lo, m.accuracy_hi),
                 pct(m.balanced_accuracy),
@@ -77,14 +162,25 @@ impl Page<'_> {
                 with_ci(m.precision, m.precision_lo, m.precision_hi),
                 with_ci(m.npv, m.npv_lo, m.npv_hi),
                 pct(m.f1),
-                match (m.auc, m.auc_lo, m.auc_hi) {
-                    (Some(a), Some(lo), Some(hi)) => format!("{a:.3} <small>({lo:.3}-{hi:.3})</small>"),
-                    (a, _, _) => a.map_or("n/a".into(), |a| format!("{a:.3}")),
-                }
+                auc_cell(m),
+                num(m.brier),
+                num(m.ece)
             );
         }
-        h.push_str("</table><h3>Operating points</h3><table><tr><th>split</th><th>target sensitivity</th><th>threshold</th><th>sensitivity</th><th>specificity</th></tr>");
-        for o in self.operating_points {
+        h.push_str("</table><table><tr><th>split</th><th>choices made on</th><th>intervals</th></tr>");
+        for s in self.splits {
+            let m = &s.metrics;
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td style=\"text-align:left\">{}</td><td style=\"text-align:left\">{}</td></tr>",
+                esc(&m.split),
+                esc(&m.chosen_on),
+                esc(&m.intervals)
+            );
+        }
+        h.push_str("</table><h3>Operating points on each split (optimistic)</h3><p class=note>The threshold each split would need for the target sensitivity, chosen on that same split: it shows what the split could give, not what a threshold chosen elsewhere gives there.</p><table><tr><th>split</th><th>target sensitivity</th><th>threshold</th><th>sensitivity</th><th>specificity</th></tr>");
+        for s in self.splits {
+            let o = &s.operating_point;
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -96,63 +192,76 @@ impl Page<'_> {
             );
         }
         h.push_str("</table>");
-        let _ = write!(
-            h,
-            r#"<h2>Learning curves</h2><div class="plots">{}{}</div>"#,
-            img(self.accuracy_svg),
-            img(self.loss_svg)
-        );
+    }
+
+    fn curves(&self, h: &mut String) {
+        let Some((accuracy, loss)) = self.curves else {
+            h.push_str("<p class=note>This experiment trained no model (evaluation only): no learning curves.</p>");
+            return;
+        };
+        let _ = write!(h, r#"<h2>Learning curves</h2><div class="plots">{}{}</div>"#, img(accuracy), img(loss));
         if let Some(best) = self.history.iter().find(|r| r.best) {
             let _ = write!(
                 h,
-                "<p>Exported model: epoch {} of {} (best validation figure).</p>",
+                "<p>Exported model: epoch {} of {} (best figure on the val split, which is therefore optimistic).</p>",
                 best.epoch,
                 self.history.len()
             );
         }
-        for (d, roc, heat) in self.splits {
+    }
+
+    fn split_plots(&self, h: &mut String) {
+        for s in self.splits {
             let _ = write!(
                 h,
-                r#"<h2>Split <code>{}</code></h2><div class="plots">{}{}</div>"#,
-                esc(&d.name),
-                img(roc),
-                img(heat)
+                r#"<h2>Split <code>{}</code> ({})</h2><div class="plots">{}{}{}</div>"#,
+                esc(&s.data.name),
+                esc(&s.metrics.role),
+                img(&s.roc_svg),
+                img(&s.confusion_svg),
+                img(&s.calibration_svg)
             );
-            if d.unlabelled > 0 {
+            if s.data.unlabelled > 0 {
                 let _ = write!(
                     h,
                     "<p class=note>{} predictions had no label and are not in the metrics.</p>",
-                    d.unlabelled
+                    s.data.unlabelled
                 );
             }
         }
-        if let Some(meta) = self.meta {
-            h.push_str("<h2>Data</h2><table><tr><th>split</th><th>images</th>");
-            for class in &meta.classes {
-                let _ = write!(h, "<th>{}</th>", esc(class));
+    }
+
+    fn data(&self, h: &mut String) {
+        let Some(meta) = self.meta else { return };
+        h.push_str("<h2>Data</h2><table><tr><th>split</th><th>images</th><th>patients</th>");
+        for class in &meta.classes {
+            let _ = write!(h, "<th>{}</th>", esc(class));
+        }
+        h.push_str("</tr>");
+        for s in &meta.splits {
+            let patients = s.patients.map_or("n/a".to_string(), |p| p.to_string());
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{patients}</td>", esc(&s.name), s.count);
+            for n in &s.per_class {
+                let _ = write!(h, "<td>{n}</td>");
             }
             h.push_str("</tr>");
-            for s in &meta.splits {
-                let _ = write!(h, "<tr><td>{}</td><td>{}</td>", esc(&s.name), s.count);
-                for n in &s.per_class {
-                    let _ = write!(h, "<td>{n}</td>");
-                }
-                h.push_str("</tr>");
-            }
-            let _ = write!(
-                h,
-                "</table><p>Images {}x{} ({}), data root <code>{}</code>.</p>",
-                meta.size[0],
-                meta.size[1],
-                esc(&meta.channel_order),
-                esc(&c.data.root.display().to_string())
-            );
         }
+        let _ = write!(
+            h,
+            "</table><p>Images {}x{} ({}), data root <code>{}</code>.</p>",
+            meta.size[0],
+            meta.size[1],
+            esc(&meta.channel_order),
+            esc(&self.config.data.root.display().to_string())
+        );
+    }
+
+    fn provenance(&self, h: &mut String) {
         h.push_str("<h2>Provenance</h2><table>");
         let mut row = |k: &str, v: &str| {
             let _ = write!(h, "<tr><td>{}</td><td style=\"text-align:left\"><code>{}</code></td></tr>", esc(k), esc(v));
         };
-        row("config hash", &c.hash());
+        row("config hash", &self.config.hash());
         row("git revision", &cxr_store::provenance::git_revision());
         if let Some(p) = self.train_provenance {
             row("backbone", p.tools.get("backbone").map_or("", String::as_str));
@@ -161,7 +270,6 @@ impl Page<'_> {
             row("model.onnx SHA-256", p.inputs.get("model.onnx").map_or("", String::as_str));
         }
         row("crate version", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(h, "</table><h2>Configuration</h2><pre>{}</pre></body></html>", esc(&c.to_yaml()));
-        h
+        h.push_str("</table>");
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use cxr_config::{Config, Threshold};
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{TensorsMeta, write_csv};
-use cxr_store::operating_point::OperatingPoint;
+use cxr_store::predictions::PredictionSource;
 use cxr_store::provenance::Provenance;
 use serde::Serialize;
 
@@ -67,16 +67,18 @@ fn prediction_files(layout: &Layout) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-/// Runs the stage.
-pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
-    let layout = Layout::new(config);
-    let dir = layout.report();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut provenance = Provenance::start("report", config);
-    let classes = &config.data.classes;
-    let positive = config.data.positive_index();
+/// The learning curves, when the experiment trained a model (an evaluation-only
+/// experiment, judged with another experiment's model, has none).
+struct Curves {
+    history: Vec<cxr_store::history::EpochRow>,
+    accuracy_svg: String,
+    loss_svg: String,
+}
 
-    // Epochs.
+fn learning_curves(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Result<Option<Curves>> {
+    if !layout.history().is_file() {
+        return Ok(None);
+    }
     let history = cxr_store::history::read(&layout.history())?;
     cxr_store::history::write(&dir.join("epochs.csv"), &history)?;
     let epochs: Vec<f64> = history.iter().map(|r| r.epoch as f64).collect();
@@ -91,7 +93,7 @@ pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
         "accuracy",
         &[
             curve("train", history.iter().map(|r| r.train_accuracy).collect(), false),
-            curve("validation", history.iter().map(|r| r.val_accuracy).collect(), true),
+            curve("validation (selection)", history.iter().map(|r| r.val_accuracy).collect(), true),
         ],
         Some((0.0, 1.0)),
     );
@@ -101,87 +103,152 @@ pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
         "cross-entropy",
         &[
             curve("train", history.iter().map(|r| r.train_loss).collect(), false),
-            curve("validation", history.iter().map(|r| r.val_loss).collect(), true),
+            curve("validation (selection)", history.iter().map(|r| r.val_loss).collect(), true),
         ],
         None,
     );
-    write_plot(&dir, "accuracy", &accuracy_svg, config.report.png)?;
-    write_plot(&dir, "loss", &loss_svg, config.report.png)?;
+    write_plot(dir, "accuracy", &accuracy_svg, config.report.png)?;
+    write_plot(dir, "loss", &loss_svg, config.report.png)?;
+    Ok(Some(Curves { history, accuracy_svg, loss_svg }))
+}
 
-    // Predictions of every split.
-    let threshold = match config.infer.threshold {
-        Threshold::Fixed(t) => Some(t),
-        Threshold::FromValidation => OperatingPoint::read(&layout.operating_point()).ok().map(|o| o.threshold),
-    };
+/// A split's path -> patient, from its manifest when this experiment preprocessed it.
+fn patients_of(layout: &Layout, split: &str) -> std::collections::HashMap<String, String> {
+    cxr_store::manifest::read_csv::<cxr_store::manifest::ManifestRow>(&layout.manifest(split))
+        .map(|rows| rows.into_iter().filter(|r| !r.patient.is_empty()).map(|r| (r.path, r.patient)).collect())
+        .unwrap_or_default()
+}
+
+/// One evaluated split: its data, table rows and plots.
+pub struct SplitReport {
+    pub data: SplitData,
+    pub metrics: MetricsRow,
+    pub operating_point: tables::OperatingPointRow,
+    pub roc_svg: String,
+    pub confusion_svg: String,
+    pub calibration_svg: String,
+}
+
+fn report_split(
+    config: &Config,
+    layout: &Layout,
+    dir: &Path,
+    split: &str,
+    path: &Path,
+    threshold: Option<f64>,
+    source: Option<&PredictionSource>,
+) -> anyhow::Result<SplitReport> {
+    let classes = &config.data.classes;
+    let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
+    if &file_classes != classes {
+        bail!(
+            "{}: predictions are for classes [{}] but data.classes is [{}]",
+            path.display(),
+            file_classes.join(", "),
+            classes.join(", ")
+        );
+    }
+    let patients = patients_of(layout, split);
+    let data = SplitData::new(split, classes, config.data.positive_index(), &rows, |p| patients.get(p).cloned())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let matrix = data.confusion_matrix();
+    write_confusion(dir, split, classes, &matrix)?;
+    let roc_rows = tables::roc_rows(&data);
+    write_table(&dir.join(format!("roc_{split}.csv")), &roc_rows, &["threshold", "fpr", "tpr"])?;
+    write_table(
+        &dir.join(format!("thresholds_{split}.csv")),
+        &tables::threshold_table(&data),
+        &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
+    )?;
+    let bins = tables::calibration_rows(&data);
+    write_table(
+        &dir.join(format!("calibration_{split}.csv")),
+        &bins,
+        &["lo", "hi", "count", "mean_predicted", "fraction_positive"],
+    )?;
+    let external = source.filter(|s| s.external).map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
+    let role = tables::Role::of(split, external.as_deref());
+    let metrics = tables::metrics_row(&data, threshold, &role, config.report.bootstrap, config.experiment.seed);
+    let roc: Vec<(f64, f64)> = roc_rows.iter().map(|r| (r.fpr, r.tpr)).collect();
+    let roc_svg = svg::line_chart(
+        &format!("ROC, {split} (AUC {})", metrics.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),
+        "1 - specificity (false positive rate)",
+        "sensitivity (true positive rate)",
+        &[
+            Series { name: "model".into(), points: roc, dashed: false },
+            Series { name: "chance".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
+        ],
+        Some((0.0, 1.0)),
+    );
+    write_plot(dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
+    let confusion_svg = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
+    write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, config.report.png)?;
+    let calibration_svg = svg::line_chart(
+        &format!("Reliability, {split} (ECE {})", metrics.ece.map_or("n/a".to_string(), |e| format!("{e:.3}"))),
+        &format!("predicted probability of {}", classes[config.data.positive_index()]),
+        "observed share of positives",
+        &[
+            Series {
+                name: "model (10 bins)".into(),
+                points: bins.iter().map(|b| (b.mean_predicted, b.fraction_positive)).collect(),
+                dashed: false,
+            },
+            Series { name: "perfect calibration".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
+        ],
+        Some((0.0, 1.0)),
+    );
+    write_plot(dir, &format!("calibration_{split}"), &calibration_svg, config.report.png)?;
+    if data.labels.is_empty() {
+        tracing::warn!(split, "no labelled predictions: metrics are empty");
+    }
+    let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
+    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg })
+}
+
+/// The threshold the predictions were decided with: as `infer` recorded it, else the config's.
+fn applied_threshold(config: &Config, source: Option<&PredictionSource>) -> Option<f64> {
+    match (source, config.infer.threshold) {
+        (Some(s), _) => Some(s.threshold),
+        (None, Threshold::Fixed(t)) => Some(t),
+        (None, Threshold::FromValidation) => None,
+    }
+}
+
+/// Runs the stage.
+pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
+    let layout = Layout::new(config);
+    let dir = layout.report();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut provenance = Provenance::start("report", config);
+    let curves = learning_curves(&layout, &dir, config)?;
+    let source = PredictionSource::read(&layout.predictions_source()).ok();
+    let threshold = applied_threshold(config, source.as_ref());
     let files = prediction_files(&layout)?;
     if files.is_empty() {
         bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());
     }
-    let mut metrics = Vec::new();
     let mut splits = Vec::new();
-    let mut operating_points = Vec::new();
     for (split, path) in &files {
-        let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
-        if &file_classes != classes {
-            bail!(
-                "{}: predictions are for classes [{}] but data.classes is [{}]",
-                path.display(),
-                file_classes.join(", "),
-                classes.join(", ")
-            );
-        }
-        let data =
-            SplitData::new(split, classes, positive, &rows).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
-        let matrix = data.confusion_matrix();
-        write_confusion(&dir, split, classes, &matrix)?;
-        let roc_rows = tables::roc_rows(&data);
-        write_table(&dir.join(format!("roc_{split}.csv")), &roc_rows, &["threshold", "fpr", "tpr"])?;
-        write_table(
-            &dir.join(format!("thresholds_{split}.csv")),
-            &tables::threshold_table(&data),
-            &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
-        )?;
-        operating_points.push(tables::operating_point(&data, config.report.target_sensitivity));
-        let m = tables::metrics_row(&data, threshold, config.report.bootstrap, config.experiment.seed);
-        let roc: Vec<(f64, f64)> = roc_rows.iter().map(|r| (r.fpr, r.tpr)).collect();
-        let roc_svg = svg::line_chart(
-            &format!("ROC, {split} (AUC {})", m.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),
-            "1 - specificity (false positive rate)",
-            "sensitivity (true positive rate)",
-            &[
-                Series { name: "model".into(), points: roc, dashed: false },
-                Series { name: "chance".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
-            ],
-            Some((0.0, 1.0)),
-        );
-        write_plot(&dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
-        let heat = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
-        write_plot(&dir, &format!("confusion_matrix_{split}"), &heat, config.report.png)?;
-        if data.labels.is_empty() {
-            tracing::warn!(split, "no labelled predictions: metrics are empty");
-        }
-        metrics.push(m);
-        splits.push((data, roc_svg, heat));
+        splits.push(report_split(config, &layout, &dir, split, path, threshold, source.as_ref())?);
     }
+    let metrics: Vec<MetricsRow> = splits.iter().map(|s| s.metrics.clone()).collect();
     write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
+    let operating_points: Vec<_> = splits.iter().map(|s| s.operating_point.clone()).collect();
     write_table(
         &dir.join("operating_point.csv"),
         &operating_points,
-        &["split", "target_sensitivity", "threshold", "sensitivity", "specificity"],
+        &["split", "target_sensitivity", "threshold", "sensitivity", "specificity", "chosen_on"],
     )?;
-
     let meta = TensorsMeta::read(&layout.tensors_meta()).ok();
     let train_provenance = Provenance::read(&layout.train().join("provenance.json")).ok();
     let page = html::Page {
         config,
-        history: &history,
-        metrics: &metrics,
-        operating_points: &operating_points,
+        history: curves.as_ref().map_or(&[], |c| c.history.as_slice()),
+        curves: curves.as_ref().map(|c| (c.accuracy_svg.as_str(), c.loss_svg.as_str())),
+        source: source.as_ref(),
         meta: meta.as_ref(),
         train_provenance: train_provenance.as_ref(),
-        accuracy_svg: &accuracy_svg,
-        loss_svg: &loss_svg,
         splits: &splits,
     };
     let index = dir.join("index.html");

@@ -1,6 +1,9 @@
 //! The report's CSV tables: metrics per split, confusion matrices, ROC and threshold tables.
 
-use cxr_metrics::{Confusion, auc, auc_bootstrap, roc_curve, threshold_for_sensitivity, wilson};
+use cxr_metrics::{
+    Confusion, auc, auc_bootstrap, brier, expected_calibration_error, group_bootstrap, roc_curve,
+    threshold_for_sensitivity, wilson,
+};
 use cxr_store::predictions::Prediction;
 use serde::Serialize;
 
@@ -14,13 +17,23 @@ pub struct SplitData {
     pub labels: Vec<usize>,
     pub predicted: Vec<usize>,
     pub scores: Vec<f64>,
+    /// The patient of each labelled row, as a group id (its own id when unknown).
+    pub patients: Vec<usize>,
     pub unlabelled: usize,
 }
 
 impl SplitData {
     /// Keeps rows whose label and prediction are known classes; errors on unknown class names.
-    pub fn new(name: &str, classes: &[String], positive: usize, rows: &[Prediction]) -> Result<SplitData, String> {
+    /// `patient_of` gives a row's patient by its path (from the split's manifest), if known.
+    pub fn new(
+        name: &str,
+        classes: &[String],
+        positive: usize,
+        rows: &[Prediction],
+        patient_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<SplitData, String> {
         let index = |c: &str| classes.iter().position(|k| k == c);
+        let mut patient_ids: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut d = SplitData {
             name: name.to_string(),
             classes: classes.to_vec(),
@@ -28,6 +41,7 @@ impl SplitData {
             labels: Vec::new(),
             predicted: Vec::new(),
             scores: Vec::new(),
+            patients: Vec::new(),
             unlabelled: 0,
         };
         for r in rows {
@@ -40,10 +54,24 @@ impl SplitData {
                     d.labels.push(label);
                     d.predicted.push(predicted);
                     d.scores.push(r.probabilities[positive]);
+                    // Rows without a known patient are each their own.
+                    let key = patient_of(&r.path).unwrap_or_else(|| format!("\0{}", r.path));
+                    let next = patient_ids.len();
+                    d.patients.push(*patient_ids.entry(key).or_insert(next));
                 }
             }
         }
         Ok(d)
+    }
+
+    /// Distinct patients among the labelled rows.
+    pub fn patient_count(&self) -> usize {
+        self.patients.iter().collect::<std::collections::BTreeSet<_>>().len()
+    }
+
+    /// Whether some patient has several images (then intervals resample patients).
+    pub fn has_repeated_patients(&self) -> bool {
+        self.patient_count() < self.patients.len()
     }
 
     pub fn is_positive(&self) -> Vec<bool> {
@@ -104,6 +132,16 @@ pub struct MetricsRow {
     pub auc: Option<f64>,
     pub auc_lo: Option<f64>,
     pub auc_hi: Option<f64>,
+    /// What the split is to the model: `selection`, `estimate`, `training`, `evaluation`, `external`.
+    pub role: String,
+    /// Which images the epoch, temperature and threshold were chosen on, relative to this split.
+    pub chosen_on: String,
+    /// How the intervals were computed (per image, or resampling patients).
+    pub intervals: String,
+    pub patients: usize,
+    pub brier: Option<f64>,
+    /// Expected calibration error over 10 equal-width bins.
+    pub ece: Option<f64>,
 }
 
 /// Columns of `metrics.csv` in order (also used by `report compare`).
@@ -134,23 +172,103 @@ pub const METRICS_COLUMNS: &[&str] = &[
     "auc",
     "auc_lo",
     "auc_hi",
+    "role",
+    "chosen_on",
+    "intervals",
+    "patients",
+    "brier",
+    "ece",
 ];
 
-fn interval(succ: usize, n: usize) -> (Option<f64>, Option<f64>) {
-    wilson(succ, n).map_or((None, None), |(lo, hi)| (Some(lo), Some(hi)))
+/// What a split is to the model whose predictions are on it, and what was chosen on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: &'static str,
+    pub chosen_on: String,
 }
 
-pub fn metrics_row(d: &SplitData, threshold: Option<f64>, bootstrap: usize, seed: u64) -> MetricsRow {
+impl Role {
+    /// The role of split `name`; `external` names the experiment of a model trained elsewhere.
+    pub fn of(name: &str, external: Option<&str>) -> Role {
+        if let Some(exp) = external {
+            return Role {
+                name: "external",
+                chosen_on: format!("nothing: the model, its temperature and its threshold were chosen in {exp}"),
+            };
+        }
+        match name {
+            "val" => Role {
+                name: "selection",
+                chosen_on: "this split: the epoch, the temperature and the threshold were chosen on it (optimistic)"
+                    .into(),
+            },
+            "estimate" => Role {
+                name: "estimate",
+                chosen_on: "val: nothing was chosen on this split (the honest in-distribution estimate)".into(),
+            },
+            "train" => {
+                Role { name: "training", chosen_on: "this split: the head was fitted on it (optimistic)".into() }
+            }
+            _ => Role { name: "evaluation", chosen_on: "val: nothing was chosen on this split".into() },
+        }
+    }
+}
+
+/// 95% intervals of (accuracy, sensitivity, specificity, precision, NPV, AUC): resampling
+/// patients when one has several images, else Wilson (rates) and a stratified bootstrap (AUC).
+type Intervals = [(Option<f64>, Option<f64>); 6];
+/// A figure computed on the rows of one bootstrap resample.
+type Statistic<'a> = &'a dyn Fn(&[usize]) -> Option<f64>;
+
+fn intervals(d: &SplitData, bootstrap: usize, seed: u64) -> (Intervals, String) {
+    let pos = d.is_positive();
+    let c = d.confusion();
+    if d.has_repeated_patients() {
+        let rate = |rows: &[usize], num: &dyn Fn(usize) -> bool, den: &dyn Fn(usize) -> bool| {
+            let n = rows.iter().filter(|&&r| den(r)).count();
+            (n > 0).then(|| rows.iter().filter(|&&r| den(r) && num(r)).count() as f64 / n as f64)
+        };
+        let called = |r: usize| d.predicted[r] == d.positive;
+        let correct = |r: usize| d.predicted[r] == d.labels[r];
+        let actual = |r: usize| pos[r];
+        let all = |_: usize| true;
+        let statistics: [Statistic; 6] = [
+            &|rows| rate(rows, &correct, &all),
+            &|rows| rate(rows, &called, &actual),
+            &|rows| rate(rows, &|r| !called(r), &|r| !actual(r)),
+            &|rows| rate(rows, &actual, &called),
+            &|rows| rate(rows, &|r| !actual(r), &|r| !called(r)),
+            &|rows| {
+                let s: Vec<f64> = rows.iter().map(|&r| d.scores[r]).collect();
+                let p: Vec<bool> = rows.iter().map(|&r| pos[r]).collect();
+                auc(&s, &p)
+            },
+        ];
+        let out = statistics.map(|stat| {
+            group_bootstrap(&d.patients, &pos, bootstrap, seed, stat).map_or((None, None), |(a, b)| (Some(a), Some(b)))
+        });
+        return (out, format!("95% bootstrap over {} patients ({bootstrap} resamples)", d.patient_count()));
+    }
+    let w = |succ: usize, n: usize| wilson(succ, n).map_or((None, None), |(lo, hi)| (Some(lo), Some(hi)));
+    let correct = d.labels.iter().zip(&d.predicted).filter(|(l, p)| l == p).count();
+    let auc_ci = auc_bootstrap(&d.scores, &pos, bootstrap, seed).map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    let out = [
+        w(correct, d.labels.len()),
+        w(c.tp, c.positives()),
+        w(c.tn, c.negatives()),
+        w(c.tp, c.tp + c.fp),
+        w(c.tn, c.tn + c.fn_),
+        auc_ci,
+    ];
+    (out, "95% Wilson per image; AUC by stratified bootstrap over images".into())
+}
+
+pub fn metrics_row(d: &SplitData, threshold: Option<f64>, role: &Role, bootstrap: usize, seed: u64) -> MetricsRow {
     let c = d.confusion();
     let pos = d.is_positive();
     let correct = d.labels.iter().zip(&d.predicted).filter(|(l, p)| l == p).count();
-    let (accuracy_lo, accuracy_hi) = interval(correct, d.labels.len());
-    let (sensitivity_lo, sensitivity_hi) = interval(c.tp, c.positives());
-    let (specificity_lo, specificity_hi) = interval(c.tn, c.negatives());
-    let (precision_lo, precision_hi) = interval(c.tp, c.tp + c.fp);
-    let (npv_lo, npv_hi) = interval(c.tn, c.tn + c.fn_);
-    let (auc_lo, auc_hi) =
-        auc_bootstrap(&d.scores, &pos, bootstrap, seed).map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    let ([accuracy_ci, sensitivity_ci, specificity_ci, precision_ci, npv_ci, auc_ci], method) =
+        intervals(d, bootstrap, seed);
     MetricsRow {
         split: d.name.clone(),
         n: d.labels.len(),
@@ -159,25 +277,31 @@ pub fn metrics_row(d: &SplitData, threshold: Option<f64>, bootstrap: usize, seed
         positive_class: d.classes[d.positive].clone(),
         threshold,
         accuracy: (!d.labels.is_empty()).then(|| correct as f64 / d.labels.len() as f64),
-        accuracy_lo,
-        accuracy_hi,
+        accuracy_lo: accuracy_ci.0,
+        accuracy_hi: accuracy_ci.1,
         balanced_accuracy: c.balanced_accuracy(),
         sensitivity: c.sensitivity(),
-        sensitivity_lo,
-        sensitivity_hi,
+        sensitivity_lo: sensitivity_ci.0,
+        sensitivity_hi: sensitivity_ci.1,
         specificity: c.specificity(),
-        specificity_lo,
-        specificity_hi,
+        specificity_lo: specificity_ci.0,
+        specificity_hi: specificity_ci.1,
         precision: c.precision(),
-        precision_lo,
-        precision_hi,
+        precision_lo: precision_ci.0,
+        precision_hi: precision_ci.1,
         npv: c.npv(),
-        npv_lo,
-        npv_hi,
+        npv_lo: npv_ci.0,
+        npv_hi: npv_ci.1,
         f1: c.f1(),
         auc: auc(&d.scores, &pos),
-        auc_lo,
-        auc_hi,
+        auc_lo: auc_ci.0,
+        auc_hi: auc_ci.1,
+        role: role.name.to_string(),
+        chosen_on: role.chosen_on.clone(),
+        intervals: method,
+        patients: d.patient_count(),
+        brier: brier(&d.scores, &pos),
+        ece: expected_calibration_error(&d.scores, &pos, 10),
     }
 }
 
@@ -232,6 +356,8 @@ pub struct OperatingPointRow {
     pub threshold: Option<f64>,
     pub sensitivity: Option<f64>,
     pub specificity: Option<f64>,
+    /// Always this split: chosen and measured on the same images, so optimistic.
+    pub chosen_on: String,
 }
 
 pub fn operating_point(d: &SplitData, target: f64) -> OperatingPointRow {
@@ -244,5 +370,11 @@ pub fn operating_point(d: &SplitData, target: f64) -> OperatingPointRow {
         threshold,
         sensitivity: c.and_then(|c| c.sensitivity()),
         specificity: c.and_then(|c| c.specificity()),
+        chosen_on: format!("{} (chosen and measured on the same images: optimistic)", d.name),
     }
+}
+
+/// `calibration_<split>.csv`: the reliability diagram's bins.
+pub fn calibration_rows(d: &SplitData) -> Vec<cxr_metrics::ReliabilityBin> {
+    cxr_metrics::reliability(&d.scores, &d.is_positive(), 10)
 }

@@ -88,6 +88,11 @@ impl Layout {
         self.exp.join("predictions")
     }
 
+    /// `EXP/predictions/model.json`: the model and threshold behind the predictions.
+    pub fn predictions_source(&self) -> PathBuf {
+        self.predictions_dir().join("model.json")
+    }
+
     pub fn predictions(&self, split: &str) -> PathBuf {
         self.predictions_dir().join(format!("{split}.csv"))
     }

@@ -1,4 +1,10 @@
-//! Metadata keys of the exported `EXP/train/model.onnx`: written by `train`, checked by `infer`.
+//! The metadata of an exported `model.onnx`: written by `train`, read by `infer`, defined
+//! here only. The model file alone is enough to predict as its experiment does: input
+//! contract and preprocessing, classes, temperature (built into the graph, recorded here)
+//! and the decision threshold chosen on validation. Nothing in it names the experiment
+//! folder, so the same training gives the same bytes wherever it ran.
+
+use cxr_config::{ChannelOrder, Preprocess, Threshold};
 
 /// Class names, comma-separated, in label-id order.
 pub const CLASSES: &str = "cxr.classes";
@@ -12,3 +18,162 @@ pub const POSITIVE_CLASS: &str = "cxr.positive_class";
 pub const BACKBONE: &str = "cxr.backbone";
 /// Hash of the config sections the model was trained under.
 pub const CONFIG_HASH: &str = "cxr.config_hash";
+/// The temperature dividing the head's logits before the softmax (1 = none).
+pub const TEMPERATURE: &str = "cxr.temperature";
+/// The decision threshold on the positive class chosen on validation.
+pub const THRESHOLD: &str = "cxr.threshold";
+/// How and on which images that threshold was chosen.
+pub const THRESHOLD_CHOSEN_ON: &str = "cxr.threshold_chosen_on";
+/// The `preprocess` config section (JSON) that made the pixels it was trained on.
+pub const PREPROCESS: &str = "cxr.preprocess";
+
+/// Everything `model.onnx` says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelMeta {
+    pub classes: Vec<String>,
+    pub size: [u32; 2],
+    pub channel_order: ChannelOrder,
+    pub positive_class: String,
+    pub backbone: String,
+    pub config_hash: String,
+    pub temperature: f64,
+    pub threshold: Option<f64>,
+    pub threshold_chosen_on: Option<String>,
+    /// How its training images were decoded and resized (absent in older models).
+    pub preprocess: Option<Preprocess>,
+}
+
+fn channel_order_name(order: ChannelOrder) -> &'static str {
+    match order {
+        ChannelOrder::Rgb => "rgb",
+        ChannelOrder::Bgr => "bgr",
+    }
+}
+
+impl ModelMeta {
+    /// The `(key, value)` pairs to store in the model's `metadata_props`.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![
+            (CLASSES, self.classes.join(",")),
+            (SIZE, format!("{},{}", self.size[0], self.size[1])),
+            (CHANNEL_ORDER, channel_order_name(self.channel_order).to_string()),
+            (POSITIVE_CLASS, self.positive_class.clone()),
+            (BACKBONE, self.backbone.clone()),
+            (CONFIG_HASH, self.config_hash.clone()),
+            (TEMPERATURE, format!("{:?}", self.temperature)),
+        ];
+        if let Some(t) = self.threshold {
+            pairs.push((THRESHOLD, format!("{t:?}")));
+        }
+        if let Some(on) = &self.threshold_chosen_on {
+            pairs.push((THRESHOLD_CHOSEN_ON, on.clone()));
+        }
+        if let Some(p) = &self.preprocess {
+            pairs.push((PREPROCESS, serde_json::to_string(p).expect("serialisable")));
+        }
+        pairs
+    }
+
+    /// Reads the metadata through `get` (key -> value); the error names the bad key.
+    pub fn from_lookup<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<ModelMeta, String> {
+        let required = |key: &str| get(key).ok_or_else(|| format!("no {key:?} metadata; was it exported by `train`?"));
+        let number = |key: &str| -> Result<Option<f64>, String> {
+            get(key)
+                .map(|v| {
+                    v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("bad {key} metadata {v:?}"))
+                })
+                .transpose()
+        };
+        let classes: Vec<String> = required(CLASSES)?.split(',').map(str::to_string).collect();
+        let size: Vec<u32> = required(SIZE)?.split(',').filter_map(|v| v.parse().ok()).collect();
+        let [h, w] = size[..] else {
+            return Err(format!("bad {SIZE} metadata"));
+        };
+        let channel_order = match required(CHANNEL_ORDER)? {
+            "rgb" => ChannelOrder::Rgb,
+            "bgr" => ChannelOrder::Bgr,
+            other => return Err(format!("bad {CHANNEL_ORDER} metadata {other:?}, expected rgb or bgr")),
+        };
+        let positive_class = required(POSITIVE_CLASS)?.to_string();
+        if !classes.contains(&positive_class) {
+            return Err(format!("{POSITIVE_CLASS} {positive_class:?} is not one of its classes"));
+        }
+        let threshold = number(THRESHOLD)?;
+        if threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            return Err(format!("bad {THRESHOLD} metadata {threshold:?}"));
+        }
+        Ok(ModelMeta {
+            classes,
+            size: [h, w],
+            channel_order,
+            positive_class,
+            backbone: get(BACKBONE).unwrap_or("unknown").to_string(),
+            config_hash: get(CONFIG_HASH).unwrap_or_default().to_string(),
+            temperature: number(TEMPERATURE)?.unwrap_or(1.0),
+            threshold,
+            threshold_chosen_on: get(THRESHOLD_CHOSEN_ON).map(str::to_string),
+            preprocess: get(PREPROCESS)
+                .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {PREPROCESS} metadata: {e}")))
+                .transpose()?,
+        })
+    }
+
+    /// Label id of the positive class.
+    pub fn positive(&self) -> usize {
+        self.classes.iter().position(|c| *c == self.positive_class).expect("checked when read")
+    }
+
+    /// The threshold `policy` (`infer.threshold`) means for this model, and where it came from.
+    pub fn decision_threshold(&self, policy: Threshold) -> Result<(f64, String), String> {
+        match policy {
+            Threshold::Fixed(t) => Ok((t, format!("fixed at {t} (infer.threshold)"))),
+            Threshold::FromValidation => match self.threshold {
+                Some(t) => Ok((
+                    t,
+                    format!(
+                        "from the model's metadata: {}",
+                        self.threshold_chosen_on.as_deref().unwrap_or("chosen on its validation split")
+                    ),
+                )),
+                None => Err(
+                    "infer.threshold is from-validation but the model carries no validation threshold (its validation split had no positive image); set infer.threshold to a number".into(),
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> ModelMeta {
+        ModelMeta {
+            classes: vec!["NORMAL".into(), "PNEUMONIA".into()],
+            size: [224, 224],
+            channel_order: ChannelOrder::Bgr,
+            positive_class: "PNEUMONIA".into(),
+            backbone: "vgg16".into(),
+            config_hash: "abc".into(),
+            temperature: 1.7,
+            threshold: Some(0.8125),
+            threshold_chosen_on: Some("val".into()),
+            preprocess: Some(Preprocess::default()),
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_and_bad_values_name_their_key() {
+        let pairs = meta().to_pairs();
+        let get = |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+        assert_eq!(ModelMeta::from_lookup(get).unwrap(), meta());
+        let bad_order = |k: &str| if k == CHANNEL_ORDER { Some("gbr") } else { get(k) };
+        assert!(ModelMeta::from_lookup(bad_order).unwrap_err().contains("cxr.channel_order"));
+        let bad_threshold = |k: &str| if k == THRESHOLD { Some("NaN") } else { get(k) };
+        assert!(ModelMeta::from_lookup(bad_threshold).unwrap_err().contains("cxr.threshold"));
+        let (t, why) = meta().decision_threshold(Threshold::FromValidation).unwrap();
+        assert_eq!(t, 0.8125);
+        assert!(why.contains("metadata"));
+        assert_eq!(meta().decision_threshold(Threshold::Fixed(0.5)).unwrap().0, 0.5);
+    }
+}

@@ -15,6 +15,16 @@ pub struct OperatingPoint {
     pub threshold: f64,
     pub sensitivity: Option<f64>,
     pub specificity: Option<f64>,
+    /// The temperature the probabilities were calibrated with before choosing (1 = none).
+    #[serde(default = "one")]
+    pub temperature: f64,
+    /// Images of the split it was chosen on.
+    #[serde(default)]
+    pub images: usize,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl OperatingPoint {

@@ -5,8 +5,36 @@ use std::io::Write;
 use std::path::Path;
 
 use cxr_config::OutputFormat;
+use serde::{Deserialize, Serialize};
 
 use crate::{AtomicFile, StoreError};
+
+/// `EXP/predictions/model.json`: which model made the predictions beside it, and the
+/// threshold it decided with, so that `report` can say so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionSource {
+    pub model_path: String,
+    pub model_sha256: String,
+    /// The experiment the model was trained in (its metadata), if recorded.
+    pub experiment: Option<String>,
+    /// True when the model is not this experiment's own `train/model.onnx`.
+    pub external: bool,
+    pub backbone: String,
+    pub temperature: f64,
+    pub threshold: f64,
+    /// How the threshold was set: fixed, or chosen on which images.
+    pub threshold_source: String,
+}
+
+impl PredictionSource {
+    pub fn read(path: &Path) -> Result<PredictionSource, StoreError> {
+        crate::read_json(path, "infer")
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        crate::write_json(path, self)
+    }
+}
 
 /// One prediction.
 #[derive(Debug, Clone, PartialEq)]

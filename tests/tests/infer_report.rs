@@ -130,7 +130,7 @@ fn a_missing_stage_input_names_the_stage_to_run_first() {
     let err = fails(run_stage("infer", &config, &[]));
     assert!(err.contains("run `train` first"), "{err}");
     let err = fails(run_stage("report", &config, &[]));
-    assert!(err.contains("run `train` first"), "{err}");
+    assert!(err.contains("run `infer` first"), "{err}");
 }
 
 #[test]

@@ -84,6 +84,9 @@ fn full_pipeline_writes_every_contract_file() {
         "report/roc_test.csv",
         "report/thresholds_val.csv",
         "report/operating_point.csv",
+        "report/calibration_test.csv",
+        "report/calibration_val.svg",
+        "predictions/model.json",
         "report/accuracy.svg",
         "report/loss.png",
         "report/index.html",
@@ -217,6 +220,7 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
     let engine = cxr_engine::Engine::open(&cfg.runtime, cxr_config::Device::Cpu).unwrap();
 
     // model.onnx on the stored val images.
+    let proto = cxr_onnx::read_model(&exp.join("train/model.onnx")).unwrap();
     let (mut model, _) = engine.session_from_file(&exp.join("train/model.onnx")).unwrap();
     let mut images = NpyReader::open(&exp.join("tensors/val/images.npy")).unwrap();
     let n = images.rows();
@@ -227,8 +231,14 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
 
     // eval_model.onnx on the cached val features with the best checkpoint's parameters.
     let (mut eval, _) = engine.session_from_file(&exp.join("train/eval_model.onnx")).unwrap();
-    let cache = std::fs::read_dir(dir.path().join("runs/.feature-cache")).unwrap().next().unwrap().unwrap().path();
-    let features = read_f32(&cache.join("val.npy"));
+    let layout = cxr_store::layout::Layout::new(&cfg);
+    let content = cxr_train::features::split_content(&layout, "val", &cfg.section_hash(&["preprocess"])).unwrap();
+    let cache = std::fs::read_dir(dir.path().join("runs/.feature-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| std::fs::read_to_string(d.join("key.json")).unwrap().contains(&content))
+        .expect("the val split's cached features");
+    let features = read_f32(&cache.join("features.npy"));
     let dim = features.len() / n;
     let mut inputs: Vec<(String, cxr_engine::ort::value::DynValue)> = vec![
         ("features".into(), cxr_engine::ort::value::Tensor::from_array((vec![n, dim], features)).unwrap().into_dyn()),
@@ -245,12 +255,29 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
         inputs.push((name.into(), cxr_engine::ort::value::Tensor::from_array((shape, values)).unwrap().into_dyn()));
     }
     let out = eval.run(inputs).unwrap();
-    let staged: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+    let raw: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+    // The exported head divides its logits by the temperature fitted on val.
+    let meta = cxr_store::model_meta::ModelMeta::from_lookup(|k| cxr_onnx::metadata(&proto, k)).unwrap();
+    let staged: Vec<f32> = raw
+        .chunks(2)
+        .flat_map(|p| cxr_metrics::apply_temperature(&[p[0] as f64, p[1] as f64], meta.temperature))
+        .map(|v| v as f32)
+        .collect();
     let worst = exported.iter().zip(&staged).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "exported model differs from features-then-head by {worst}");
+    // Temperature changes the probabilities, never their order: the ROC AUC stays.
+    let labels: Vec<bool> =
+        cxr_store::npy::read::<i64>(&exp.join("tensors/val/labels.npy")).unwrap().iter().map(|&l| l == 1).collect();
+    let pos = |p: &[f32]| p.chunks(2).map(|c| c[1] as f64).collect::<Vec<f64>>();
+    let auc_raw = cxr_metrics::auc(&pos(&raw), &labels).unwrap();
+    let auc_exported = cxr_metrics::auc(&pos(&exported), &labels).unwrap();
+    assert!((auc_raw - auc_exported).abs() < 1e-9, "AUC {auc_raw} before vs {auc_exported} after temperature");
+    if (meta.temperature - 1.0).abs() > 0.05 {
+        let moved = raw.iter().zip(&exported).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "temperature {} left the probabilities unchanged", meta.temperature);
+    }
 
     // The backbone in model.onnx is exactly the seeded random VGG16: training never touched it.
-    let proto = cxr_onnx::read_model(&exp.join("train/model.onnx")).unwrap();
     let graph = proto.graph.unwrap();
     for conv in cxr_train::backbone::random_convs(7) {
         let t = graph.initializer.iter().find(|t| t.name == format!("backbone/{}/kernel", conv.name)).unwrap();
@@ -317,7 +344,7 @@ fn shared_data_chest_xray_subset_reaches_the_stated_validation_accuracy() {
         dir.path(),
         &format!(
             r#"experiment: {{name: real, workdir: {runs}, seed: 42}}
-data: {{root: {root}, val_source: from-train, val_fraction: 0.05, limit_per_class: 150}}
+data: {{root: {root}, val_source: from-train, val_fraction: 0.1, limit_per_class: 150}}
 preprocess: {{size: [64, 64]}}
 model: {{backbone: imagenet, pooling: avg, head: {{hidden: [64], dropout: 0.3}}}}
 train: {{epochs: 25, batch_size: 32, optimizer: {{kind: adam, lr: 0.001}}, class_weights: balanced}}
@@ -331,9 +358,11 @@ train: {{epochs: 25, batch_size: 32, optimizer: {{kind: adam, lr: 0.001}}, class
     }
     let metrics = read_csv(&dir.path().join("runs/real/report/metrics.csv"));
     let col = |name: &str| metrics[0].iter().position(|h| h == name).unwrap();
-    let val = metrics.iter().find(|r| r[0] == "val").expect("a val row");
-    let accuracy: f64 = val[col("accuracy")].parse().unwrap();
-    let n: usize = val[col("n")].parse().unwrap();
-    assert!(n > 200, "validation has {n} images");
-    assert!(accuracy >= REAL_DATA_MIN_VAL_ACCURACY, "validation accuracy {accuracy} < {REAL_DATA_MIN_VAL_ACCURACY}");
+    // Judged on the estimate split: nothing (epoch, temperature, threshold) was chosen on it.
+    let estimate = metrics.iter().find(|r| r[0] == "estimate").expect("an estimate row");
+    assert_eq!(estimate[col("role")], "estimate");
+    let accuracy: f64 = estimate[col("accuracy")].parse().unwrap();
+    let n: usize = estimate[col("n")].parse().unwrap();
+    assert!(n > 200, "the estimate split has {n} images");
+    assert!(accuracy >= REAL_DATA_MIN_VAL_ACCURACY, "estimate accuracy {accuracy} < {REAL_DATA_MIN_VAL_ACCURACY}");
 }

@@ -57,7 +57,7 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     assert_eq!(reasons.len(), 8, "{reasons:?}");
     assert!(reason_of("animated.gif").unwrap().starts_with("unsupported format: GIF"), "{reasons:?}");
     assert!(reason_of("dangling.jpeg").unwrap().starts_with("cannot read file"), "{reasons:?}");
-    assert!(reason_of("folder_link.jpeg").unwrap().starts_with("cannot read file"), "{reasons:?}");
+    assert!(reason_of("folder_link.jpeg").unwrap().starts_with("not a regular file: a folder"), "{reasons:?}");
     assert_eq!(reason_of("empty.jpeg").unwrap(), "empty file");
     assert!(reason_of("notes.jpeg").unwrap().starts_with("not an image"), "{reasons:?}");
     assert!(reason_of("truncated.jpeg").unwrap().starts_with("corrupt or truncated JPEG"), "{reasons:?}");
@@ -71,7 +71,7 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     assert_eq!(train[0] + val[0], 17);
     assert_eq!(&train[1..], &[32, 32, 3]);
     let manifest = read_csv(&exp.join("tensors/train/manifest.csv"));
-    assert_eq!(manifest[0], ["index", "path", "label", "class", "width", "height", "sha256"]);
+    assert_eq!(manifest[0], ["index", "path", "label", "class", "width", "height", "sha256", "patient"]);
     assert_eq!(manifest.len() - 1, train[0]);
     assert!(exp.join("tensors/meta.json").is_file());
     assert!(exp.join("tensors/config.resolved.yaml").is_file());

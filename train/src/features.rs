@@ -59,7 +59,7 @@ impl CacheKey {
 }
 
 /// The content hash of `split`: its rows' source SHA-256 in order, and how pixels were made.
-fn split_content(layout: &Layout, split: &str, transform_hash: &str) -> anyhow::Result<String> {
+pub fn split_content(layout: &Layout, split: &str, transform_hash: &str) -> anyhow::Result<String> {
     let rows: Vec<cxr_store::manifest::ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
     let mut text = format!("{transform_hash}\n{}\n", env!("CARGO_PKG_VERSION"));
     for row in rows {

@@ -330,7 +330,7 @@ pub fn optimizer_model(shape: &HeadShape, opt: &Optimizer) -> ModelProto {
 }
 
 /// Appends the head (eval form, fixed parameters) and a softmax to a features graph.
-pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params) -> String {
+pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params, temperature: f64) -> String {
     let mut x = features.to_string();
     let layers = params.len() / 2;
     for i in 0..layers {
@@ -344,6 +344,11 @@ pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params) -> Str
         if i + 1 < layers {
             x = g.op("Relu", &[&x], &[]);
         }
+    }
+    if temperature != 1.0 {
+        // Temperature scaling: the logits divided by one fitted constant before the softmax.
+        let t = g.const_f32(&[], &[temperature as f32]);
+        x = g.op("Div", &[&x, &t], &[]);
     }
     g.op("Softmax", &[&x], &[("axis", Attr::Int(1))])
 }

@@ -48,6 +48,8 @@ pub struct Summary {
     pub best_epoch: Option<usize>,
     pub stopped_early: bool,
     pub operating_point: Option<OperatingPoint>,
+    /// The temperature fitted on validation (1 = none).
+    pub temperature: f64,
 }
 
 fn resume_hash(config: &Config) -> String {
@@ -171,29 +173,81 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
+
+    let calibrated = calibrate(config, &mut artifacts, &shape, &state, &val)?;
+    let operating_point = choose_operating_point(config, &calibrated);
+    if let Some(op) = &operating_point {
+        op.write(&layout.operating_point())?;
+    }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
+    let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
     let (mut tail, features) = encoded.tail();
-    let probs = head::append_head(&mut tail, features, &state.best_params);
+    let probs = head::append_head(&mut tail, features, &state.best_params, calibrated.temperature);
     tail.output(
         &probs,
         "probabilities",
         cxr_onnx::DataType::Float,
         &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
-    let positive = config.data.positive_index();
-    tail.metadata(model_meta::CLASSES, &config.data.classes.join(","));
-    tail.metadata(model_meta::SIZE, &format!("{},{}", config.preprocess.size[0], config.preprocess.size[1]));
-    tail.metadata(model_meta::CHANNEL_ORDER, &format!("{:?}", config.preprocess.channel_order).to_lowercase());
-    tail.metadata(model_meta::POSITIVE_CLASS, &config.data.classes[positive]);
-    tail.metadata(model_meta::BACKBONE, &backbone.description);
-    tail.metadata(model_meta::CONFIG_HASH, &state.config_hash);
+    for (key, value) in meta.to_pairs() {
+        tail.metadata(key, &value);
+    }
     let model_sha256 = model_writer.finish(&encoded.encode_tail(tail))?;
 
-    let (_, val_probs) = fit::evaluate(&mut artifacts.eval, &shape, &state.best_params, &val, config.train.batch_size)?;
-    let scores: Vec<f64> = val_probs.iter().map(|p| p[positive]).collect();
-    let is_pos: Vec<bool> = val.labels.iter().map(|&l| l as usize == positive).collect();
+    provenance.tool("onnxruntime", engine.version());
+    provenance.tool("backbone", backbone.description.clone());
+    provenance.tool("backbone_sha256", backbone.sha256.clone());
+    provenance.tool("temperature", format!("{}", calibrated.temperature));
+    provenance.input("model.onnx", model_sha256);
+    provenance.write(&train_dir, config)?;
+    Ok(Summary {
+        history: state.history.clone(),
+        best_epoch: state.best_epoch,
+        stopped_early: state.stopped_early,
+        operating_point,
+        temperature: calibrated.temperature,
+    })
+}
+
+/// The best epoch's validation probabilities after calibration, and the temperature.
+struct Calibrated {
+    temperature: f64,
+    probabilities: Vec<Vec<f64>>,
+    labels: Vec<usize>,
+}
+
+/// Fits `train.calibration` on the validation split (the selection part: nothing reported
+/// as an estimate is measured on it).
+fn calibrate(
+    config: &Config,
+    artifacts: &mut fit::Artifacts,
+    shape: &HeadShape,
+    state: &fit::State,
+    val: &features::SplitFeatures,
+) -> anyhow::Result<Calibrated> {
+    let (_, raw) = fit::evaluate(&mut artifacts.eval, shape, &state.best_params, val, config.train.batch_size)?;
+    let labels: Vec<usize> = val.labels.iter().map(|&l| l as usize).collect();
+    let temperature = match config.train.calibration {
+        cxr_config::Calibration::Temperature => cxr_metrics::fit_temperature(&raw, &labels).unwrap_or(1.0),
+        cxr_config::Calibration::None => 1.0,
+    };
+    if temperature != 1.0 {
+        let before = cxr_metrics::log_loss(&raw, &labels).unwrap_or(f64::NAN);
+        let probabilities: Vec<Vec<f64>> = raw.iter().map(|p| cxr_metrics::apply_temperature(p, temperature)).collect();
+        let after = cxr_metrics::log_loss(&probabilities, &labels).unwrap_or(f64::NAN);
+        tracing::info!("temperature {temperature:.3} fitted on val: log loss {before:.4} -> {after:.4}");
+        return Ok(Calibrated { temperature, probabilities, labels });
+    }
+    Ok(Calibrated { temperature, probabilities: raw, labels })
+}
+
+/// The validation threshold reaching `report.target_sensitivity` on calibrated probabilities.
+fn choose_operating_point(config: &Config, calibrated: &Calibrated) -> Option<OperatingPoint> {
+    let positive = config.data.positive_index();
+    let scores: Vec<f64> = calibrated.probabilities.iter().map(|p| p[positive]).collect();
+    let is_pos: Vec<bool> = calibrated.labels.iter().map(|&l| l == positive).collect();
     let target = config.report.target_sensitivity;
-    let operating_point = cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
+    cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
         let c = cxr_metrics::Confusion::at(&scores, &is_pos, threshold);
         OperatingPoint {
             split: "val".into(),
@@ -202,22 +256,37 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
             threshold,
             sensitivity: c.sensitivity(),
             specificity: c.specificity(),
+            temperature: calibrated.temperature,
+            images: scores.len(),
         }
-    });
-    if let Some(op) = &operating_point {
-        op.write(&layout.operating_point())?;
-    }
-    provenance.tool("onnxruntime", engine.version());
-    provenance.tool("backbone", backbone.description.clone());
-    provenance.tool("backbone_sha256", backbone.sha256.clone());
-    provenance.input("model.onnx", model_sha256);
-    provenance.write(&train_dir, config)?;
-    Ok(Summary {
-        history: state.history.clone(),
-        best_epoch: state.best_epoch,
-        stopped_early: state.stopped_early,
-        operating_point,
     })
+}
+
+/// What `model.onnx` records about itself (`cxr_store::model_meta`).
+fn model_meta(
+    config: &Config,
+    backbone: &str,
+    config_hash: &str,
+    calibrated: &Calibrated,
+    operating_point: Option<&OperatingPoint>,
+) -> model_meta::ModelMeta {
+    model_meta::ModelMeta {
+        classes: config.data.classes.clone(),
+        size: config.preprocess.size,
+        channel_order: config.preprocess.channel_order,
+        positive_class: config.data.classes[config.data.positive_index()].clone(),
+        backbone: backbone.to_string(),
+        config_hash: config_hash.to_string(),
+        temperature: calibrated.temperature,
+        threshold: operating_point.map(|op| op.threshold),
+        threshold_chosen_on: operating_point.map(|op| {
+            format!(
+                "chosen on its val split ({} images) as the highest threshold reaching sensitivity {}",
+                op.images, op.target_sensitivity
+            )
+        }),
+        preprocess: Some(config.preprocess.clone()),
+    }
 }
 
 #[cfg(test)]
