@@ -306,3 +306,55 @@ fn write_split(
     write_csv(&layout.manifest(split), MANIFEST_COLUMNS, &manifest)?;
     Ok(SplitMeta::of(split, config.data.classes.len(), &manifest))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn items(n: usize, label: usize) -> Vec<Item> {
+        // Two images per patient.
+        (0..n)
+            .map(|i| Item {
+                path: PathBuf::from(format!("/d/{label}/p{}_{}.png", i / 2, i % 2)),
+                label,
+                patient: format!("{label}-{}", i / 2),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn val_is_divided_by_patient_into_selection_and_estimate() {
+        let mut config = Config::default();
+        config.data.val_source = ValSource::FromTrain;
+        config.data.val_fraction = 0.3;
+        let mut all = items(200, 0);
+        all.extend(items(300, 1));
+        let splits = arrange_splits(&config, BTreeMap::from([("train".to_string(), all)])).unwrap();
+        let names: Vec<&str> = splits.keys().map(String::as_str).collect();
+        assert_eq!(names, ["estimate", "train", "val"]);
+        let patients = |s: &str| splits[s].iter().map(|i| i.patient.clone()).collect::<BTreeSet<_>>();
+        for (a, b) in [("train", "val"), ("train", "estimate"), ("val", "estimate")] {
+            assert!(patients(a).is_disjoint(&patients(b)), "{a} and {b} share a patient");
+        }
+        let (val, estimate) = (splits["val"].len(), splits["estimate"].len());
+        assert_eq!(val + estimate + splits["train"].len(), 500);
+        assert!(val.abs_diff(estimate) <= 6, "{val} vs {estimate}");
+
+        // Off, or too small a val split: one val split, as before.
+        config.data.estimate_fraction = 0.0;
+        let mut all = items(200, 0);
+        all.extend(items(300, 1));
+        assert!(
+            !arrange_splits(&config, BTreeMap::from([("train".to_string(), all)])).unwrap().contains_key("estimate")
+        );
+        config.data.estimate_fraction = 0.5;
+        let mut small = items(40, 0);
+        small.extend(items(40, 1));
+        assert!(
+            !arrange_splits(&config, BTreeMap::from([("train".to_string(), small)])).unwrap().contains_key("estimate")
+        );
+    }
+}

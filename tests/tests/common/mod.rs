@@ -72,6 +72,7 @@ pub fn fails(output: Output) -> String {
 /// Writes a config file into `dir`.
 pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
     let path = dir.join("config.yaml");
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(&path, yaml).unwrap();
     path
 }
