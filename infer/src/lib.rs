@@ -157,6 +157,53 @@ impl Runner<'_> {
     }
 }
 
+/// What predicting one source needs besides the model runner.
+struct SourceRun<'a> {
+    config: &'a Config,
+    layout: &'a Layout,
+    info: &'a ModelInfo,
+    options: &'a Options,
+    format: OutputFormat,
+    predictions_dir: &'a Path,
+}
+
+impl SourceRun<'_> {
+    /// Predicts `source` and writes its predictions (and rejects) file.
+    fn predict(&self, source: &Source, runner: &mut Runner, outcome: &mut Outcome) -> anyhow::Result<()> {
+        let (config, info, options) = (self.config, self.info, self.options);
+        let (name, predictions, rejected) = match source {
+            Source::Split(split) => {
+                (split.clone(), predict_split(config, self.layout, info, split, runner, options)?, Vec::new())
+            }
+            Source::Paths(paths) => {
+                let (p, r) = predict_files(config, info, paths, runner, options)?;
+                ("files".to_string(), p, r)
+            }
+        };
+        let extension = match self.format {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Jsonl => "jsonl",
+        };
+        let out = options.out.clone().unwrap_or_else(|| self.predictions_dir.join(format!("{name}.{extension}")));
+        cxr_store::predictions::write(&out, self.format, &info.classes, &predictions)?;
+        if !rejected.is_empty() {
+            let rejects_path = out.with_extension("rejects.csv");
+            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
+            tracing::warn!("{} file(s) could not be read; see {}", rejected.len(), rejects_path.display());
+        }
+        if let (Source::Paths(paths), [one]) = (source, predictions.as_slice())
+            && paths.len() == 1
+            && paths[0].is_file()
+        {
+            outcome.single = Some(one.clone());
+        }
+        outcome.images += predictions.len();
+        outcome.outputs.push((out, predictions.len()));
+        outcome.rejected.extend(rejected);
+        Ok(())
+    }
+}
+
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let layout = Layout::new(config);
@@ -172,30 +219,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     }
     let mut runner = Runner { session, info: &info, threshold };
     let format = options.format.unwrap_or(config.infer.format);
-    let extension = match format {
-        OutputFormat::Csv => "csv",
-        OutputFormat::Jsonl => "jsonl",
-    };
-    let sources = if options.sources.is_empty() {
-        let meta = TensorsMeta::read(&layout.tensors_meta())?;
-        let splits: Vec<Source> =
-            meta.splits.iter().filter(|s| s.name != "train").map(|s| Source::Split(s.name.clone())).collect();
-        if splits.is_empty() {
-            bail!("no split to predict on besides train; give --split train or image paths");
-        }
-        splits
-    } else {
-        options.sources.clone()
-    };
-    for source in &sources {
-        if let Source::Split(name) = source
-            && !cxr_config::is_safe_name(name)
-        {
-            bail!(
-                "--split {name}: a split name has only letters, digits, `_` and `-` (it names a file of EXP/predictions/)"
-            );
-        }
-    }
+    let sources = resolve_sources(&layout, options)?;
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }
@@ -221,31 +245,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         None => layout.predictions_dir(),
     };
     for source in &sources {
-        let (name, predictions, rejected) = match source {
-            Source::Split(split) => {
-                (split.clone(), predict_split(config, &layout, &info, split, &mut runner, options)?, Vec::new())
-            }
-            Source::Paths(paths) => {
-                let (p, r) = predict_files(config, &info, paths, &mut runner, options)?;
-                ("files".to_string(), p, r)
-            }
-        };
-        let out = options.out.clone().unwrap_or_else(|| predictions_dir.join(format!("{name}.{extension}")));
-        cxr_store::predictions::write(&out, format, &info.classes, &predictions)?;
-        if !rejected.is_empty() {
-            let rejects_path = out.with_extension("rejects.csv");
-            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
-            tracing::warn!("{} file(s) could not be read; see {}", rejected.len(), rejects_path.display());
-        }
-        if let (Source::Paths(paths), [one]) = (source, predictions.as_slice())
-            && paths.len() == 1
-            && paths[0].is_file()
-        {
-            outcome.single = Some(one.clone());
-        }
-        outcome.images += predictions.len();
-        outcome.outputs.push((out, predictions.len()));
-        outcome.rejected.extend(rejected);
+        let run =
+            SourceRun { config, layout: &layout, info: &info, options, format, predictions_dir: &predictions_dir };
+        run.predict(source, &mut runner, &mut outcome)?;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
@@ -263,6 +265,30 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         provenance.write(&predictions_dir, config)?;
     }
     Ok(outcome)
+}
+
+/// The sources to predict on: those asked for (split names checked, since they name
+/// output files), or every split of the experiment but `train`.
+fn resolve_sources(layout: &Layout, options: &Options) -> anyhow::Result<Vec<Source>> {
+    if options.sources.is_empty() {
+        let meta = TensorsMeta::read(&layout.tensors_meta())?;
+        let splits: Vec<Source> =
+            meta.splits.iter().filter(|s| s.name != "train").map(|s| Source::Split(s.name.clone())).collect();
+        if splits.is_empty() {
+            bail!("no split to predict on besides train; give --split train or image paths");
+        }
+        return Ok(splits);
+    }
+    for source in &options.sources {
+        if let Source::Split(name) = source
+            && !cxr_config::is_safe_name(name)
+        {
+            bail!(
+                "--split {name}: a split name has only letters, digits, `_` and `-` (it names a file of EXP/predictions/)"
+            );
+        }
+    }
+    Ok(options.sources.clone())
 }
 
 fn predict_split(

@@ -124,41 +124,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
 
     let checkpoint = layout.checkpoint();
-    let hash = resume_hash(config);
-    let mut state = if options.resume {
-        match fit::load_checkpoint(&checkpoint, &shape, config)? {
-            Some(s) if s.config_hash == hash => {
-                tracing::info!(epochs_done = s.epochs_done, "resuming from {}", checkpoint.display());
-                s
-            }
-            Some(_) => bail!(
-                "--resume: {} was written under a different config (data, preprocess, model, train or seed changed); run without --resume to start over",
-                checkpoint.display()
-            ),
-            None => {
-                tracing::warn!("--resume: no checkpoint in {}; starting from scratch", checkpoint.display());
-                fit::fresh_state(config, &shape, hash)
-            }
-        }
-    } else {
-        fit::fresh_state(config, &shape, hash)
-    };
+    let mut state = initial_state(config, options, &shape, &checkpoint)?;
     let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
-    let mut on_epoch = |row: &EpochRow, epochs: usize| {
-        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-        tracing::info!(
-            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - val_auc: {}{}",
-            row.epoch,
-            epochs,
-            row.seconds,
-            row.train_loss,
-            row.train_accuracy,
-            row.val_loss,
-            row.val_accuracy,
-            opt(row.val_auc),
-            if row.best { " (best)" } else { "" }
-        );
-    };
+    let mut on_epoch = log_epoch;
     // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
     let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
     let mut saver = saver::Saver::start(checkpoint.clone(), layout.history(), abort_after)?;
@@ -207,6 +175,50 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         operating_point,
         temperature: calibrated.temperature,
     })
+}
+
+/// A fresh state, or with `--resume` the checkpoint's (which must come from the same config).
+fn initial_state(
+    config: &Config,
+    options: &Options,
+    shape: &HeadShape,
+    checkpoint: &std::path::Path,
+) -> anyhow::Result<fit::State> {
+    let hash = resume_hash(config);
+    if !options.resume {
+        return Ok(fit::fresh_state(config, shape, hash));
+    }
+    match fit::load_checkpoint(checkpoint, shape, config)? {
+        Some(s) if s.config_hash == hash => {
+            tracing::info!(epochs_done = s.epochs_done, "resuming from {}", checkpoint.display());
+            Ok(s)
+        }
+        Some(_) => bail!(
+            "--resume: {} was written under a different config (data, preprocess, model, train or seed changed); run without --resume to start over",
+            checkpoint.display()
+        ),
+        None => {
+            tracing::warn!("--resume: no checkpoint in {}; starting from scratch", checkpoint.display());
+            Ok(fit::fresh_state(config, shape, hash))
+        }
+    }
+}
+
+/// One line per epoch, as Keras prints it.
+fn log_epoch(row: &EpochRow, epochs: usize) {
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    tracing::info!(
+        "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4} - val_loss: {:.4} - val_accuracy: {:.4} - val_auc: {}{}",
+        row.epoch,
+        epochs,
+        row.seconds,
+        row.train_loss,
+        row.train_accuracy,
+        row.val_loss,
+        row.val_accuracy,
+        opt(row.val_auc),
+        if row.best { " (best)" } else { "" }
+    );
 }
 
 /// The best epoch's validation probabilities after calibration, and the temperature.
