@@ -12,6 +12,24 @@ use cxr_config::{Config, Stage};
 pub use indicatif::ProgressBar;
 use indicatif::{ProgressDrawTarget, ProgressStyle};
 
+/// `--device cpu|cuda|auto` of the stages that run models (`train`, `infer`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl From<DeviceArg> for cxr_config::Device {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => cxr_config::Device::Cpu,
+            DeviceArg::Cuda => cxr_config::Device::Cuda,
+            DeviceArg::Auto => cxr_config::Device::Auto,
+        }
+    }
+}
+
 /// Flags every stage takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {

