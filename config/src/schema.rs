@@ -627,6 +627,8 @@ pub enum Monitor {
     ValLoss,
     ValAccuracy,
     ValAuc,
+    /// No selection: the last epoch is exported (as a plain Keras `fit` does).
+    Last,
 }
 
 /// Training-time augmentation; when enabled the backbone runs every epoch.

@@ -190,14 +190,14 @@ pub fn argmax(p: &[f64]) -> usize {
 fn improves(monitor: Monitor, value: f64, best: f64) -> bool {
     match monitor {
         Monitor::ValLoss => value < best,
-        Monitor::ValAccuracy | Monitor::ValAuc => value > best,
+        Monitor::ValAccuracy | Monitor::ValAuc | Monitor::Last => value > best,
     }
 }
 
 fn initial_best(monitor: Monitor) -> f64 {
     match monitor {
         Monitor::ValLoss => f64::INFINITY,
-        Monitor::ValAccuracy | Monitor::ValAuc => f64::NEG_INFINITY,
+        Monitor::ValAccuracy | Monitor::ValAuc | Monitor::Last => f64::NEG_INFINITY,
     }
 }
 
@@ -365,6 +365,8 @@ pub fn fit(
             Monitor::ValLoss => v.loss,
             Monitor::ValAccuracy => v.accuracy,
             Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
+            // Every epoch improves on the one before: the last one is kept.
+            Monitor::Last => (epoch + 1) as f64,
         };
         let best = state.best_epoch.is_none() || improves(t.early_stopping.monitor, monitored, state.best_value);
         if best {
@@ -457,4 +459,21 @@ pub fn load_checkpoint(checkpoint: &Path, shape: &HeadShape, config: &Config) ->
     state.slots = read_params(&dir.join("optimizer"), &slot_names)?;
     state.best_params = read_params(&dir.join("best"), &names)?;
     Ok(Some(state))
+}
+
+#[cfg(test)]
+mod monitor_tests {
+    use super::*;
+
+    #[test]
+    fn last_keeps_every_new_epoch_and_the_others_keep_the_best() {
+        // The monitored value of `last` is the epoch number, which always improves.
+        let mut best = initial_best(Monitor::Last);
+        for epoch in 1..=5 {
+            assert!(improves(Monitor::Last, epoch as f64, best));
+            best = epoch as f64;
+        }
+        assert!(improves(Monitor::ValLoss, 0.2, 0.3) && !improves(Monitor::ValLoss, 0.4, 0.3));
+        assert!(improves(Monitor::ValAuc, 0.9, 0.8) && !improves(Monitor::ValAuc, 0.7, 0.8));
+    }
 }
