@@ -250,10 +250,6 @@ pub fn fit(
     hooks: &mut Hooks,
 ) -> anyhow::Result<()> {
     let t = &config.train;
-    let seed = config.experiment.seed;
-    let positive = config.data.positive_index();
-    let lr = t.optimizer.lr as f32;
-    let param_dims: Vec<Vec<usize>> = shape.params().into_iter().map(|(_, d)| d).collect();
     while state.epochs_done < t.epochs && !state.stopped_early {
         let epoch = state.epochs_done;
         let started = Instant::now();
@@ -274,136 +270,179 @@ pub fn fit(
             train.dim,
             shape.input
         );
-        let weights = class_weights(config, &train.labels);
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, 0)));
-        let steps = order.len().div_ceil(t.batch_size);
-        let bar = cxr_cli::progress_bar(steps as u64, &format!("epoch {}", epoch + 1), hooks.show_progress);
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for (step, batch) in order.chunks(t.batch_size).enumerate() {
-            let rows = batch.len();
-            let (x, y) = gather(train, batch);
-            let w: Vec<f32> = y.iter().map(|&l| (weights[l as usize] / rows as f64) as f32).collect();
-            let masks = dropout_masks(seed, epoch, step, rows, shape, config.model.head.dropout);
-            let mut inputs = vec![
-                ("features".to_string(), Input::F32(vec![rows, train.dim], x)),
-                ("labels".to_string(), Input::I64(vec![rows], y.clone())),
-                ("weights".to_string(), Input::F32(vec![rows], w)),
-            ];
-            for (i, m) in masks.into_iter().enumerate() {
-                inputs.push((format!("mask{i}"), Input::F32(vec![rows, shape.hidden[i]], m)));
-            }
-            inputs.extend(param_inputs(&state.params, shape, ""));
-            let mut wanted: Vec<String> = vec!["loss".into(), "probabilities".into()];
-            wanted.extend(state.params.iter().map(|(n, _)| format!("grad.{n}")));
-            let wanted_refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            let mut out = run(&mut artifacts.training, inputs, &wanted_refs)?;
-            let loss = out[0][0] as f64;
-            if !loss.is_finite() {
-                bail!(
-                    "training diverged: the loss is {loss} at epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
-                    epoch + 1,
-                    step + 1,
-                    state.epochs_done,
-                    t.optimizer.lr
-                );
-            }
-            // Keras reports the class-weighted loss averaged over the epoch's batches.
-            loss_sum += loss * rows as f64;
-            correct += out[1]
-                .chunks(shape.classes)
-                .zip(&y)
-                .filter(|(p, l)| {
-                    let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-                    argmax(&p) == **l as usize
-                })
-                .count();
-            let grads: Vec<Vec<f32>> = out.drain(2..).collect();
-
-            let mut opt_inputs = vec![
-                ("lr".to_string(), Input::F32(vec![], vec![lr])),
-                ("step".to_string(), Input::F32(vec![], vec![(state.steps + 1) as f32])),
-            ];
-            opt_inputs.extend(param_inputs(&state.params, shape, ""));
-            for (((name, _), g), dims) in state.params.iter().zip(grads).zip(&param_dims) {
-                opt_inputs.push((format!("grad.{name}"), Input::F32(dims.clone(), g)));
-            }
-            // Slots are stored slot-major: every parameter's velocity (or m, then v).
-            for (i, (name, values)) in state.slots.iter().enumerate() {
-                let dims = param_dims[i % param_dims.len()].clone();
-                opt_inputs.push((name.clone(), Input::F32View(dims, values)));
-            }
-            let mut new_names: Vec<String> = state.params.iter().map(|(n, _)| format!("new.{n}")).collect();
-            new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));
-            let new_refs: Vec<&str> = new_names.iter().map(String::as_str).collect();
-            let updated = run(&mut artifacts.optimizer, opt_inputs, &new_refs)?;
-            let np = state.params.len();
-            for (i, values) in updated.into_iter().enumerate() {
-                if i < np {
-                    state.params[i].1 = values;
-                } else {
-                    state.slots[i - np].1 = values;
-                }
-            }
-            if let Some((name, _)) = state.params.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
-                bail!(
-                    "training diverged: parameter {name} is no longer finite after epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
-                    epoch + 1,
-                    step + 1,
-                    state.epochs_done,
-                    t.optimizer.lr
-                );
-            }
-            state.steps += 1;
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-
+        let (loss_sum, correct) = train_epoch(config, shape, artifacts, train, state, epoch, hooks.show_progress)?;
         let (val_loss, val_probs) = evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
-        let v = val_figures(val_loss, &val_probs, &val.labels, positive);
-        let monitored = match t.early_stopping.monitor {
-            Monitor::ValLoss => v.loss,
-            Monitor::ValAccuracy => v.accuracy,
-            Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
-            // Every epoch improves on the one before: the last one is kept.
-            Monitor::Last => (epoch + 1) as f64,
-        };
-        let best = state.best_epoch.is_none() || improves(t.early_stopping.monitor, monitored, state.best_value);
-        if best {
-            state.best_epoch = Some(epoch + 1);
-            state.best_value = monitored;
-            state.best_params = state.params.clone();
-            state.stale_epochs = 0;
-        } else {
-            state.stale_epochs += 1;
-        }
-        let row = EpochRow {
-            epoch: epoch + 1,
-            train_loss: loss_sum / train.len() as f64,
-            train_accuracy: correct as f64 / train.len() as f64,
-            val_loss: v.loss,
-            val_accuracy: v.accuracy,
-            val_auc: v.auc,
-            val_sensitivity: v.sensitivity,
-            val_specificity: v.specificity,
-            lr: t.optimizer.lr,
-            seconds: started.elapsed().as_secs_f64(),
-            best,
-        };
-        if best {
-            for r in &mut state.history {
-                r.best = false;
-            }
-        }
-        state.history.push(row.clone());
-        state.epochs_done += 1;
-        if t.early_stopping.patience > 0 && state.stale_epochs >= t.early_stopping.patience {
-            state.stopped_early = true;
-        }
+        let figures = val_figures(val_loss, &val_probs, &val.labels, config.data.positive_index());
+        let train_figures = (loss_sum / train.len() as f64, correct as f64 / train.len() as f64);
+        let row = end_epoch(config, state, epoch, &figures, train_figures, started.elapsed().as_secs_f64());
         (hooks.on_epoch)(&row, t.epochs);
         (hooks.save)(state)?;
     }
     Ok(())
+}
+
+/// One epoch over the shuffled train split, batch by batch; returns the class-weighted
+/// loss summed over rows and the count of rows called right.
+fn train_epoch(
+    config: &Config,
+    shape: &HeadShape,
+    artifacts: &mut Artifacts,
+    train: &SplitFeatures,
+    state: &mut State,
+    epoch: usize,
+    show_progress: bool,
+) -> anyhow::Result<(f64, usize)> {
+    let t = &config.train;
+    let seed = config.experiment.seed;
+    let weights = class_weights(config, &train.labels);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, 0)));
+    let steps = order.len().div_ceil(t.batch_size);
+    let bar = cxr_cli::progress_bar(steps as u64, &format!("epoch {}", epoch + 1), show_progress);
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for (step, batch) in order.chunks(t.batch_size).enumerate() {
+        let rows = batch.len();
+        let (x, y) = gather(train, batch);
+        let w: Vec<f32> = y.iter().map(|&l| (weights[l as usize] / rows as f64) as f32).collect();
+        let masks = dropout_masks(seed, epoch, step, rows, shape, config.model.head.dropout);
+        let mut inputs = vec![
+            ("features".to_string(), Input::F32(vec![rows, train.dim], x)),
+            ("labels".to_string(), Input::I64(vec![rows], y.clone())),
+            ("weights".to_string(), Input::F32(vec![rows], w)),
+        ];
+        for (i, m) in masks.into_iter().enumerate() {
+            inputs.push((format!("mask{i}"), Input::F32(vec![rows, shape.hidden[i]], m)));
+        }
+        inputs.extend(param_inputs(&state.params, shape, ""));
+        let mut wanted: Vec<String> = vec!["loss".into(), "probabilities".into()];
+        wanted.extend(state.params.iter().map(|(n, _)| format!("grad.{n}")));
+        let wanted_refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let mut out = run(&mut artifacts.training, inputs, &wanted_refs)?;
+        let loss = out[0][0] as f64;
+        if !loss.is_finite() {
+            bail!(
+                "training diverged: the loss is {loss} at epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
+                epoch + 1,
+                step + 1,
+                state.epochs_done,
+                t.optimizer.lr
+            );
+        }
+        // Keras reports the class-weighted loss averaged over the epoch's batches.
+        loss_sum += loss * rows as f64;
+        correct += out[1]
+            .chunks(shape.classes)
+            .zip(&y)
+            .filter(|(p, l)| {
+                let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                argmax(&p) == **l as usize
+            })
+            .count();
+        let grads: Vec<Vec<f32>> = out.drain(2..).collect();
+        optimizer_step(config, shape, artifacts, state, grads)?;
+        if let Some((name, _)) = state.params.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
+            bail!(
+                "training diverged: parameter {name} is no longer finite after epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
+                epoch + 1,
+                step + 1,
+                state.epochs_done,
+                t.optimizer.lr
+            );
+        }
+        state.steps += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((loss_sum, correct))
+}
+
+/// Runs the optimizer artifact on the parameters, their gradients and the optimizer slots,
+/// and stores what it returns.
+fn optimizer_step(
+    config: &Config,
+    shape: &HeadShape,
+    artifacts: &mut Artifacts,
+    state: &mut State,
+    grads: Vec<Vec<f32>>,
+) -> anyhow::Result<()> {
+    let param_dims: Vec<Vec<usize>> = shape.params().into_iter().map(|(_, d)| d).collect();
+    let mut opt_inputs = vec![
+        ("lr".to_string(), Input::F32(vec![], vec![config.train.optimizer.lr as f32])),
+        ("step".to_string(), Input::F32(vec![], vec![(state.steps + 1) as f32])),
+    ];
+    opt_inputs.extend(param_inputs(&state.params, shape, ""));
+    for (((name, _), g), dims) in state.params.iter().zip(grads).zip(&param_dims) {
+        opt_inputs.push((format!("grad.{name}"), Input::F32(dims.clone(), g)));
+    }
+    // Slots are stored slot-major: every parameter's velocity (or m, then v).
+    for (i, (name, values)) in state.slots.iter().enumerate() {
+        let dims = param_dims[i % param_dims.len()].clone();
+        opt_inputs.push((name.clone(), Input::F32View(dims, values)));
+    }
+    let mut new_names: Vec<String> = state.params.iter().map(|(n, _)| format!("new.{n}")).collect();
+    new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));
+    let new_refs: Vec<&str> = new_names.iter().map(String::as_str).collect();
+    let updated = run(&mut artifacts.optimizer, opt_inputs, &new_refs)?;
+    let np = state.params.len();
+    for (i, values) in updated.into_iter().enumerate() {
+        if i < np {
+            state.params[i].1 = values;
+        } else {
+            state.slots[i - np].1 = values;
+        }
+    }
+    Ok(())
+}
+
+/// Records an epoch: the best epoch so far (`early_stopping.monitor`), early stopping, and
+/// its history row. `train` is (mean loss, accuracy) on the train split.
+fn end_epoch(
+    config: &Config,
+    state: &mut State,
+    epoch: usize,
+    v: &ValFigures,
+    train: (f64, f64),
+    seconds: f64,
+) -> EpochRow {
+    let t = &config.train;
+    let monitored = match t.early_stopping.monitor {
+        Monitor::ValLoss => v.loss,
+        Monitor::ValAccuracy => v.accuracy,
+        Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
+        // Every epoch improves on the one before: the last one is kept.
+        Monitor::Last => (epoch + 1) as f64,
+    };
+    let best = state.best_epoch.is_none() || improves(t.early_stopping.monitor, monitored, state.best_value);
+    if best {
+        state.best_epoch = Some(epoch + 1);
+        state.best_value = monitored;
+        state.best_params = state.params.clone();
+        state.stale_epochs = 0;
+        for r in &mut state.history {
+            r.best = false;
+        }
+    } else {
+        state.stale_epochs += 1;
+    }
+    let row = EpochRow {
+        epoch: epoch + 1,
+        train_loss: train.0,
+        train_accuracy: train.1,
+        val_loss: v.loss,
+        val_accuracy: v.accuracy,
+        val_auc: v.auc,
+        val_sensitivity: v.sensitivity,
+        val_specificity: v.specificity,
+        lr: t.optimizer.lr,
+        seconds,
+        best,
+    };
+    state.history.push(row.clone());
+    state.epochs_done += 1;
+    if t.early_stopping.patience > 0 && state.stale_epochs >= t.early_stopping.patience {
+        state.stopped_early = true;
+    }
+    row
 }
 
 fn write_params(dir: &Path, params: &Params) -> anyhow::Result<()> {
