@@ -59,14 +59,7 @@ fn resume_hash(config: &Config) -> String {
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let layout = Layout::new(config);
-    let meta_path = layout.tensors_meta();
-    let meta = TensorsMeta::read(&meta_path)?;
-    meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
-    for split in ["train", "val"] {
-        if meta.split(split).is_none_or(|s| s.count == 0) {
-            bail!("{}: the {split} split is missing or empty; rerun `preprocess`", meta_path.display());
-        }
-    }
+    let meta = read_tensors_meta(config, &layout)?;
     let mut provenance = Provenance::start("train", config);
     provenance.input("tensors.content_hash", meta.content_hash.clone());
 
@@ -100,25 +93,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let fit_started = std::time::Instant::now();
     let val = splits.pop().expect("val features");
     let fixed_train = splits.pop();
-    let mut train_features = match &fixed_train {
+    let train_features = match &fixed_train {
         Some(train) => fit::TrainFeatures::Fixed(train),
-        None => {
-            tracing::info!(
-                rotate_degrees = config.train.augment.rotate_degrees,
-                shift_fraction = config.train.augment.shift_fraction,
-                brightness = config.train.augment.brightness,
-                "augmentation on: the backbone runs over the augmented train split every epoch"
-            );
-            fit::TrainFeatures::Augmented(features::AugmentedSplit {
-                extractor: features::Extractor::open(&engine, &encoded, meta.size)?,
-                layout: &layout,
-                split: "train",
-                augment: &config.train.augment,
-                seed: config.experiment.seed,
-                batch_size: config.train.feature_batch_size,
-                show_progress: options.show_progress,
-            })
-        }
+        None => augmented_train(config, options, &engine, &encoded, &layout, meta.size)?,
     };
     let shape =
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
@@ -126,19 +103,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let checkpoint = layout.checkpoint();
     let mut state = initial_state(config, options, &shape, &checkpoint)?;
     let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
-    let mut on_epoch = log_epoch;
-    // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
-    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
-    let mut saver = saver::Saver::start(checkpoint.clone(), layout.history(), abort_after)?;
-    let mut save = |s: &fit::State| saver.submit(s.clone());
-    let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
-    let fitted = fit::fit(config, &shape, &mut artifacts, &mut train_features, &val, &mut state, &mut hooks);
-    drop(train_features);
-    // Whatever the outcome, the last submitted checkpoint must be on disk before we return.
-    let saved = saver.finish();
-    fitted?;
-    saved?;
-
+    fit_checkpointed(config, options, &layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
@@ -149,18 +114,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
     let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
-    let (mut tail, features) = encoded.tail();
-    let probs = head::append_head(&mut tail, features, &state.best_params, calibrated.temperature);
-    tail.output(
-        &probs,
-        "probabilities",
-        cxr_onnx::DataType::Float,
-        &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
-    );
-    for (key, value) in meta.to_pairs() {
-        tail.metadata(key, &value);
-    }
-    let model_sha256 = model_writer.finish(&encoded.encode_tail(tail))?;
+    let tail = export_tail(&encoded, &state.best_params, &shape, calibrated.temperature, &meta);
+    let model_sha256 = model_writer.finish(&tail)?;
 
     provenance.tool("onnxruntime", engine.version());
     provenance.tool("backbone", backbone.description.clone());
@@ -175,6 +130,94 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         operating_point,
         temperature: calibrated.temperature,
     })
+}
+
+/// Runs the training loop with a checkpoint after every epoch, written by a background
+/// thread; whatever the outcome, the last submitted checkpoint is on disk on return.
+#[allow(clippy::too_many_arguments)]
+fn fit_checkpointed(
+    config: &Config,
+    options: &Options,
+    layout: &Layout,
+    shape: &HeadShape,
+    artifacts: &mut fit::Artifacts,
+    mut train_features: fit::TrainFeatures,
+    val: &features::SplitFeatures,
+    state: &mut fit::State,
+) -> anyhow::Result<()> {
+    let mut on_epoch = log_epoch;
+    // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
+    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
+    let mut saver = saver::Saver::start(layout.checkpoint(), layout.history(), abort_after)?;
+    let mut save = |s: &fit::State| saver.submit(s.clone());
+    let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
+    let fitted = fit::fit(config, shape, artifacts, &mut train_features, val, state, &mut hooks);
+    drop(train_features);
+    let saved = saver.finish();
+    fitted?;
+    saved
+}
+
+/// The tensor store's `meta.json`, checked against the config and for a train and a val split.
+fn read_tensors_meta(config: &Config, layout: &Layout) -> anyhow::Result<TensorsMeta> {
+    let meta_path = layout.tensors_meta();
+    let meta = TensorsMeta::read(&meta_path)?;
+    meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
+    for split in ["train", "val"] {
+        if meta.split(split).is_none_or(|s| s.count == 0) {
+            bail!("{}: the {split} split is missing or empty; rerun `preprocess`", meta_path.display());
+        }
+    }
+    Ok(meta)
+}
+
+/// The train split augmented anew every epoch (`train.augment.enabled`).
+fn augmented_train<'a>(
+    config: &'a Config,
+    options: &Options,
+    engine: &Engine,
+    encoded: &backbone::EncodedFeatures,
+    layout: &'a Layout,
+    size: [u32; 2],
+) -> anyhow::Result<fit::TrainFeatures<'a>> {
+    let augment = &config.train.augment;
+    tracing::info!(
+        rotate_degrees = augment.rotate_degrees,
+        shift_fraction = augment.shift_fraction,
+        brightness = augment.brightness,
+        "augmentation on: the backbone runs over the augmented train split every epoch"
+    );
+    Ok(fit::TrainFeatures::Augmented(features::AugmentedSplit {
+        extractor: features::Extractor::open(engine, encoded, size)?,
+        layout,
+        split: "train",
+        augment,
+        seed: config.experiment.seed,
+        batch_size: config.train.feature_batch_size,
+        show_progress: options.show_progress,
+    }))
+}
+
+/// The bytes that complete `model.onnx`: the head with `temperature`, its output and `meta`.
+fn export_tail(
+    encoded: &backbone::EncodedFeatures,
+    params: &head::Params,
+    shape: &HeadShape,
+    temperature: f64,
+    meta: &model_meta::ModelMeta,
+) -> Vec<u8> {
+    let (mut tail, features) = encoded.tail();
+    let probs = head::append_head(&mut tail, features, params, temperature);
+    tail.output(
+        &probs,
+        "probabilities",
+        cxr_onnx::DataType::Float,
+        &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
+    );
+    for (key, value) in meta.to_pairs() {
+        tail.metadata(key, &value);
+    }
+    encoded.encode_tail(tail)
 }
 
 /// A fresh state, or with `--resume` the checkpoint's (which must come from the same config).
