@@ -54,9 +54,15 @@ build: setup
 build-release: setup
 	$(CARGO) build --release --workspace --bins $(FEATURES)
 
-lint:
+# Unused dependencies fail the lint: cargo-machete, built once into .tools/cargo/ (no global install).
+MACHETE := .tools/cargo/bin/cargo-machete
+$(MACHETE):
+	$(CARGO) install --locked --quiet --root .tools/cargo cargo-machete@0.9.2
+
+lint: $(MACHETE)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
+	$(MACHETE)
 
 ## Tests build the binaries first: the end-to-end tests run the real ones.
 test: setup lint build
