@@ -106,50 +106,38 @@ impl Walk<'_> {
     }
 }
 
-/// The transfer syntax UID in the file meta group (0002,0010), if found.
-fn transfer_syntax(bytes: &[u8]) -> Option<String> {
-    let mut pos = 132;
-    while pos + 8 <= bytes.len() && bytes[pos..pos + 2] == [0x02, 0x00] {
-        let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
-        let vr = &bytes[pos + 4..pos + 6];
-        let (len, header) = if long_vr(vr) {
-            (u32::from_le_bytes(bytes.get(pos + 8..pos + 12)?.try_into().ok()?) as usize, 12)
-        } else {
-            (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize, 8)
-        };
-        let value = bytes.get(pos + header..pos + header + len)?;
-        if element == 0x0010 {
-            return Some(String::from_utf8_lossy(value).trim_end_matches(['\0', ' ']).to_string());
-        }
-        pos += header + len;
-    }
-    None
-}
-
 /// `Err` (the reason) when a declared length overruns the file, or the data set is deflated.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), String> {
-    let syntax = transfer_syntax(bytes).unwrap_or_default();
+    let (syntax, start) = meta_group(bytes);
+    let syntax = syntax.unwrap_or_default();
     if syntax == DEFLATED {
         return Err("deflated transfer syntax is not supported (its inflated size is unbounded)".into());
     }
-    let start = meta_end(bytes);
     Walk { bytes, explicit: true, big_endian: false }.check(132, start, 0)?;
     let walk =
         Walk { bytes, explicit: syntax != IMPLICIT_VR_LITTLE_ENDIAN, big_endian: syntax == EXPLICIT_VR_BIG_ENDIAN };
     walk.check(start, bytes.len(), 0)
 }
 
-/// Where the file meta group (group 0002, explicit VR little endian) ends.
-fn meta_end(bytes: &[u8]) -> usize {
+/// One walk of the file meta group (group 0002, always explicit VR little endian): the
+/// transfer syntax UID (0002,0010), if found, and where the group ends.
+fn meta_group(bytes: &[u8]) -> (Option<String>, usize) {
     let mut pos = 132;
+    let mut syntax = None;
     while pos + 8 <= bytes.len() && bytes[pos..pos + 2] == [0x02, 0x00] {
+        let element = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
         let vr = &bytes[pos + 4..pos + 6];
         let (len, header) = if long_vr(vr) && pos + 12 <= bytes.len() {
             (u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().expect("4 bytes")) as usize, 12)
         } else {
             (u16::from_le_bytes([bytes[pos + 6], bytes[pos + 7]]) as usize, 8)
         };
+        if element == 0x0010
+            && let Some(value) = bytes.get(pos + header..(pos + header).saturating_add(len))
+        {
+            syntax = Some(String::from_utf8_lossy(value).trim_end_matches(['\0', ' ']).to_string());
+        }
         pos = pos.saturating_add(header).saturating_add(len);
     }
-    pos.min(bytes.len())
+    (syntax, pos.min(bytes.len()))
 }
