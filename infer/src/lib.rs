@@ -95,8 +95,8 @@ fn pixel_differences(ours: &cxr_config::Preprocess, model: &cxr_config::Preproce
     check("size", format!("[{},{}]", ours.size[0], ours.size[1]), format!("[{},{}]", model.size[0], model.size[1]));
     check(
         "channel_order",
-        format!("{:?}", ours.channel_order).to_lowercase(),
-        format!("{:?}", model.channel_order).to_lowercase(),
+        cxr_store::model_meta::channel_order_name(ours.channel_order).to_string(),
+        cxr_store::model_meta::channel_order_name(model.channel_order).to_string(),
     );
     check(
         "resize_filter",

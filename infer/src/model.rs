@@ -49,10 +49,7 @@ impl ModelInfo {
 
     /// Refuses tensors prepared for another input than this model's.
     pub fn check_tensors(&self, size: [u32; 2], channel_order: &str, origin: &Path) -> anyhow::Result<()> {
-        let ours = match self.channel_order {
-            ChannelOrder::Rgb => "rgb",
-            ChannelOrder::Bgr => "bgr",
-        };
+        let ours = cxr_store::model_meta::channel_order_name(self.channel_order);
         if size != self.size || channel_order != ours {
             bail!(
                 "{} holds {}x{} {channel_order} images but {} takes {}x{} {ours}: preprocess this dataset with preprocess.size [{}, {}] and channel_order {ours}",

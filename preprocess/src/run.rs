@@ -115,7 +115,7 @@ pub(crate) fn finish_store(
     content.update(env!("CARGO_PKG_VERSION").as_bytes());
     let meta = TensorsMeta {
         size: config.preprocess.size,
-        channel_order: format!("{:?}", config.preprocess.channel_order).to_lowercase(),
+        channel_order: cxr_store::model_meta::channel_order_name(config.preprocess.channel_order).to_string(),
         classes: config.data.classes.clone(),
         splits,
         config_hash,

@@ -43,7 +43,8 @@ pub struct ModelMeta {
     pub preprocess: Option<Preprocess>,
 }
 
-fn channel_order_name(order: ChannelOrder) -> &'static str {
+/// The text of a channel order in model metadata and `tensors/meta.json`.
+pub fn channel_order_name(order: ChannelOrder) -> &'static str {
     match order {
         ChannelOrder::Rgb => "rgb",
         ChannelOrder::Bgr => "bgr",
