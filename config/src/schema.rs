@@ -655,12 +655,32 @@ pub struct Infer {
     pub batch_size: usize,
     pub threshold: Threshold,
     pub format: OutputFormat,
+    /// Label-free adaptation of the probabilities to each cohort predicted on.
+    pub adaptation: Adaptation,
 }
 
 impl Default for Infer {
     fn default() -> Self {
-        Self { device: Device::Cpu, batch_size: 32, threshold: Threshold::Fixed(0.5), format: OutputFormat::Csv }
+        Self {
+            device: Device::Cpu,
+            batch_size: 32,
+            threshold: Threshold::Fixed(0.5),
+            format: OutputFormat::Csv,
+            adaptation: Adaptation::None,
+        }
     }
+}
+
+/// How `infer` adapts a model to the cohort it predicts on, from that cohort's images
+/// alone (never its labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adaptation {
+    /// The model's probabilities as they are.
+    None,
+    /// Re-estimate the cohort's prevalence from its unlabelled images (EM) and correct
+    /// every probability to it; the threshold then applies to the corrected probabilities.
+    Prior,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

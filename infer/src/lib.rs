@@ -3,6 +3,7 @@
 //! Raw files go through the same `cxr-imaging` transform as `preprocess`;
 //! decoding runs on all cores in a producer thread while the model runs.
 
+pub mod adapt;
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct Outcome {
     pub threshold: f64,
     /// The predictions when exactly one file was given (for the one-line answer).
     pub single: Option<Prediction>,
+    /// The sources adapted to their cohort without labels (`infer.adaptation: prior`).
+    pub adaptation: Vec<cxr_store::predictions::PriorAdaptation>,
 }
 
 /// The decision threshold on the positive class's probability, and where it came from:
@@ -165,13 +168,15 @@ struct SourceRun<'a> {
     options: &'a Options,
     format: OutputFormat,
     predictions_dir: &'a Path,
+    /// The model's prior when `infer.adaptation: prior` (checked before any image is read).
+    adapt_from: Option<f64>,
 }
 
 impl SourceRun<'_> {
     /// Predicts `source` and writes its predictions (and rejects) file.
     fn predict(&self, source: &Source, runner: &mut Runner, outcome: &mut Outcome) -> anyhow::Result<()> {
         let (config, info, options) = (self.config, self.info, self.options);
-        let (name, predictions, rejected) = match source {
+        let (name, mut predictions, rejected) = match source {
             Source::Split(split) => {
                 (split.clone(), predict_split(config, self.layout, info, split, runner, options)?, Vec::new())
             }
@@ -184,6 +189,9 @@ impl SourceRun<'_> {
             OutputFormat::Csv => "csv",
             OutputFormat::Jsonl => "jsonl",
         };
+        if let Some(model_prior) = self.adapt_from {
+            outcome.adaptation.push(adapt::adapt(&name, &mut predictions, info, model_prior, runner.threshold)?);
+        }
         let out = options.out.clone().unwrap_or_else(|| self.predictions_dir.join(format!("{name}.{extension}")));
         cxr_store::predictions::write(&out, self.format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
@@ -211,6 +219,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let info = ModelInfo::load(&model_path, config)?;
     let (threshold, threshold_source) = threshold(config, &layout, &info)?;
     let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
+    let adapt_from = match config.infer.adaptation {
+        cxr_config::Adaptation::None => None,
+        cxr_config::Adaptation::Prior if options.shard.is_some() => {
+            bail!("infer.adaptation: prior estimates each cohort's prevalence from all its images; run without --shard")
+        }
+        cxr_config::Adaptation::Prior => Some(adapt::check_model(&info)?),
+    };
     let device = options.device.unwrap_or(config.infer.device);
     let engine = Engine::open(&config.runtime, device)?;
     let (session, provider) = engine.session_from_bytes(&info.bytes, &info.path)?;
@@ -231,6 +246,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         seconds: 0.0,
         threshold,
         single: None,
+        adaptation: Vec::new(),
     };
     let started = Instant::now();
     let mut provenance = Provenance::start("infer", config);
@@ -245,8 +261,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         None => layout.predictions_dir(),
     };
     for source in &sources {
-        let run =
-            SourceRun { config, layout: &layout, info: &info, options, format, predictions_dir: &predictions_dir };
+        let run = SourceRun {
+            config,
+            layout: &layout,
+            info: &info,
+            options,
+            format,
+            predictions_dir: &predictions_dir,
+            adapt_from,
+        };
         run.predict(source, &mut runner, &mut outcome)?;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
@@ -260,6 +283,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             temperature: info.meta.temperature,
             threshold,
             threshold_source,
+            adaptation: outcome.adaptation.clone(),
         };
         source.write(&predictions_dir.join("model.json"))?;
         provenance.write(&predictions_dir, config)?;

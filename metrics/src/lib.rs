@@ -1,7 +1,8 @@
 //! Metrics of a binary screening classifier, computed one way for every stage:
 //! confusion counts at a threshold, ROC curve and AUC (ties handled as the
 //! Mann-Whitney statistic), Wilson intervals for proportions, a seeded bootstrap
-//! interval for AUC, and the threshold that reaches a target sensitivity.
+//! interval for AUC, the threshold that reaches a target sensitivity, calibration
+//! (Brier, reliability, ECE, temperature) and label-free prior re-estimation (`prior.rs`).
 //!
 //! Degenerate inputs (one class only, empty) give `None`/NaN-free results
 //! rather than panics: a rate with a zero denominator is `None`. Scores are
@@ -11,6 +12,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+mod prior;
+pub use prior::{PriorEstimate, estimate_prior, shift_prior};
 
 /// Counts at one threshold; "positive" is the class whose recall is sensitivity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

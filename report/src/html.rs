@@ -139,6 +139,21 @@ impl Page<'_> {
             s.threshold,
             esc(&s.threshold_source)
         );
+        if !s.adaptation.is_empty() {
+            h.push_str("<p>Adapted to each cohort without labels (<code>infer.adaptation: prior</code>): the prevalence of each split below was estimated from its unlabelled images (EM, Saerens et al. 2002) and its probabilities corrected to it; the threshold applies to the corrected probabilities. This assumes the cohort differs in prevalence only.</p><table><tr><th>split</th><th>images</th><th>model assumes</th><th>estimated</th></tr>");
+            for a in &s.adaptation {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}{}</td></tr>",
+                    esc(&a.source),
+                    a.images,
+                    a.model_prior,
+                    a.estimated_prior,
+                    if a.converged { "" } else { " (not settled)" }
+                );
+            }
+            h.push_str("</table>");
+        }
     }
 
     fn metrics(&self, h: &mut String) {

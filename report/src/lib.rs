@@ -168,7 +168,14 @@ fn report_split(
     )?;
     let external = source.filter(|s| s.external).map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
     let role = tables::Role::of(split, external.as_deref());
-    let metrics = tables::metrics_row(&data, threshold, &role, config.report.bootstrap, config.experiment.seed);
+    let mut metrics = tables::metrics_row(&data, threshold, &role, config.report.bootstrap, config.experiment.seed);
+    if let Some(adapted) = source.and_then(|s| s.adaptation_of(split)) {
+        metrics.adapted_prior = Some(adapted.estimated_prior);
+        metrics.chosen_on.push_str(&format!(
+            "; probabilities adapted without labels to the prevalence estimated from this split's {} images ({:.3}; the model assumes {:.3})",
+            adapted.images, adapted.estimated_prior, adapted.model_prior
+        ));
+    }
     let roc: Vec<(f64, f64)> = roc_rows.iter().map(|r| (r.fpr, r.tpr)).collect();
     let roc_svg = svg::line_chart(
         &format!("ROC, {split} (AUC {})", metrics.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),

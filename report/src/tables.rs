@@ -142,6 +142,9 @@ pub struct MetricsRow {
     pub brier: Option<f64>,
     /// Expected calibration error over 10 equal-width bins.
     pub ece: Option<f64>,
+    /// The positive prevalence this split's probabilities were adapted to without labels
+    /// (`infer.adaptation: prior`); empty when they are the model's own.
+    pub adapted_prior: Option<f64>,
 }
 
 /// Columns of `metrics.csv` in order (also used by `report compare`).
@@ -178,6 +181,7 @@ pub const METRICS_COLUMNS: &[&str] = &[
     "patients",
     "brier",
     "ece",
+    "adapted_prior",
 ];
 
 /// What a split is to the model whose predictions are on it, and what was chosen on it.
@@ -302,6 +306,7 @@ pub fn metrics_row(d: &SplitData, threshold: Option<f64>, role: &Role, bootstrap
         patients: d.patient_count(),
         brier: brier(&d.scores, &pos),
         ece: expected_calibration_error(&d.scores, &pos, 10),
+        adapted_prior: None,
     }
 }
 

@@ -26,6 +26,9 @@ pub const THRESHOLD: &str = "cxr.threshold";
 pub const THRESHOLD_CHOSEN_ON: &str = "cxr.threshold_chosen_on";
 /// The `preprocess` config section (JSON) that made the pixels it was trained on.
 pub const PREPROCESS: &str = "cxr.preprocess";
+/// The positive prevalence its calibrated probabilities assume: their mean on the val
+/// split the temperature was fitted on (`infer.adaptation: prior` starts from it).
+pub const PRIOR: &str = "cxr.prior";
 
 /// Everything `model.onnx` says about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,9 @@ pub struct ModelMeta {
     pub threshold_chosen_on: Option<String>,
     /// How its training images were decoded and resized (absent in older models).
     pub preprocess: Option<Preprocess>,
+    /// The positive prevalence its probabilities assume (absent in older models and
+    /// with more than two classes).
+    pub prior: Option<f64>,
 }
 
 /// The text of a channel order in model metadata and `tensors/meta.json`.
@@ -71,6 +77,9 @@ impl ModelMeta {
         }
         if let Some(p) = &self.preprocess {
             pairs.push((PREPROCESS, serde_json::to_string(p).expect("serialisable")));
+        }
+        if let Some(p) = self.prior {
+            pairs.push((PRIOR, format!("{p:?}")));
         }
         pairs
     }
@@ -103,6 +112,10 @@ impl ModelMeta {
         if threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
             return Err(format!("bad {THRESHOLD} metadata {threshold:?}"));
         }
+        let prior = number(PRIOR)?;
+        if prior.is_some_and(|p| !(p > 0.0 && p < 1.0)) {
+            return Err(format!("bad {PRIOR} metadata {prior:?}, expected a number strictly between 0 and 1"));
+        }
         Ok(ModelMeta {
             classes,
             size: [h, w],
@@ -116,6 +129,7 @@ impl ModelMeta {
             preprocess: get(PREPROCESS)
                 .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {PREPROCESS} metadata: {e}")))
                 .transpose()?,
+            prior,
         })
     }
 
@@ -160,6 +174,7 @@ mod tests {
             threshold: Some(0.8125),
             threshold_chosen_on: Some("val".into()),
             preprocess: Some(Preprocess::default()),
+            prior: Some(0.74),
         }
     }
 
@@ -172,6 +187,8 @@ mod tests {
         assert!(ModelMeta::from_lookup(bad_order).unwrap_err().contains("cxr.channel_order"));
         let bad_threshold = |k: &str| if k == THRESHOLD { Some("NaN") } else { get(k) };
         assert!(ModelMeta::from_lookup(bad_threshold).unwrap_err().contains("cxr.threshold"));
+        let bad_prior = |k: &str| if k == PRIOR { Some("1") } else { get(k) };
+        assert!(ModelMeta::from_lookup(bad_prior).unwrap_err().contains("cxr.prior"));
         let (t, why) = meta().decision_threshold(Threshold::FromValidation).unwrap();
         assert_eq!(t, 0.8125);
         assert!(why.contains("metadata"));

@@ -24,6 +24,33 @@ pub struct PredictionSource {
     pub threshold: f64,
     /// How the threshold was set: fixed, or chosen on which images.
     pub threshold_source: String,
+    /// The sources whose probabilities were adapted to their cohort without labels
+    /// (`infer.adaptation`); empty when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adaptation: Vec<PriorAdaptation>,
+}
+
+/// One source's label-free prior adaptation: its probabilities in the predictions file are
+/// the model's corrected from `model_prior` to `estimated_prior`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriorAdaptation {
+    /// The predictions file's stem: a split name, or `files`.
+    pub source: String,
+    /// The unlabelled images the prior was estimated from.
+    pub images: usize,
+    /// The positive prevalence the model's probabilities assume.
+    pub model_prior: f64,
+    /// The positive prevalence estimated for this cohort (EM, no labels).
+    pub estimated_prior: f64,
+    pub iterations: usize,
+    pub converged: bool,
+}
+
+impl PredictionSource {
+    /// The adaptation applied to the predictions of `source`, if any.
+    pub fn adaptation_of(&self, source: &str) -> Option<&PriorAdaptation> {
+        self.adaptation.iter().find(|a| a.source == source)
+    }
 }
 
 impl PredictionSource {

@@ -271,6 +271,20 @@ struct Calibrated {
     labels: Vec<usize>,
 }
 
+impl Calibrated {
+    /// The mean probability of class `positive` on val: the prevalence the calibrated
+    /// model assumes, so that label-free prior adaptation on images like val changes
+    /// nothing. Two classes only; `None` for an empty or degenerate val split.
+    fn mean_positive(&self, positive: usize) -> Option<f64> {
+        let first = self.probabilities.first()?;
+        if first.len() != 2 {
+            return None;
+        }
+        let mean = self.probabilities.iter().map(|p| p[positive]).sum::<f64>() / self.probabilities.len() as f64;
+        (mean > 0.0 && mean < 1.0).then_some(mean)
+    }
+}
+
 /// Fits `train.calibration` on the validation split (the selection part: nothing reported
 /// as an estimate is measured on it).
 fn calibrate(
@@ -341,6 +355,7 @@ fn model_meta(
             )
         }),
         preprocess: Some(config.preprocess.clone()),
+        prior: calibrated.mean_positive(config.data.positive_index()),
     }
 }
 
