@@ -29,88 +29,136 @@ struct Blob {
     amplitude: f32,
 }
 
-/// Renders one image (grey, row-major) for the given class (0 = normal, 1 = pneumonia).
-pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let scale = rng.random_range(0.8..1.2f32);
-    let height = (size as f32 * scale) as u32;
-    let width = (height as f32 * rng.random_range(1.0..1.3f32)) as u32;
-    let (w, h) = (width as f32, height as f32);
+/// One patient's drawn anatomy: position, size, rotation and exposure of everything in
+/// the image. The fields are drawn from the seed in declaration order.
+struct Anatomy {
+    width: u32,
+    height: u32,
+    sin_a: f32,
+    cos_a: f32,
+    cx: f32,
+    cy: f32,
+    torso_w: f32,
+    torso_h: f32,
+    lung_w: f32,
+    lung_h: f32,
+    lung_dx: f32,
+    lung_dy: f32,
+    rib_freq: f32,
+    rib_phase: f32,
+    heart_shift: f32,
+    gain: f32,
+    offset: f32,
+    noise: f32,
+}
 
-    let angle = rng.random_range(-0.07..0.07f32);
-    let (sin_a, cos_a) = angle.sin_cos();
-    let cx = w * (0.5 + rng.random_range(-0.04..0.04f32));
-    let cy = h * (0.52 + rng.random_range(-0.04..0.04f32));
-    let torso_w = w * rng.random_range(0.36..0.44f32);
-    let torso_h = h * rng.random_range(0.48..0.56f32);
-    let lung_w = torso_w * rng.random_range(0.36..0.42f32);
-    let lung_h = torso_h * rng.random_range(0.66..0.76f32);
-    let lung_dx = torso_w * rng.random_range(0.44..0.5f32);
-    let lung_dy = -torso_h * 0.08;
-    let rib_freq = rng.random_range(15.0..19.0f32);
-    let rib_phase = rng.random_range(0.0..std::f32::consts::TAU);
-    let heart_shift = torso_w * rng.random_range(0.05..0.12f32);
-    let gain = rng.random_range(0.8..1.2f32);
-    let offset = rng.random_range(-15.0..15.0f32);
-    let noise = rng.random_range(3.0..9.0f32);
-
-    // Base anatomy, evaluated per pixel in the rotated frame.
-    let mut img = vec![0f32; (width * height) as usize];
-    for py in 0..height {
-        for px in 0..width {
-            let (dx, dy) = (px as f32 - cx, py as f32 - cy);
-            let x = cos_a * dx + sin_a * dy;
-            let y = -sin_a * dx + cos_a * dy;
-            let (nx, ny) = (x / torso_w, y / torso_h);
-            let torso = 1.0 - smoothstep(0.9, 1.05, (nx * nx + ny * ny * 0.6).sqrt());
-            let mut v = 25.0 + 95.0 * torso;
-            let mut lung_total = 0.0;
-            for side in [-1.0f32, 1.0] {
-                let lx = (x - side * lung_dx) / lung_w;
-                let ly = (y - lung_dy) / lung_h;
-                let r = (lx * lx + ly * ly).sqrt();
-                let lung = 1.0 - smoothstep(0.85, 1.0, r);
-                // Diaphragm: the lower edge of each lung is a bright dome.
-                let dome = smoothstep(0.55, 0.9, ly + 0.25 * lx * lx);
-                let lung = lung * (1.0 - dome);
-                lung_total += lung;
-                // Ribs: arcs across the lung fields.
-                let arc = ((ly + 0.25 * lx * lx) * rib_freq + rib_phase).sin();
-                v += lung * (-62.0 + 16.0 * smoothstep(0.6, 0.95, arc));
-            }
-            // Mediastinum and heart, offset to the patient's left.
-            let mx = (x + heart_shift) / (torso_w * 0.3);
-            let my = (y - torso_h * 0.15) / (torso_h * 0.55);
-            v += 55.0 * (1.0 - smoothstep(0.7, 1.0, (mx * mx + my * my).sqrt())) * (1.0 - lung_total * 0.5);
-            // Spine.
-            v += 30.0 * (1.0 - smoothstep(0.04, 0.07, (x / w).abs())) * torso;
-            // Clavicles.
-            let clav = (y + torso_h * 0.78 - 0.35 * x.abs() * torso_h / torso_w).abs() / (h * 0.012);
-            v += 35.0 * (1.0 - smoothstep(0.6, 1.0, clav)) * (1.0 - smoothstep(0.8, 1.0, x.abs() / torso_w));
-            img[(py * width + px) as usize] = v;
+impl Anatomy {
+    fn draw(rng: &mut ChaCha8Rng, size: u32) -> Anatomy {
+        let scale = rng.random_range(0.8..1.2f32);
+        let height = (size as f32 * scale) as u32;
+        let width = (height as f32 * rng.random_range(1.0..1.3f32)) as u32;
+        let (w, h) = (width as f32, height as f32);
+        let (sin_a, cos_a) = rng.random_range(-0.07..0.07f32).sin_cos();
+        let cx = w * (0.5 + rng.random_range(-0.04..0.04f32));
+        let cy = h * (0.52 + rng.random_range(-0.04..0.04f32));
+        let torso_w = w * rng.random_range(0.36..0.44f32);
+        let torso_h = h * rng.random_range(0.48..0.56f32);
+        Anatomy {
+            width,
+            height,
+            sin_a,
+            cos_a,
+            cx,
+            cy,
+            torso_w,
+            torso_h,
+            lung_w: torso_w * rng.random_range(0.36..0.42f32),
+            lung_h: torso_h * rng.random_range(0.66..0.76f32),
+            lung_dx: torso_w * rng.random_range(0.44..0.5f32),
+            lung_dy: -torso_h * 0.08,
+            rib_freq: rng.random_range(15.0..19.0f32),
+            rib_phase: rng.random_range(0.0..std::f32::consts::TAU),
+            heart_shift: torso_w * rng.random_range(0.05..0.12f32),
+            gain: rng.random_range(0.8..1.2f32),
+            offset: rng.random_range(-15.0..15.0f32),
+            noise: rng.random_range(3.0..9.0f32),
         }
     }
 
-    let lung_point = |rng: &mut ChaCha8Rng, side: f32| {
+    /// The base image before opacities: torso, lungs with ribs and diaphragm,
+    /// mediastinum, spine and clavicles, evaluated per pixel in the rotated frame.
+    fn base(&self) -> Vec<f32> {
+        let mut img = vec![0f32; (self.width * self.height) as usize];
+        for py in 0..self.height {
+            for px in 0..self.width {
+                img[(py * self.width + px) as usize] = self.value_at(px as f32, py as f32);
+            }
+        }
+        img
+    }
+
+    fn value_at(&self, px: f32, py: f32) -> f32 {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let (torso_w, torso_h) = (self.torso_w, self.torso_h);
+        let (dx, dy) = (px - self.cx, py - self.cy);
+        let x = self.cos_a * dx + self.sin_a * dy;
+        let y = -self.sin_a * dx + self.cos_a * dy;
+        let (nx, ny) = (x / torso_w, y / torso_h);
+        let torso = 1.0 - smoothstep(0.9, 1.05, (nx * nx + ny * ny * 0.6).sqrt());
+        let mut v = 25.0 + 95.0 * torso;
+        let mut lung_total = 0.0;
+        for side in [-1.0f32, 1.0] {
+            let lx = (x - side * self.lung_dx) / self.lung_w;
+            let ly = (y - self.lung_dy) / self.lung_h;
+            let r = (lx * lx + ly * ly).sqrt();
+            let lung = 1.0 - smoothstep(0.85, 1.0, r);
+            // Diaphragm: the lower edge of each lung is a bright dome.
+            let dome = smoothstep(0.55, 0.9, ly + 0.25 * lx * lx);
+            let lung = lung * (1.0 - dome);
+            lung_total += lung;
+            // Ribs: arcs across the lung fields.
+            let arc = ((ly + 0.25 * lx * lx) * self.rib_freq + self.rib_phase).sin();
+            v += lung * (-62.0 + 16.0 * smoothstep(0.6, 0.95, arc));
+        }
+        // Mediastinum and heart, offset to the patient's left.
+        let mx = (x + self.heart_shift) / (torso_w * 0.3);
+        let my = (y - torso_h * 0.15) / (torso_h * 0.55);
+        v += 55.0 * (1.0 - smoothstep(0.7, 1.0, (mx * mx + my * my).sqrt())) * (1.0 - lung_total * 0.5);
+        // Spine.
+        v += 30.0 * (1.0 - smoothstep(0.04, 0.07, (x / w).abs())) * torso;
+        // Clavicles.
+        let clav = (y + torso_h * 0.78 - 0.35 * x.abs() * torso_h / torso_w).abs() / (h * 0.012);
+        v + 35.0 * (1.0 - smoothstep(0.6, 1.0, clav)) * (1.0 - smoothstep(0.8, 1.0, x.abs() / torso_w))
+    }
+
+    /// A random point inside one lung (`side` -1 or 1), in image coordinates.
+    fn lung_point(&self, rng: &mut ChaCha8Rng, side: f32) -> (f32, f32) {
         let a = rng.random_range(0.0..std::f32::consts::TAU);
         let r = rng.random_range(0.0..0.8f32).sqrt();
-        let (x, y) = (side * lung_dx + r * a.cos() * lung_w * 0.8, lung_dy + r * a.sin() * lung_h * 0.7);
-        (cx + cos_a * x - sin_a * y, cy + sin_a * x + cos_a * y)
-    };
-    let mut blobs = Vec::new();
-    // Vessel markings and small benign opacities, in every image.
-    for _ in 0..rng.random_range(6..14) {
-        let side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
-        let (x, y) = lung_point(&mut rng, side);
-        blobs.push(Blob {
-            x,
-            y,
-            radius: lung_w * rng.random_range(0.03..0.08f32),
-            amplitude: rng.random_range(8.0..22.0f32),
-        });
+        let (x, y) =
+            (side * self.lung_dx + r * a.cos() * self.lung_w * 0.8, self.lung_dy + r * a.sin() * self.lung_h * 0.7);
+        (self.cx + self.cos_a * x - self.sin_a * y, self.cy + self.sin_a * x + self.cos_a * y)
     }
-    if pneumonia {
-        // Consolidation: a cluster of overlapping patches in one lung, sometimes both.
+
+    /// Vessel markings and small benign opacities, in every image.
+    fn markings(&self, rng: &mut ChaCha8Rng) -> Vec<Blob> {
+        (0..rng.random_range(6..14))
+            .map(|_| {
+                let side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
+                let (x, y) = self.lung_point(rng, side);
+                Blob {
+                    x,
+                    y,
+                    radius: self.lung_w * rng.random_range(0.03..0.08f32),
+                    amplitude: rng.random_range(8.0..22.0f32),
+                }
+            })
+            .collect()
+    }
+
+    /// Consolidation: a cluster of overlapping patches in one lung, sometimes both, and a
+    /// diffuse haze over each affected lung.
+    fn consolidation(&self, rng: &mut ChaCha8Rng) -> Vec<Blob> {
         let severity = rng.random_range(0.35..1.0f32);
         let sides: &[f32] = if rng.random_bool(0.3) {
             &[-1.0, 1.0]
@@ -119,53 +167,72 @@ pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
         } else {
             &[1.0]
         };
+        let mut blobs = Vec::new();
         for &side in sides {
-            let (fx, fy) = lung_point(&mut rng, side);
+            let (fx, fy) = self.lung_point(rng, side);
             for _ in 0..rng.random_range(4..10) {
-                let jitter = lung_w * 0.35;
+                let jitter = self.lung_w * 0.35;
                 blobs.push(Blob {
                     x: fx + rng.random_range(-jitter..jitter),
                     y: fy + rng.random_range(-jitter..jitter),
-                    radius: lung_w * rng.random_range(0.12..0.3f32),
+                    radius: self.lung_w * rng.random_range(0.12..0.3f32),
                     amplitude: severity * rng.random_range(14.0..30.0f32),
                 });
             }
-            // Diffuse haze over the affected lung.
-            let (hx, hy) = lung_point(&mut rng, side);
+            let (hx, hy) = self.lung_point(rng, side);
             blobs.push(Blob {
                 x: hx,
                 y: hy,
-                radius: lung_w * 0.7,
+                radius: self.lung_w * 0.7,
                 amplitude: severity * rng.random_range(6.0..14.0f32),
             });
         }
+        blobs
     }
-    for b in &blobs {
-        let reach = b.radius * 2.5;
-        let (x0, x1) = ((b.x - reach).max(0.0) as u32, ((b.x + reach) as u32).min(width));
-        let (y0, y1) = ((b.y - reach).max(0.0) as u32, ((b.y + reach) as u32).min(height));
-        let inv = 1.0 / (2.0 * b.radius * b.radius);
-        for py in y0..y1 {
-            for px in x0..x1 {
-                let (dx, dy) = (px as f32 - b.x, py as f32 - b.y);
-                img[(py * width + px) as usize] += b.amplitude * (-(dx * dx + dy * dy) * inv).exp();
+
+    /// Adds each blob as a Gaussian bump, within 2.5 radii of its centre.
+    fn add(&self, img: &mut [f32], blobs: &[Blob]) {
+        for b in blobs {
+            let reach = b.radius * 2.5;
+            let (x0, x1) = ((b.x - reach).max(0.0) as u32, ((b.x + reach) as u32).min(self.width));
+            let (y0, y1) = ((b.y - reach).max(0.0) as u32, ((b.y + reach) as u32).min(self.height));
+            let inv = 1.0 / (2.0 * b.radius * b.radius);
+            for py in y0..y1 {
+                for px in x0..x1 {
+                    let (dx, dy) = (px as f32 - b.x, py as f32 - b.y);
+                    img[(py * self.width + px) as usize] += b.amplitude * (-(dx * dx + dy * dy) * inv).exp();
+                }
             }
         }
     }
 
-    let mut state = rng.random::<u64>() | 1;
-    let pixels = img
-        .iter()
-        .map(|v| {
-            // xorshift noise: cheap and seeded; the sum of two uniforms is roughly bell-shaped.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let u = (state & 0xffff) as f32 / 65535.0 + ((state >> 16) & 0xffff) as f32 / 65535.0 - 1.0;
-            (v * gain + offset + u * noise).clamp(0.0, 255.0) as u8
-        })
-        .collect();
-    (width, height, pixels)
+    /// Exposure (gain, offset) and seeded noise, to uint8.
+    fn expose(&self, img: &[f32], mut state: u64) -> Vec<u8> {
+        img.iter()
+            .map(|v| {
+                // xorshift noise: cheap and seeded; the sum of two uniforms is roughly bell-shaped.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let u = (state & 0xffff) as f32 / 65535.0 + ((state >> 16) & 0xffff) as f32 / 65535.0 - 1.0;
+                (v * self.gain + self.offset + u * self.noise).clamp(0.0, 255.0) as u8
+            })
+            .collect()
+    }
+}
+
+/// Renders one image (grey, row-major) for the given class (0 = normal, 1 = pneumonia).
+pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let anatomy = Anatomy::draw(&mut rng, size);
+    let mut img = anatomy.base();
+    let mut blobs = anatomy.markings(&mut rng);
+    if pneumonia {
+        blobs.extend(anatomy.consolidation(&mut rng));
+    }
+    anatomy.add(&mut img, &blobs);
+    let pixels = anatomy.expose(&img, rng.random::<u64>() | 1);
+    (anatomy.width, anatomy.height, pixels)
 }
 
 /// What the marker records: regenerate when any of it changes.
@@ -250,4 +317,24 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot write {}", temp.join(MARKER).display()))?;
     std::fs::rename(&temp, &root).with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
     Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    /// The embedded dataset is part of every `make demo` figure: the same seed must draw the
+    /// same pixels in every version, so a refactor of `render` cannot change it unnoticed.
+    #[test]
+    fn render_draws_the_same_pixels_for_the_same_seed() {
+        let mut hasher = Sha256::new();
+        for seed in 0..6u64 {
+            let (w, h, pixels) = render(seed * 7919, seed % 2 == 1, 96);
+            hasher.update(w.to_le_bytes());
+            hasher.update(h.to_le_bytes());
+            hasher.update(&pixels);
+        }
+        assert_eq!(hex::encode(hasher.finalize()), "f617cfec8db90f7e21ddf04d8b08b863928e460028095f0580f39b32440f8446");
+    }
 }

@@ -176,8 +176,23 @@ fn report_split(
             adapted.images, adapted.estimated_prior, adapted.model_prior
         ));
     }
+    let roc_svg = roc_plot(split, &metrics, &roc_rows);
+    write_plot(dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
+    let confusion_svg = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
+    write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, config.report.png)?;
+    let calibration_svg = calibration_plot(split, &metrics, &bins, &classes[config.data.positive_index()]);
+    write_plot(dir, &format!("calibration_{split}"), &calibration_svg, config.report.png)?;
+    if data.labels.is_empty() {
+        tracing::warn!(split, "no labelled predictions: metrics are empty");
+    }
+    let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
+    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg })
+}
+
+/// The ROC curve of one split against chance.
+fn roc_plot(split: &str, metrics: &MetricsRow, roc_rows: &[tables::RocRow]) -> String {
     let roc: Vec<(f64, f64)> = roc_rows.iter().map(|r| (r.fpr, r.tpr)).collect();
-    let roc_svg = svg::line_chart(
+    svg::line_chart(
         &format!("ROC, {split} (AUC {})", metrics.auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))),
         "1 - specificity (false positive rate)",
         "sensitivity (true positive rate)",
@@ -186,13 +201,14 @@ fn report_split(
             Series { name: "chance".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
         ],
         Some((0.0, 1.0)),
-    );
-    write_plot(dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
-    let confusion_svg = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
-    write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, config.report.png)?;
-    let calibration_svg = svg::line_chart(
+    )
+}
+
+/// The reliability diagram of one split against perfect calibration.
+fn calibration_plot(split: &str, metrics: &MetricsRow, bins: &[cxr_metrics::ReliabilityBin], positive: &str) -> String {
+    svg::line_chart(
         &format!("Reliability, {split} (ECE {})", metrics.ece.map_or("n/a".to_string(), |e| format!("{e:.3}"))),
-        &format!("predicted probability of {}", classes[config.data.positive_index()]),
+        &format!("predicted probability of {positive}"),
         "observed share of positives",
         &[
             Series {
@@ -203,13 +219,7 @@ fn report_split(
             Series { name: "perfect calibration".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
         ],
         Some((0.0, 1.0)),
-    );
-    write_plot(dir, &format!("calibration_{split}"), &calibration_svg, config.report.png)?;
-    if data.labels.is_empty() {
-        tracing::warn!(split, "no labelled predictions: metrics are empty");
-    }
-    let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
-    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg })
+    )
 }
 
 /// The threshold the predictions were decided with: as `infer` recorded it, else the config's.

@@ -46,67 +46,79 @@ fn header(out: &mut String, title: &str) {
     );
 }
 
-/// A line chart with axes, ticks and a legend. `y_range` fixes the y axis (e.g. 0..1).
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], y_range: Option<(f64, f64)>) -> String {
-    let all: Vec<(f64, f64)> =
-        series.iter().flat_map(|s| s.points.iter().copied()).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
-    let (x0, x1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-    let (y0, y1) = y_range.unwrap_or_else(|| {
-        let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-        (lo.min(0.0), if hi > lo { hi * 1.05 } else { lo + 1.0 })
-    });
-    let (x0, x1) = if all.is_empty() {
-        (0.0, 1.0)
-    } else if x1 > x0 {
-        (x0, x1)
-    } else {
-        (x0 - 0.5, x0 + 0.5)
-    };
-    let (y0, y1) = if y1 > y0 { (y0, y1) } else { (0.0, 1.0) };
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
-    let mut out = String::new();
-    header(&mut out, title);
-    for t in nice_ticks(y0, y1, 6) {
-        let _ = write!(
-            out,
-            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e0e0e0"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
-            W - RIGHT,
-            LEFT - 6.0,
-            py(t) + 4.0,
-            fmt_tick(t),
-            y = py(t)
-        );
+/// The data ranges of a chart and their map to pixels.
+struct Frame {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Frame {
+    /// Ranges that hold every finite point of `series` (y from 0 unless `y_range` fixes it);
+    /// a single value or no data gets a unit range instead of a division by zero.
+    fn fit(series: &[Series], y_range: Option<(f64, f64)>) -> Frame {
+        let all: Vec<(f64, f64)> = series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        let (x0, x1) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+        let (y0, y1) = y_range.unwrap_or_else(|| {
+            let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+            (lo.min(0.0), if hi > lo { hi * 1.05 } else { lo + 1.0 })
+        });
+        let (x0, x1) = if all.is_empty() {
+            (0.0, 1.0)
+        } else if x1 > x0 {
+            (x0, x1)
+        } else {
+            (x0 - 0.5, x0 + 0.5)
+        };
+        let (y0, y1) = if y1 > y0 { (y0, y1) } else { (0.0, 1.0) };
+        Frame { x0, x1, y0, y1 }
     }
-    for t in nice_ticks(x0, x1, 8) {
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
-            px(t),
-            H - BOTTOM + 16.0,
-            fmt_tick(t)
-        );
+
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
     }
-    let _ = write!(
-        out,
-        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/><text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text><text x="16" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 16 {})">{}</text>"##,
-        H - BOTTOM,
-        W - RIGHT,
-        (LEFT + W - RIGHT) / 2.0,
-        H - 12.0,
-        escape(x_label),
-        (TOP + H - BOTTOM) / 2.0,
-        (TOP + H - BOTTOM) / 2.0,
-        escape(y_label),
-        b = H - BOTTOM
-    );
-    for (i, s) in series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+
+    fn py(&self, y: f64) -> f64 {
+        H - BOTTOM - (y - self.y0) / (self.y1 - self.y0) * (H - TOP - BOTTOM)
+    }
+
+    /// Horizontal grid lines with y tick labels, and x tick labels.
+    fn ticks(&self, out: &mut String) {
+        for t in nice_ticks(self.y0, self.y1, 6) {
+            let _ = write!(
+                out,
+                r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e0e0e0"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+                W - RIGHT,
+                LEFT - 6.0,
+                self.py(t) + 4.0,
+                fmt_tick(t),
+                y = self.py(t)
+            );
+        }
+        for t in nice_ticks(self.x0, self.x1, 8) {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
+                self.px(t),
+                H - BOTTOM + 16.0,
+                fmt_tick(t)
+            );
+        }
+    }
+
+    /// Series `index`: its polyline, its points when there are few, and its legend entry.
+    fn series(&self, out: &mut String, index: usize, s: &Series) {
+        let colour = COLOURS[index % COLOURS.len()];
         let pts: Vec<String> = s
             .points
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
             .collect();
         let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
         let _ = write!(
@@ -120,7 +132,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], 
                 let _ = write!(out, r#"<circle cx="{x}" cy="{y}" r="3" fill="{colour}"/>"#);
             }
         }
-        let ly = TOP + 8.0 + 18.0 * i as f64;
+        let ly = TOP + 8.0 + 18.0 * index as f64;
         let _ = write!(
             out,
             r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}" font-size="12">{}</text>"#,
@@ -130,6 +142,35 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], 
             ly + 4.0,
             escape(&s.name)
         );
+    }
+}
+
+/// The two axis lines and their labels.
+fn axes(out: &mut String, x_label: &str, y_label: &str) {
+    let _ = write!(
+        out,
+        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{b}" y2="{b}" stroke="#333"/><text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text><text x="16" y="{}" text-anchor="middle" font-size="13" transform="rotate(-90 16 {})">{}</text>"##,
+        H - BOTTOM,
+        W - RIGHT,
+        (LEFT + W - RIGHT) / 2.0,
+        H - 12.0,
+        escape(x_label),
+        (TOP + H - BOTTOM) / 2.0,
+        (TOP + H - BOTTOM) / 2.0,
+        escape(y_label),
+        b = H - BOTTOM
+    );
+}
+
+/// A line chart with axes, ticks and a legend. `y_range` fixes the y axis (e.g. 0..1).
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], y_range: Option<(f64, f64)>) -> String {
+    let frame = Frame::fit(series, y_range);
+    let mut out = String::new();
+    header(&mut out, title);
+    frame.ticks(&mut out);
+    axes(&mut out, x_label, y_label);
+    for (i, s) in series.iter().enumerate() {
+        frame.series(&mut out, i, s);
     }
     out.push_str("</svg>");
     out
