@@ -13,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mozjpeg::{ColorSpace, Decompress, Marker};
 
-use crate::decode::{Decoded, Format};
+use crate::decoded::{Decoded, Format};
 use crate::{ImagingError, Transform};
 
 /// Largest IDCT down-scaling (1/8, 1/4, 1/2) that keeps both sides at least the target size.
@@ -75,7 +75,7 @@ fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, Imagin
         return Ok(None);
     }
     let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
-    Ok(Some(crate::decode::apply_orientation(decoded, orientation)))
+    Ok(Some(crate::decoded::apply_orientation(decoded, orientation)))
 }
 
 /// The sample precision (bits) in the file's frame header (SOFn), if there is one.
@@ -154,7 +154,7 @@ fn decode_jpeg_decoder(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingEr
     }
     let decoded = Decoded { width, height, channels, data, source_width, source_height, format: Format::Jpeg };
     let orientation = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk);
-    Ok(crate::decode::apply_orientation(decoded, orientation))
+    Ok(crate::decoded::apply_orientation(decoded, orientation))
 }
 
 /// jpeg-decoder returns ink amounts (it undoes Adobe's inverted storage itself):

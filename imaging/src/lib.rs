@@ -4,6 +4,7 @@
 //! sees pixels prepared differently from those it was trained on.
 
 mod decode;
+mod decoded;
 mod dicom_guard;
 mod file;
 mod jpeg;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use cxr_config::{ChannelOrder, Equalize, Preprocess, ResizeFilter};
 
-pub use decode::{Decoded, Format, detect_format};
+pub use decoded::{Decoded, Format, detect_format};
 pub use file::read_bounded;
 
 /// Why a file could not be turned into a tensor; the message is what `rejects.csv` records.

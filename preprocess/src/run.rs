@@ -7,16 +7,13 @@ use anyhow::bail;
 use cxr_config::{Adapter, Config, OnError, ValSource};
 use cxr_imaging::{Format, ImagingError, Prepared, Transform};
 use cxr_store::layout::Layout;
-use cxr_store::manifest::{
-    MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta, write_csv,
-};
+use cxr_store::manifest::{MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, write_csv};
 use cxr_store::npy::{DType, NpyWriter};
 use cxr_store::provenance::Provenance;
 use cxr_store::staging::Staging;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::dataset::{self, Item};
+use crate::dataset::Item;
 use crate::shard::{Shard, SliceSplits};
 use crate::split;
 
@@ -24,8 +21,6 @@ use crate::split;
 const CHUNK: usize = 128;
 /// Dataset `val` splits smaller than this per class are merged into train and re-split.
 const MIN_DATASET_VAL_PER_CLASS: usize = 20;
-/// The config sections the tensors depend on.
-pub const SECTIONS: &[&str] = &["data", "preprocess"];
 
 /// Per-split counts of what was written and rejected.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -50,7 +45,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     if config.data.adapter == Adapter::Synthetic {
         crate::synthetic::ensure(config, threads)?;
     }
-    let dataset = dataset::load(config)?;
+    let dataset = crate::adapter::load(config)?;
     let mut rejects = dataset.rejects.clone();
     let mut splits = arrange_splits(config, dataset.splits)?;
     let mut target = Layout::new(config);
@@ -89,42 +84,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     provenance.input("data.root", config.data.root.display().to_string());
     provenance.tool("threads", threads.to_string());
-    finish_store(&layout, config, summary.splits.clone(), &rejects, provenance)?;
+    crate::tensor_store::finish(&layout, config, summary.splits.clone(), &rejects, provenance)?;
     staging.commit()?;
     Ok(summary)
-}
-
-/// Writes `rejects.csv`, `meta.json` (with the content hash over every split's
-/// manifest) and the provenance of a tensor store whose splits are written.
-pub(crate) fn finish_store(
-    layout: &Layout,
-    config: &Config,
-    splits: Vec<SplitMeta>,
-    rejects: &[RejectRow],
-    mut provenance: Provenance,
-) -> anyhow::Result<TensorsMeta> {
-    write_csv(&layout.rejects(), REJECT_COLUMNS, rejects)?;
-    let config_hash = config.section_hash(SECTIONS);
-    let mut content = Sha256::new();
-    for split in &splits {
-        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(&split.name))? {
-            content.update(format!("{}\t{}\t{}\n", split.name, row.sha256, row.label).as_bytes());
-        }
-    }
-    content.update(config_hash.as_bytes());
-    content.update(env!("CARGO_PKG_VERSION").as_bytes());
-    let meta = TensorsMeta {
-        size: config.preprocess.size,
-        channel_order: cxr_store::model_meta::channel_order_name(config.preprocess.channel_order).to_string(),
-        classes: config.data.classes.clone(),
-        splits,
-        config_hash,
-        content_hash: hex::encode(content.finalize()),
-    };
-    provenance.input("tensors.content_hash", meta.content_hash.clone());
-    provenance.write(&layout.tensors(), config)?;
-    meta.write(&layout.tensors_meta())?;
-    Ok(meta)
 }
 
 /// The first word of a reason, used to count rejects by kind.

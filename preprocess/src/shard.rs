@@ -17,7 +17,7 @@ use cxr_store::staging::Staging;
 pub use cxr_cli::Shard;
 
 use crate::dataset::Item;
-use crate::run::{SECTIONS, finish_store};
+use crate::tensor_store::{SECTIONS, finish};
 
 /// Rows copied at a time when merging images.
 const COPY_ROWS: usize = 256;
@@ -101,7 +101,7 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
         split_metas.push(SplitMeta::of(&split, config.data.classes.len(), &manifest));
     }
     provenance.tool("merged_shards", count.to_string());
-    let meta = finish_store(&out, config, split_metas, &rejects, provenance)?;
+    let meta = finish(&out, config, split_metas, &rejects, provenance)?;
     staging.commit().context("swapping in the merged tensors")?;
     Ok(meta)
 }

@@ -26,7 +26,7 @@ impl AugmentParams {
     /// Draws row `row`'s transform for `epoch` (0-based), uniformly within the configured ranges.
     /// The stream depends only on (seed, epoch, row): not on batch size or thread count.
     pub fn draw(config: &Augment, seed: u64, epoch: usize, row: usize, [h, w]: [usize; 2]) -> AugmentParams {
-        let mut rng = ChaCha8Rng::seed_from_u64(crate::fit::mix(seed ^ 0xA06_u64, epoch as u64 + 1, row as u64 + 1));
+        let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::mix(seed ^ 0xA06_u64, epoch as u64 + 1, row as u64 + 1));
         let mut symmetric = |limit: f64| if limit > 0.0 { rng.random_range(-limit..=limit) } else { 0.0 };
         let degrees = symmetric(config.rotate_degrees);
         let dx = symmetric(config.shift_fraction) * w as f64;

@@ -20,6 +20,7 @@ pub use cxr_store::history::EpochRow;
 use crate::features::{AugmentedSplit, SplitFeatures};
 use crate::head::{HeadShape, Params, Precision, optimizer_slots};
 use crate::runner::{Input, run};
+use crate::seed::mix;
 
 /// Everything needed to continue training; saved after every epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,14 +90,6 @@ pub fn class_weights(config: &Config, labels: &[i64]) -> Vec<f64> {
             counts.iter().map(|&c| if c == 0 { 0.0 } else { labels.len() as f64 / (classes * c) as f64 }).collect()
         }
     }
-}
-
-pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    // SplitMix64 finaliser over the combined words: distinct streams per (seed, epoch, step).
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Dropout masks for one batch, already scaled by 1/keep (inverted dropout, as Keras).

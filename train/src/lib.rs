@@ -14,6 +14,7 @@ mod init;
 mod pool_trim;
 pub mod runner;
 mod saver;
+mod seed;
 
 use anyhow::{Context, bail};
 use cxr_config::{Config, Device};

@@ -1,0 +1,21 @@
+//! Which adapter reads the dataset (`data.adapter`): folders, a label file, or the
+//! synthetic set (generated first, then read as folders).
+
+use cxr_config::{Adapter, Config};
+
+use crate::dataset::{Dataset, DatasetError};
+use crate::patient::PatientRule;
+
+/// Reads the dataset as the configured adapter says.
+pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
+    let root = &config.data.root;
+    if !root.is_dir() {
+        return Err(DatasetError::MissingRoot(root.clone()));
+    }
+    let rule = PatientRule::from_config(config)
+        .map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;
+    match config.data.adapter {
+        Adapter::Folders | Adapter::Synthetic => crate::folders::load(root, &config.data.classes, &rule),
+        Adapter::Csv => crate::csv_adapter::load(config, &rule),
+    }
+}
