@@ -123,6 +123,20 @@ impl Config {
     }
 }
 
+/// A config value as the YAML file spells it (`area`, `histogram`, `[224, 224]`), for
+/// messages that tell the user which `--set` to write.
+pub fn spelling<T: serde::Serialize>(value: &T) -> String {
+    match serde_yaml::to_value(value) {
+        Ok(serde_yaml::Value::String(s)) => s,
+        Ok(serde_yaml::Value::Sequence(items)) => {
+            let parts: Vec<String> = items.iter().map(spelling).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Ok(other) => serde_yaml::to_string(&other).map(|t| t.trim_end().to_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 fn read_yaml_file(path: &Path) -> Result<serde_yaml::Value, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;

@@ -4,6 +4,7 @@
 //! Invariant: `--device cuda` either runs on CUDA or fails; it never falls back to CPU.
 
 mod cuda_libs;
+mod model;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-pub use ort;
+pub use model::{Element, Input, Model};
 
 /// Environment variable ort itself honours for the library path.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -46,6 +47,8 @@ pub enum EngineError {
     Untrusted { path: PathBuf, sha256: String },
     #[error("ONNX Runtime cannot open model {path}: {message}")]
     Model { path: PathBuf, message: String },
+    #[error("ONNX Runtime failed running {path}: {message}")]
+    Run { path: PathBuf, message: String },
     #[error("ONNX Runtime: {0}")]
     Ort(String),
 }
@@ -175,31 +178,25 @@ impl Engine {
         &self.library
     }
 
-    /// The device this engine was opened for.
-    pub fn device(&self) -> Device {
-        self.device
-    }
-
     /// The ONNX Runtime version, read from the library's file name (`libonnxruntime.so.1.31.1`).
     pub fn version(&self) -> String {
         version_from_file_name(&self.library).unwrap_or_else(|| "unknown".to_string())
     }
 
     /// Opens a model file as a session on this engine's device.
-    pub fn session_from_file(&self, path: &Path) -> Result<(Session, Provider), EngineError> {
+    pub fn session_from_file(&self, path: &Path) -> Result<(Model, Provider), EngineError> {
         self.open_session(&read_model(path)?, path, self.intra_threads)
     }
 
     /// Opens a model file whose operations are too small to split across threads (the
     /// training head's artifacts): one intra-op thread, since hand-offs between threads
-    /// would cost more than they save. Measured on the tutorial recipe: 16 epochs' fit in
-    /// 0.20 s with one thread, 0.24 s with the default pool, 0.37 s with two threads.
-    pub fn session_for_small_model(&self, path: &Path) -> Result<(Session, Provider), EngineError> {
+    /// cost more than they save on them (README, "Measured").
+    pub fn session_for_small_model(&self, path: &Path) -> Result<(Model, Provider), EngineError> {
         self.open_session(&read_model(path)?, path, 1)
     }
 
     /// Opens an in-memory model as a session; `origin` names it in errors.
-    pub fn session_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Session, Provider), EngineError> {
+    pub fn session_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Model, Provider), EngineError> {
         self.open_session(model, origin, self.intra_threads)
     }
 
@@ -208,7 +205,7 @@ impl Engine {
         model: &[u8],
         origin: &Path,
         intra_threads: usize,
-    ) -> Result<(Session, Provider), EngineError> {
+    ) -> Result<(Model, Provider), EngineError> {
         let cuda_err = |message: String| EngineError::Cuda {
             library: self.library.clone(),
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
@@ -239,7 +236,7 @@ impl Engine {
             }
         };
         tracing::info!(model = %origin.display(), provider = %provider, "session ready");
-        Ok((session, provider))
+        Ok((Model::new(session, origin.to_path_buf()), provider))
     }
 
     /// A session builder with this engine's optimisation level and thread counts.

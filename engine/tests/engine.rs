@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use cxr_config::{Device, Runtime};
 use cxr_engine::{Engine, EngineError, Provider};
 use cxr_onnx::{DataType, Dim, GraphBuilder, encode_model, tensor_f32};
-use ndarray::{Array2, array};
 
 fn tiny_model() -> Vec<u8> {
     // y = relu(x * w + b) with w = [2, -1], b = 0.5
@@ -31,13 +30,17 @@ fn runs_a_model_on_cpu() {
     assert!(engine.version().starts_with("1.31"), "{}", engine.version());
     let (mut session, provider) = engine.session_from_bytes(&tiny_model(), Path::new("tiny")).unwrap();
     assert_eq!(provider, Provider::Cpu);
-    let x: Array2<f32> = array![[1.0, 1.0], [-1.0, 3.0]];
-    let outputs = session.run(ort::inputs!["x" => ort::value::Tensor::from_array(x).unwrap()]).unwrap();
-    let y = outputs["y"].try_extract_array::<f32>().unwrap();
+    let x = cxr_engine::Input::F32(vec![2, 2], vec![1.0, 1.0, -1.0, 3.0]);
+    let y = session.run(vec![("x".into(), x)], &["y"]).unwrap().remove(0);
     let expected = [2.5f32, 0.0, 0.0, 0.0];
+    assert_eq!(y.len(), expected.len());
     for (got, want) in y.iter().zip(expected) {
         assert!((got - want).abs() < 1e-6, "{got} != {want}");
     }
+    // A missing output is an error naming the model, not a panic.
+    let x = cxr_engine::Input::F32(vec![1, 2], vec![1.0, 1.0]);
+    let err = session.run(vec![("x".into(), x)], &["z"]).unwrap_err().to_string();
+    assert!(err.contains("tiny") && err.contains("\"z\""), "{err}");
 }
 
 #[test]

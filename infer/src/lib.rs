@@ -12,9 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use cxr_config::{Config, Device, OutputFormat};
-use cxr_engine::Engine;
-use cxr_engine::ort::session::Session;
-use cxr_engine::ort::value::Tensor;
+use cxr_engine::{Engine, Input, Model};
 use cxr_imaging::Transform;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, TensorsMeta};
@@ -46,7 +44,7 @@ pub struct Options {
     pub show_progress: bool,
     /// Predict only this shard's contiguous part of each source (`--shard I/N`), into
     /// `EXP/shards/I-of-N/predictions/`; `merge` combines the shards.
-    pub shard: Option<cxr_cli::Shard>,
+    pub shard: Option<cxr_store::shard::Shard>,
 }
 
 /// What one run produced.
@@ -95,18 +93,11 @@ fn pixel_differences(ours: &cxr_config::Preprocess, model: &cxr_config::Preproce
             out.push(format!("--set preprocess.{key}={b} (this config has {a})"));
         }
     };
-    check("size", format!("[{},{}]", ours.size[0], ours.size[1]), format!("[{},{}]", model.size[0], model.size[1]));
-    check(
-        "channel_order",
-        cxr_store::model_meta::channel_order_name(ours.channel_order).to_string(),
-        cxr_store::model_meta::channel_order_name(model.channel_order).to_string(),
-    );
-    check(
-        "resize_filter",
-        format!("{:?}", ours.resize_filter).to_lowercase(),
-        format!("{:?}", model.resize_filter).to_lowercase(),
-    );
-    check("equalize", format!("{:?}", ours.equalize).to_lowercase(), format!("{:?}", model.equalize).to_lowercase());
+    use cxr_config::spelling;
+    check("size", spelling(&ours.size), spelling(&model.size));
+    check("channel_order", spelling(&ours.channel_order), spelling(&model.channel_order));
+    check("resize_filter", spelling(&ours.resize_filter), spelling(&model.resize_filter));
+    check("equalize", spelling(&ours.equalize), spelling(&model.equalize));
     out
 }
 
@@ -126,7 +117,7 @@ struct Batch {
 }
 
 struct Runner<'a> {
-    session: Session,
+    session: Model,
     info: &'a ModelInfo,
     threshold: f64,
 }
@@ -138,9 +129,8 @@ impl Runner<'_> {
             return Ok(Vec::new());
         }
         let [h, w] = self.info.size;
-        let input = Tensor::from_array((vec![n, h as usize, w as usize, 3], batch.pixels))?;
-        let outputs = self.session.run(vec![("image", input.into_dyn())])?;
-        let (_, probs) = outputs["probabilities"].try_extract_tensor::<f32>()?;
+        let input = Input::U8(vec![n, h as usize, w as usize, 3], batch.pixels);
+        let probs = self.session.run(vec![("image".into(), input)], &["probabilities"])?.remove(0);
         let classes = self.info.classes.len();
         let mut out = Vec::with_capacity(n);
         for ((path, label), p) in batch.items.into_iter().zip(probs.chunks(classes)) {
@@ -167,7 +157,8 @@ struct SourceRun<'a> {
     info: &'a ModelInfo,
     options: &'a Options,
     format: OutputFormat,
-    predictions_dir: &'a Path,
+    /// Where predictions go: this experiment's layout, or its shard's.
+    target: &'a Layout,
     /// The model's prior when `infer.adaptation: prior` (checked before any image is read).
     adapt_from: Option<f64>,
 }
@@ -192,10 +183,10 @@ impl SourceRun<'_> {
         if let Some(model_prior) = self.adapt_from {
             outcome.adaptation.push(adapt::adapt(&name, &mut predictions, info, model_prior, runner.threshold)?);
         }
-        let out = options.out.clone().unwrap_or_else(|| self.predictions_dir.join(format!("{name}.{extension}")));
+        let out = options.out.clone().unwrap_or_else(|| self.target.predictions_file(&name, extension));
         cxr_store::predictions::write(&out, self.format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
-            let rejects_path = out.with_extension("rejects.csv");
+            let rejects_path = cxr_store::layout::rejects_beside(&out);
             cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
             tracing::warn!("{} file(s) could not be read; see {}", rejected.len(), rejects_path.display());
         }
@@ -253,23 +244,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
     provenance.tool("provider", provider.to_string());
     provenance.tool("onnxruntime", engine.version());
-    let predictions_dir = match options.shard {
+    let target = match options.shard {
         Some(shard) => {
             provenance.tool("shard", format!("{}/{}", shard.index, shard.count));
-            Layout::at(&layout.shard(shard.index, shard.count)).predictions_dir()
+            Layout::at(&layout.shard(shard.index, shard.count))
         }
-        None => layout.predictions_dir(),
+        None => layout.clone(),
     };
     for source in &sources {
-        let run = SourceRun {
-            config,
-            layout: &layout,
-            info: &info,
-            options,
-            format,
-            predictions_dir: &predictions_dir,
-            adapt_from,
-        };
+        let run = SourceRun { config, layout: &layout, info: &info, options, format, target: &target, adapt_from };
         run.predict(source, &mut runner, &mut outcome)?;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
@@ -285,8 +268,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             threshold_source,
             adaptation: outcome.adaptation.clone(),
         };
-        source.write(&predictions_dir.join("model.json"))?;
-        provenance.write(&predictions_dir, config)?;
+        source.write(&target.predictions_source())?;
+        provenance.write(&target.predictions_dir(), config)?;
     }
     Ok(outcome)
 }
@@ -501,4 +484,40 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
     }
     provenance.write(&layout.predictions_dir(), config)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cxr_config::{ChannelOrder, Equalize, Preprocess, ResizeFilter};
+
+    #[test]
+    fn two_classes_decide_at_the_threshold_and_more_by_the_largest() {
+        assert_eq!(decide(&[0.3, 0.7], 1, 0.7), 1, "a probability equal to the threshold is positive");
+        assert_eq!(decide(&[0.31, 0.69], 1, 0.7), 0);
+        assert_eq!(decide(&[0.9, 0.1], 0, 0.5), 0, "the positive class may be the first");
+        assert_eq!(decide(&[0.2, 0.5, 0.3], 0, 0.99), 1, "three classes ignore the threshold");
+    }
+
+    #[test]
+    fn pixel_differences_name_each_differing_key_as_the_config_spells_it() {
+        let model = Preprocess::default();
+        assert!(pixel_differences(&model, &model).is_empty());
+        let ours = Preprocess {
+            size: [50, 50],
+            channel_order: ChannelOrder::Bgr,
+            resize_filter: ResizeFilter::Bilinear,
+            equalize: Equalize::Histogram,
+            ..model.clone()
+        };
+        let found = pixel_differences(&ours, &model);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(
+            found[0].starts_with("--set preprocess.size=[") && found[0].contains("this config has [50,50]"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("preprocess.channel_order=rgb (this config has bgr)"), "{found:?}");
+        assert!(found[2].contains("(this config has bilinear)"), "{found:?}");
+        assert!(found[3].contains("preprocess.equalize=none (this config has histogram)"), "{found:?}");
+    }
 }

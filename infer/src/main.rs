@@ -32,7 +32,7 @@ struct Args {
     /// Predict only shard I of N (0-based): a contiguous part of each source, written to
     /// EXP/shards/I-of-N/predictions/. Run `--merge N` once every shard is done.
     #[arg(long, value_name = "I/N", conflicts_with = "merge")]
-    shard: Option<cxr_cli::Shard>,
+    shard: Option<cxr_store::shard::Shard>,
     /// Concatenate the N shards' prediction files, in order, into EXP/predictions/.
     #[arg(long, value_name = "N")]
     merge: Option<usize>,

@@ -13,7 +13,7 @@ struct Args {
     /// Process only shard I of N (0-based): a contiguous part of every split, written to
     /// EXP/shards/I-of-N/tensors/. Run `--merge N` once every shard is done.
     #[arg(long, value_name = "I/N", conflicts_with = "merge")]
-    shard: Option<cxr_cli::Shard>,
+    shard: Option<cxr_store::shard::Shard>,
     /// Concatenate the N shard stores, in order, into EXP/tensors/.
     #[arg(long, value_name = "N")]
     merge: Option<usize>,

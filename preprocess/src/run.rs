@@ -74,7 +74,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     for (split, items) in &splits {
         let before = rejects.len();
         let meta = write_split(&layout, split, items, &transform, config, &pool, &bar, &mut rejects)?;
-        write_csv(&layout.split(split).join("rejects.csv"), REJECT_COLUMNS, &rejects[before..])?;
+        write_csv(&layout.split_rejects(split), REJECT_COLUMNS, &rejects[before..])?;
         summary.splits.push(meta);
     }
     bar.finish_and_clear();

@@ -14,7 +14,7 @@ use cxr_store::npy::{DType, NpyReader, NpyWriter};
 use cxr_store::provenance::Provenance;
 use cxr_store::staging::Staging;
 
-pub use cxr_cli::Shard;
+pub use cxr_store::shard::Shard;
 
 use crate::dataset::Item;
 use crate::tensor_store::{SECTIONS, finish};
@@ -69,8 +69,7 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
     let shard0_rejects: Vec<RejectRow> = cxr_store::manifest::read_csv(&shards[0].rejects())?;
     let mut per_split_rejects0 = 0;
     for split in &metas[0].splits {
-        per_split_rejects0 +=
-            cxr_store::manifest::read_csv::<RejectRow>(&shards[0].split(&split.name).join("rejects.csv"))?.len();
+        per_split_rejects0 += cxr_store::manifest::read_csv::<RejectRow>(&shards[0].split_rejects(&split.name))?.len();
     }
     let mut rejects: Vec<RejectRow> = shard0_rejects[..shard0_rejects.len() - per_split_rejects0].to_vec();
 
@@ -91,12 +90,12 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
                 row.index = manifest.len();
                 manifest.push(row);
             }
-            split_rejects.extend(cxr_store::manifest::read_csv::<RejectRow>(&shard.split(&split).join("rejects.csv"))?);
+            split_rejects.extend(cxr_store::manifest::read_csv::<RejectRow>(&shard.split_rejects(&split))?);
         }
         images.finish()?;
         cxr_store::npy::write_i64(&out.labels(&split), &labels)?;
         write_csv(&out.manifest(&split), MANIFEST_COLUMNS, &manifest)?;
-        write_csv(&out.split(&split).join("rejects.csv"), REJECT_COLUMNS, &split_rejects)?;
+        write_csv(&out.split_rejects(&split), REJECT_COLUMNS, &split_rejects)?;
         rejects.extend(split_rejects);
         split_metas.push(SplitMeta::of(&split, config.data.classes.len(), &manifest));
     }

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use cxr_config::{Config, Threshold};
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{TensorsMeta, write_csv};
+use cxr_store::operating_point::OperatingPoint;
 use cxr_store::predictions::PredictionSource;
 use cxr_store::provenance::Provenance;
 use serde::Serialize;
@@ -24,11 +25,6 @@ use crate::tables::{METRICS_COLUMNS, MetricsRow, SplitData};
 pub struct Summary {
     pub index: PathBuf,
     pub metrics: Vec<MetricsRow>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub show_progress: bool,
 }
 
 fn write_table<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> anyhow::Result<()> {
@@ -222,24 +218,36 @@ fn calibration_plot(split: &str, metrics: &MetricsRow, bins: &[cxr_metrics::Reli
     )
 }
 
-/// The threshold the predictions were decided with: as `infer` recorded it, else the config's.
-fn applied_threshold(config: &Config, source: Option<&PredictionSource>) -> Option<f64> {
+/// The threshold the predictions were decided with: as `infer` recorded it in
+/// `predictions/model.json`; for predictions without one, `infer.threshold` resolved as
+/// `infer` resolves it for a model without metadata (`train/operating_point.json`).
+/// `None`, with a warning, when neither says.
+fn applied_threshold(config: &Config, layout: &Layout, source: Option<&PredictionSource>) -> Option<f64> {
     match (source, config.infer.threshold) {
         (Some(s), _) => Some(s.threshold),
         (None, Threshold::Fixed(t)) => Some(t),
-        (None, Threshold::FromValidation) => None,
+        (None, Threshold::FromValidation) => match OperatingPoint::read(&layout.operating_point()) {
+            Ok(op) => Some(op.threshold),
+            Err(e) => {
+                tracing::warn!(
+                    "{} is missing and infer.threshold is from-validation ({e:#}): metrics at a threshold are left empty; rerun `infer`",
+                    layout.predictions_source().display()
+                );
+                None
+            }
+        },
     }
 }
 
 /// Runs the stage.
-pub fn run(config: &Config, _options: &Options) -> anyhow::Result<Summary> {
+pub fn run(config: &Config) -> anyhow::Result<Summary> {
     let layout = Layout::new(config);
     let dir = layout.report();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut provenance = Provenance::start("report", config);
     let curves = learning_curves(&layout, &dir, config)?;
     let source = PredictionSource::read(&layout.predictions_source()).ok();
-    let threshold = applied_threshold(config, source.as_ref());
+    let threshold = applied_threshold(config, &layout, source.as_ref());
     let files = prediction_files(&layout)?;
     if files.is_empty() {
         bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             print!("{}", cxr_report::compare(experiments, out.as_deref())?);
             return Ok(());
         }
-        let summary = cxr_report::run(&config, &cxr_report::Options { show_progress: args.common.show_progress() })?;
+        let summary = cxr_report::run(&config)?;
         for m in &summary.metrics {
             let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
             tracing::info!(

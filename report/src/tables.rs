@@ -383,3 +383,20 @@ pub fn operating_point(d: &SplitData, target: f64) -> OperatingPointRow {
 pub fn calibration_rows(d: &SplitData) -> Vec<cxr_metrics::ReliabilityBin> {
     cxr_metrics::reliability(&d.scores, &d.is_positive(), 10)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_val_is_the_selection_split_and_a_foreign_model_makes_every_split_external() {
+        assert_eq!(Role::of("val", None).name, "selection");
+        assert!(Role::of("val", None).chosen_on.contains("optimistic"));
+        assert_eq!(Role::of("estimate", None).name, "estimate");
+        assert_eq!(Role::of("train", None).name, "training");
+        assert_eq!(Role::of("test", None).name, "evaluation");
+        let external = Role::of("val", Some("runs/kermany"));
+        assert_eq!(external.name, "external");
+        assert!(external.chosen_on.contains("runs/kermany"));
+    }
+}

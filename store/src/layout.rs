@@ -45,6 +45,11 @@ impl Layout {
         self.tensors().join("rejects.csv")
     }
 
+    /// `EXP/tensors/<split>/rejects.csv`: the files of one split that could not be used.
+    pub fn split_rejects(&self, split: &str) -> PathBuf {
+        self.split(split).join("rejects.csv")
+    }
+
     /// `EXP/tensors/meta.json`: written last by `preprocess`; its presence means the store is complete.
     pub fn tensors_meta(&self) -> PathBuf {
         self.tensors().join("meta.json")
@@ -94,13 +99,23 @@ impl Layout {
     }
 
     pub fn predictions(&self, split: &str) -> PathBuf {
-        self.predictions_dir().join(format!("{split}.csv"))
+        self.predictions_file(split, "csv")
+    }
+
+    /// `EXP/predictions/<source>.<extension>` (`csv` or `jsonl`).
+    pub fn predictions_file(&self, source: &str, extension: &str) -> PathBuf {
+        self.predictions_dir().join(format!("{source}.{extension}"))
     }
 
     /// `EXP/report/`: written by `report`.
     pub fn report(&self) -> PathBuf {
         self.exp.join("report")
     }
+}
+
+/// The rejects file beside a predictions file: `<stem>.rejects.csv`.
+pub fn rejects_beside(predictions: &Path) -> PathBuf {
+    predictions.with_extension("rejects.csv")
 }
 
 /// Fails with "run `<stage>` first" when `path` does not exist.

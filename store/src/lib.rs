@@ -11,6 +11,7 @@ pub mod npy;
 pub mod operating_point;
 pub mod predictions;
 pub mod provenance;
+pub mod shard;
 pub mod staging;
 
 use std::path::{Path, PathBuf};

@@ -225,9 +225,8 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
     let mut images = NpyReader::open(&exp.join("tensors/val/images.npy")).unwrap();
     let n = images.rows();
     let pixels = images.read_rows_bytes(0, n).unwrap();
-    let input = cxr_engine::ort::value::Tensor::from_array((vec![n, 32, 32, 3], pixels)).unwrap();
-    let out = model.run(vec![("image", input.into_dyn())]).unwrap();
-    let exported: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+    let input = cxr_engine::Input::U8(vec![n, 32, 32, 3], pixels);
+    let exported: Vec<f32> = model.run(vec![("image".into(), input)], &["probabilities"]).unwrap().remove(0);
 
     // eval_model.onnx on the cached val features with the best checkpoint's parameters.
     let (mut eval, _) = engine.session_from_file(&exp.join("train/eval_model.onnx")).unwrap();
@@ -240,10 +239,10 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
         .expect("the val split's cached features");
     let features = read_f32(&cache.join("features.npy"));
     let dim = features.len() / n;
-    let mut inputs: Vec<(String, cxr_engine::ort::value::DynValue)> = vec![
-        ("features".into(), cxr_engine::ort::value::Tensor::from_array((vec![n, dim], features)).unwrap().into_dyn()),
-        ("labels".into(), cxr_engine::ort::value::Tensor::from_array((vec![n], vec![0i64; n])).unwrap().into_dyn()),
-        ("weights".into(), cxr_engine::ort::value::Tensor::from_array((vec![n], vec![1.0f32; n])).unwrap().into_dyn()),
+    let mut inputs: Vec<(String, cxr_engine::Input)> = vec![
+        ("features".into(), cxr_engine::Input::F32(vec![n, dim], features)),
+        ("labels".into(), cxr_engine::Input::I64(vec![n], vec![0i64; n])),
+        ("weights".into(), cxr_engine::Input::F32(vec![n], vec![1.0f32; n])),
     ];
     for (name, shape) in [
         ("dense0.kernel", vec![dim, 16]),
@@ -252,10 +251,9 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
         ("dense1.bias", vec![2]),
     ] {
         let values = read_f32(&exp.join(format!("train/checkpoint/best/{name}.npy")));
-        inputs.push((name.into(), cxr_engine::ort::value::Tensor::from_array((shape, values)).unwrap().into_dyn()));
+        inputs.push((name.into(), cxr_engine::Input::F32(shape, values)));
     }
-    let out = eval.run(inputs).unwrap();
-    let raw: Vec<f32> = out["probabilities"].try_extract_tensor::<f32>().unwrap().1.to_vec();
+    let raw: Vec<f32> = eval.run(inputs, &["probabilities"]).unwrap().remove(0);
     // The exported head divides its logits by the temperature fitted on val.
     let meta = cxr_store::model_meta::ModelMeta::from_lookup(|k| cxr_onnx::metadata(&proto, k)).unwrap();
     let staged: Vec<f32> = raw

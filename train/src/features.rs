@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cxr_engine::Engine;
-use cxr_engine::ort::session::Session;
+use cxr_engine::Model;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::npy::{DType, NpyReader, NpyWriter};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentParams;
 use crate::backbone::{EncodedFeatures, FeatureSpec, LoadedBackbone};
-use crate::runner::{Input, run};
+use cxr_engine::Input;
 
 /// What the cached features were computed from; any change recomputes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ fn features_path(dir: &Path) -> PathBuf {
 
 /// The features model (preprocessing + frozen backbone + pooling) open as a session.
 pub struct Extractor {
-    session: Session,
+    session: Model,
     size: [u32; 2],
     /// The execution provider that runs it.
     pub provider: String,
@@ -102,7 +102,7 @@ impl Extractor {
     pub fn run(&mut self, pixels: Vec<u8>, n: usize) -> anyhow::Result<Vec<f32>> {
         let [h, w] = self.size;
         let shape = vec![n, h as usize, w as usize, 3];
-        Ok(run(&mut self.session, vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
+        Ok(self.session.run(vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
     }
 
     /// Runs the model over every row of `reader` in batches of `batch_size`: `prepare` gets

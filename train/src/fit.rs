@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cxr_config::{ClassWeights, Config, Monitor};
 use cxr_engine::Engine;
-use cxr_engine::ort::session::Session;
+use cxr_engine::Model;
 use cxr_store::npy::{NpyReader, NpyWriter};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -19,8 +19,8 @@ pub use cxr_store::history::EpochRow;
 
 use crate::features::{AugmentedSplit, SplitFeatures};
 use crate::head::{HeadShape, Params, Precision, optimizer_slots};
-use crate::runner::{Input, run};
 use crate::seed::mix;
+use cxr_engine::Input;
 
 /// Everything needed to continue training; saved after every epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,9 +45,9 @@ pub struct State {
 
 /// The three training artifacts opened as sessions.
 pub struct Artifacts {
-    pub training: Session,
-    pub eval: Session,
-    pub optimizer: Session,
+    pub training: Model,
+    pub eval: Model,
+    pub optimizer: Model,
 }
 
 impl std::fmt::Debug for Artifacts {
@@ -127,7 +127,7 @@ fn param_inputs<'a>(params: &'a Params, shape: &HeadShape, prefix: &str) -> Vec<
 
 /// Probabilities and mean (unweighted) loss of `params` on a whole split, in batches.
 pub fn evaluate(
-    eval: &mut Session,
+    eval: &mut Model,
     shape: &HeadShape,
     params: &Params,
     split: &SplitFeatures,
@@ -145,7 +145,7 @@ pub fn evaluate(
             ("weights".to_string(), Input::F32(vec![chunk.len()], vec![1.0 / n as f32; chunk.len()])),
         ];
         inputs.extend(param_inputs(params, shape, ""));
-        let out = run(eval, inputs, &["loss", "probabilities"])?;
+        let out = eval.run(inputs, &["loss", "probabilities"])?;
         loss += out[0][0] as f64;
         probs.extend(out[1].chunks(shape.classes).map(|p| p.iter().map(|&v| v as f64).collect()));
     }
@@ -310,7 +310,7 @@ fn train_epoch(
         let mut wanted: Vec<String> = vec!["loss".into(), "probabilities".into()];
         wanted.extend(state.params.iter().map(|(n, _)| format!("grad.{n}")));
         let wanted_refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let mut out = run(&mut artifacts.training, inputs, &wanted_refs)?;
+        let mut out = artifacts.training.run(inputs, &wanted_refs)?;
         let loss = out[0][0] as f64;
         if !loss.is_finite() {
             bail!(
@@ -375,7 +375,7 @@ fn optimizer_step(
     let mut new_names: Vec<String> = state.params.iter().map(|(n, _)| format!("new.{n}")).collect();
     new_names.extend(state.slots.iter().map(|(n, _)| format!("new.{n}")));
     let new_refs: Vec<&str> = new_names.iter().map(String::as_str).collect();
-    let updated = run(&mut artifacts.optimizer, opt_inputs, &new_refs)?;
+    let updated = artifacts.optimizer.run(opt_inputs, &new_refs)?;
     let np = state.params.len();
     for (i, values) in updated.into_iter().enumerate() {
         if i < np {

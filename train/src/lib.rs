@@ -12,7 +12,6 @@ pub mod fit;
 pub mod head;
 mod init;
 mod pool_trim;
-pub mod runner;
 mod saver;
 mod seed;
 

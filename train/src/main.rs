@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Train, |config| {
         if args.build_backbone {
-            let path = cxr_train::backbone::ensure_imagenet_backbone()?;
+            let path = cxr_train::backbone::build_imagenet_backbone()?;
             tracing::info!("ImageNet VGG16 notop backbone: {}", path.display());
             return Ok(());
         }

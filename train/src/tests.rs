@@ -3,18 +3,18 @@
 use std::path::Path;
 
 use cxr_config::{Device, Optimizer, OptimizerKind, Runtime};
-use cxr_engine::Engine;
+use cxr_engine::{Engine, Model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::head::{HeadShape, Precision, eval_model, optimizer_model, training_model};
-use crate::runner::{Input, run, run_typed};
+use cxr_engine::Input;
 
 fn engine() -> Engine {
     Engine::open(&Runtime { intra_threads: 1, ..Runtime::default() }, Device::Cpu).expect("run `make setup` first")
 }
 
-fn session(engine: &Engine, model: &cxr_onnx::ModelProto) -> cxr_engine::ort::session::Session {
+fn session(engine: &Engine, model: &cxr_onnx::ModelProto) -> Model {
     engine.session_from_bytes(&cxr_onnx::encode_model(model), Path::new("test")).unwrap().0
 }
 
@@ -76,9 +76,9 @@ fn gradients_match_finite_differences_in_float64() {
     let mut wanted = vec!["loss".to_string()];
     wanted.extend(p.params.iter().map(|(n, _, _)| format!("grad.{n}")));
     let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let out = run_typed::<f64>(&mut s, inputs(&p, &p.params), &refs).unwrap();
-    let loss_at = |s: &mut cxr_engine::ort::session::Session, params: &[(String, Vec<usize>, Vec<f64>)]| {
-        run_typed::<f64>(s, inputs(&p, params), &["loss"]).unwrap()[0][0]
+    let out = s.run_typed::<f64>(inputs(&p, &p.params), &refs).unwrap();
+    let loss_at = |s: &mut Model, params: &[(String, Vec<usize>, Vec<f64>)]| {
+        s.run_typed::<f64>(inputs(&p, params), &["loss"]).unwrap()[0][0]
     };
     let eps = 1e-6;
     let mut worst: f64 = 0.0;
@@ -104,10 +104,10 @@ fn eval_model_loss_is_the_training_loss_without_dropout() {
     }
     let mut train = session(&engine, &training_model(&p.shape, 0.0, Precision::F64));
     let mut eval = session(&engine, &eval_model(&p.shape, 0.0, Precision::F64));
-    let a = run_typed::<f64>(&mut train, inputs(&p, &p.params), &["loss", "probabilities"]).unwrap();
+    let a = train.run_typed::<f64>(inputs(&p, &p.params), &["loss", "probabilities"]).unwrap();
     let mut eval_inputs = inputs(&p, &p.params);
     eval_inputs.retain(|(n, _)| !n.starts_with("mask"));
-    let b = run_typed::<f64>(&mut eval, eval_inputs, &["loss", "probabilities"]).unwrap();
+    let b = eval.run_typed::<f64>(eval_inputs, &["loss", "probabilities"]).unwrap();
     assert!((a[0][0] - b[0][0]).abs() < 1e-12);
     // Hand-computed class-weighted cross-entropy from the probabilities.
     let expected: f64 =
@@ -134,7 +134,7 @@ fn one_step(kind: OptimizerKind, w: f32, g: f32, slots: &[f32], lr: f32, step: f
     }
     let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
     // [kernel, kernel slots.., bias, bias slots..]: the kernel's come first.
-    run(&mut s, ins, &refs).unwrap().into_iter().map(|v| v[0]).collect()
+    s.run(ins, &refs).unwrap().into_iter().map(|v| v[0]).collect()
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
     let features = |trim: bool| {
         let mut s = session(&engine, &model(trim));
         let input = Input::F32View(vec![n, 3, h as usize, w as usize], &pixels);
-        run(&mut s, vec![("x".into(), input)], &["y"]).unwrap().remove(0)
+        s.run(vec![("x".into(), input)], &["y"]).unwrap().remove(0)
     };
     let (full, trimmed) = (features(false), features(true));
     assert_eq!(full.len(), n * 512);
