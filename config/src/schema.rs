@@ -68,8 +68,22 @@ pub struct Data {
     /// A seeded, balanced subset of at most this many training images per class
     /// (validation and test are not limited).
     pub limit_per_class: Option<usize>,
+    /// Folders adapter: classes read from file names inside a folder rather than from a
+    /// folder per class (Kermany's `PNEUMONIA/*_bacteria_*` and `*_virus_*`).
+    pub class_patterns: Vec<ClassPattern>,
     pub csv: CsvAdapter,
     pub synthetic: Synthetic,
+}
+
+/// Images in `<split>/<folder>/` whose file name matches `pattern` (a regular expression)
+/// are of `class`; the first matching rule of their folder wins, and an image of a rule's
+/// folder that matches none is a reject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassPattern {
+    pub folder: String,
+    pub pattern: String,
+    pub class: String,
 }
 
 impl Default for Data {
@@ -86,6 +100,7 @@ impl Default for Data {
             patient: PatientId::Auto,
             max_patient_share: 0.05,
             limit_per_class: None,
+            class_patterns: Vec::new(),
             csv: CsvAdapter::default(),
             synthetic: Synthetic::default(),
         }

@@ -133,8 +133,38 @@ impl Config {
             }
             _ => {}
         }
+        self.validate_class_patterns(c)?;
         c.at_least("data.synthetic.train_per_class", data.synthetic.train_per_class, 2)?;
         c.range("data.synthetic.size", data.synthetic.size as f64, 64.0, 4096.0, "pixels in [64, 4096]")?;
+        Ok(())
+    }
+
+    fn validate_class_patterns(&self, c: &Checker) -> Result<(), ConfigError> {
+        let data = &self.data;
+        if !data.class_patterns.is_empty() && data.adapter != Adapter::Folders {
+            return Err(c.fail("data.class_patterns", "applies to data.adapter: folders only".to_string()));
+        }
+        for rule in &data.class_patterns {
+            if !data.classes.contains(&rule.class) {
+                return Err(c.fail(
+                    "data.class_patterns",
+                    format!(
+                        "class {:?} is not in data.classes, expected one of: {}",
+                        rule.class,
+                        data.classes.join(", ")
+                    ),
+                ));
+            }
+            if !is_safe_name(&rule.folder) {
+                return Err(c.fail(
+                    "data.class_patterns",
+                    format!("folder {:?} must be one folder name (letters, digits, `_` and `-`)", rule.folder),
+                ));
+            }
+            regex::Regex::new(&rule.pattern).map_err(|e| {
+                c.fail("data.class_patterns", format!("pattern {:?} is not a regular expression: {e}", rule.pattern))
+            })?;
+        }
         Ok(())
     }
 

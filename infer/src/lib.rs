@@ -67,6 +67,12 @@ pub struct Outcome {
 /// experiment decides as it did there). A model exported before thresholds were recorded
 /// falls back to this experiment's `train/operating_point.json`.
 pub fn threshold(config: &Config, layout: &Layout, info: &ModelInfo) -> anyhow::Result<(f64, String)> {
+    if info.classes.len() != 2 {
+        return Ok((
+            0.5,
+            "not used: with three or more classes each image is called by its largest probability".into(),
+        ));
+    }
     match info.meta.decision_threshold(config.infer.threshold) {
         Ok(found) => Ok(found),
         Err(why) if info.meta.threshold.is_none() && layout.operating_point().is_file() => {

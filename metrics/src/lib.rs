@@ -32,9 +32,15 @@ fn ratio(num: usize, den: usize) -> Option<f64> {
 impl Confusion {
     /// Counts for scores `>= threshold` called positive.
     pub fn at(scores: &[f64], positive: &[bool], threshold: f64) -> Confusion {
+        Confusion::of_calls(scores.iter().map(|&s| s >= threshold), positive.iter().copied())
+    }
+
+    /// Counts of `called` positive against `actual` positive, pair by pair (decisions
+    /// made elsewhere, e.g. the `predicted` column of a predictions file).
+    pub fn of_calls(called: impl IntoIterator<Item = bool>, actual: impl IntoIterator<Item = bool>) -> Confusion {
         let mut c = Confusion::default();
-        for (&s, &p) in scores.iter().zip(positive) {
-            match (s >= threshold, p) {
+        for (called, actual) in called.into_iter().zip(actual) {
+            match (called, actual) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 (false, false) => c.tn += 1,
@@ -304,6 +310,25 @@ pub fn fit_temperature(probabilities: &[Vec<f64>], labels: &[usize]) -> Option<f
         }
     }
     Some(((a + b) / 2.0).exp())
+}
+
+/// Each class's ROC AUC against the rest, from its own probability column
+/// (`probabilities[row][class]`). `None` for a class without images of it or of the rest.
+pub fn one_vs_rest_auc(probabilities: &[Vec<f64>], labels: &[usize], classes: usize) -> Vec<Option<f64>> {
+    (0..classes)
+        .map(|k| {
+            let scores: Vec<f64> = probabilities.iter().map(|p| p[k]).collect();
+            let actual: Vec<bool> = labels.iter().map(|&l| l == k).collect();
+            auc(&scores, &actual)
+        })
+        .collect()
+}
+
+/// The mean one-vs-rest AUC over classes; `None` unless every class has one. With two
+/// classes both AUCs equal the binary AUC, and so does this.
+pub fn macro_auc(probabilities: &[Vec<f64>], labels: &[usize], classes: usize) -> Option<f64> {
+    let aucs: Option<Vec<f64>> = one_vs_rest_auc(probabilities, labels, classes).into_iter().collect();
+    aucs.filter(|a| !a.is_empty()).map(|a| a.iter().sum::<f64>() / a.len() as f64)
 }
 
 /// A percentile 95% bootstrap interval that resamples groups (patients), not rows: every

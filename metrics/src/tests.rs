@@ -218,3 +218,24 @@ fn group_bootstrap_resamples_patients_not_images() {
     let (slo, shi) = group_bootstrap(&singles, &positive, 2000, 3, accuracy).unwrap();
     assert!((shi - slo) < 1.3 * (whi - wlo));
 }
+
+#[test]
+fn macro_auc_is_the_binary_auc_with_two_classes_and_the_mean_of_one_vs_rest_otherwise() {
+    let probabilities = vec![vec![0.9, 0.1], vec![0.6, 0.4], vec![0.3, 0.7], vec![0.45, 0.55]];
+    let labels = [0, 1, 1, 0];
+    let binary = auc(&[0.1, 0.4, 0.7, 0.55], &[false, true, true, false]).unwrap();
+    assert!((macro_auc(&probabilities, &labels, 2).unwrap() - binary).abs() < 1e-12);
+    // Three classes: classes 0 and 2 perfectly ranked, class 1 not (its image scores 0.35,
+    // below a class-2 image's 0.5).
+    let probabilities =
+        vec![vec![0.8, 0.1, 0.1], vec![0.3, 0.35, 0.35], vec![0.1, 0.5, 0.4], vec![0.1, 0.2, 0.7], vec![0.7, 0.2, 0.1]];
+    let labels = [0, 1, 2, 2, 0];
+    let each = one_vs_rest_auc(&probabilities, &labels, 3);
+    assert_eq!(each[0], Some(1.0));
+    assert_eq!(each[2], Some(1.0));
+    assert!(each[1].unwrap() < 1.0);
+    let expected = (1.0 + each[1].unwrap() + 1.0) / 3.0;
+    assert!((macro_auc(&probabilities, &labels, 3).unwrap() - expected).abs() < 1e-12);
+    // A class with no image has no AUC, so there is no macro AUC.
+    assert_eq!(macro_auc(&probabilities, &[0, 0, 2, 2, 0], 3), None);
+}

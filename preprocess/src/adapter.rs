@@ -15,7 +15,9 @@ pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     let rule = PatientRule::from_config(config)
         .map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;
     match config.data.adapter {
-        Adapter::Folders | Adapter::Synthetic => crate::folders::load(root, &config.data.classes, &rule),
+        Adapter::Folders | Adapter::Synthetic => {
+            crate::folders::load(root, &config.data.classes, &config.data.class_patterns, &rule)
+        }
         Adapter::Csv => crate::csv_adapter::load(config, &rule),
     }
 }

@@ -2,12 +2,60 @@
 
 use std::path::{Path, PathBuf};
 
+use cxr_config::ClassPattern;
+use cxr_store::manifest::RejectRow;
+use regex::Regex;
+
 use crate::dataset::{Dataset, DatasetError, Item, io_err, name};
 use crate::patient::PatientRule;
 
-/// Reads `root`'s class folders; every class of `classes` must have an image somewhere.
-pub(crate) fn load(root: &Path, classes: &[String], rule: &PatientRule) -> Result<Dataset, DatasetError> {
-    let dataset = load_folders(root, classes, rule)?;
+/// `data.class_patterns`, compiled: (folder, pattern, label id), in the config's order.
+struct NameRules(Vec<(String, Regex, usize)>);
+
+impl NameRules {
+    fn new(patterns: &[ClassPattern], classes: &[String]) -> Result<NameRules, DatasetError> {
+        let mut rules = Vec::new();
+        for p in patterns {
+            // The config checked both; a failure here would be a bug, reported rather than a panic.
+            let regex = Regex::new(&p.pattern)
+                .map_err(|e| DatasetError::Io { path: p.folder.clone().into(), message: e.to_string() })?;
+            let label = classes.iter().position(|c| *c == p.class).ok_or_else(|| DatasetError::Io {
+                path: p.folder.clone().into(),
+                message: format!("class {:?} is not in data.classes", p.class),
+            })?;
+            rules.push((p.folder.clone(), regex, label));
+        }
+        Ok(NameRules(rules))
+    }
+
+    /// The folders whose images take their class from their names.
+    fn folders(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.0.iter().map(|(f, _, _)| f.as_str()).collect();
+        out.dedup();
+        out
+    }
+
+    /// The class of a file of `folder` named `file`, by the first rule that matches.
+    fn class_of(&self, folder: &str, file: &str) -> Option<usize> {
+        self.0.iter().find(|(f, regex, _)| f == folder && regex.is_match(file)).map(|&(_, _, label)| label)
+    }
+
+    /// Whether some rule gives `label` (so that its class needs no folder).
+    fn gives(&self, label: usize) -> bool {
+        self.0.iter().any(|&(_, _, l)| l == label)
+    }
+}
+
+/// Reads `root`'s class folders (and the folders `patterns` read by file name); every
+/// class of `classes` must have an image somewhere.
+pub(crate) fn load(
+    root: &Path,
+    classes: &[String],
+    patterns: &[ClassPattern],
+    rule: &PatientRule,
+) -> Result<Dataset, DatasetError> {
+    let names = NameRules::new(patterns, classes)?;
+    let dataset = load_folders(root, classes, &names, rule)?;
     for (label, class) in classes.iter().enumerate() {
         if !dataset.splits.values().flatten().any(|i| i.label == label) {
             let found: Vec<String> = subdirs(root).unwrap_or_default().iter().map(|p| name(p)).collect();
@@ -34,8 +82,14 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 }
 
 /// `<root>/<split>/<CLASS>/*` when any subfolder holds class folders, else `<root>/<CLASS>/*` as `train`.
-fn load_folders(root: &Path, classes: &[String], rule: &PatientRule) -> Result<Dataset, DatasetError> {
-    let has_class_dirs = |dir: &Path| classes.iter().any(|c| dir.join(c).is_dir());
+fn load_folders(
+    root: &Path,
+    classes: &[String],
+    names: &NameRules,
+    rule: &PatientRule,
+) -> Result<Dataset, DatasetError> {
+    let has_class_dirs =
+        |dir: &Path| classes.iter().map(String::as_str).chain(names.folders()).any(|c| dir.join(c).is_dir());
     let mut dataset = Dataset::default();
     let split_dirs: Vec<PathBuf> = subdirs(root)?.into_iter().filter(|d| has_class_dirs(d)).collect();
     if let Some(bad) = split_dirs.iter().find(|d| !cxr_config::is_safe_name(&name(d))) {
@@ -53,24 +107,48 @@ fn load_folders(root: &Path, classes: &[String], rule: &PatientRule) -> Result<D
     };
     for (split, dir) in layout {
         let mut items = Vec::new();
+        let patient = |path: &Path| rule.key_from_path(root, path).unwrap_or_else(|| path.display().to_string());
         for (label, class) in classes.iter().enumerate() {
             let class_dir = dir.join(class);
             if !class_dir.is_dir() {
-                tracing::warn!(split, class, "no folder {}", class_dir.display());
+                if !names.gives(label) {
+                    tracing::warn!(split, class, "no folder {}", class_dir.display());
+                }
                 continue;
             }
-            let files = cxr_imaging::list_files(&class_dir).map_err(|e| io_err(&class_dir, e))?;
-            if files.is_empty() {
-                return Err(DatasetError::EmptyClass(class_dir));
+            // A pattern that does not match leaves the image its own patient.
+            items.extend(non_empty_files(&class_dir)?.into_iter().map(|path| Item {
+                patient: patient(&path),
+                path,
+                label,
+            }));
+        }
+        for folder in names.folders() {
+            let folder_dir = dir.join(folder);
+            if !folder_dir.is_dir() {
+                continue;
             }
-            for path in files {
-                // A pattern that does not match leaves the image its own patient.
-                let patient = rule.key_from_path(root, &path).unwrap_or_else(|| path.display().to_string());
-                items.push(Item { path, label, patient });
+            for path in non_empty_files(&folder_dir)? {
+                match names.class_of(folder, &name(&path)) {
+                    Some(label) => items.push(Item { patient: patient(&path), path, label }),
+                    None => dataset.rejects.push(RejectRow {
+                        path: path.display().to_string(),
+                        reason: format!("unlabelled: its name matches none of data.class_patterns for folder {folder}"),
+                    }),
+                }
             }
         }
         items.sort();
         dataset.splits.insert(split, items);
     }
     Ok(dataset)
+}
+
+/// The image files below `dir`; none is an error (a class folder left empty by mistake).
+fn non_empty_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+    let files = cxr_imaging::list_files(dir).map_err(|e| io_err(dir, e))?;
+    if files.is_empty() {
+        return Err(DatasetError::EmptyClass(dir.to_path_buf()));
+    }
+    Ok(files)
 }

@@ -74,6 +74,7 @@ impl Page<'_> {
         self.headline(&mut h);
         self.model(&mut h);
         self.metrics(&mut h);
+        self.per_class(&mut h);
         self.curves(&mut h);
         self.split_plots(&mut h);
         self.data(&mut h);
@@ -154,6 +155,36 @@ impl Page<'_> {
             }
             h.push_str("</table>");
         }
+    }
+
+    /// With three or more classes: each class against the rest, per split, and the macro AUC.
+    fn per_class(&self, h: &mut String) {
+        if self.config.data.classes.len() < 3 {
+            return;
+        }
+        h.push_str("<h2>Per class (one against the rest)</h2><p class=note>Sensitivity, specificity and precision from the predicted class (the most probable); ROC AUC from the class's probability. The macro AUC is their mean over classes.</p><table><tr><th>split</th><th>class</th><th>N</th><th>sensitivity</th><th>specificity</th><th>precision</th><th>ROC AUC</th></tr>");
+        for s in self.splits {
+            for row in crate::tables::per_class_rows(&s.data) {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&s.data.name),
+                    esc(&row.class),
+                    row.n,
+                    pct(row.sensitivity),
+                    pct(row.specificity),
+                    pct(row.precision),
+                    num(row.auc_one_vs_rest)
+                );
+            }
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td><b>macro</b></td><td></td><td></td><td></td><td></td><td><b>{}</b></td></tr>",
+                esc(&s.data.name),
+                num(s.metrics.macro_auc)
+            );
+        }
+        h.push_str("</table>");
     }
 
     fn metrics(&self, h: &mut String) {

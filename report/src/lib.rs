@@ -156,6 +156,11 @@ fn report_split(
         &tables::threshold_table(&data),
         &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
     )?;
+    write_table(
+        &dir.join(format!("per_class_{split}.csv")),
+        &tables::per_class_rows(&data),
+        tables::PER_CLASS_COLUMNS,
+    )?;
     let bins = tables::calibration_rows(&data);
     write_table(
         &dir.join(format!("calibration_{split}.csv")),
@@ -223,6 +228,9 @@ fn calibration_plot(split: &str, metrics: &MetricsRow, bins: &[cxr_metrics::Reli
 /// `infer` resolves it for a model without metadata (`train/operating_point.json`).
 /// `None`, with a warning, when neither says.
 fn applied_threshold(config: &Config, layout: &Layout, source: Option<&PredictionSource>) -> Option<f64> {
+    if config.data.classes.len() != 2 {
+        return None; // called by the largest probability
+    }
     match (source, config.infer.threshold) {
         (Some(s), _) => Some(s.threshold),
         (None, Threshold::Fixed(t)) => Some(t),

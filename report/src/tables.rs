@@ -17,6 +17,8 @@ pub struct SplitData {
     pub labels: Vec<usize>,
     pub predicted: Vec<usize>,
     pub scores: Vec<f64>,
+    /// Every class's probability, per labelled row (one-vs-rest figures with 3+ classes).
+    pub probabilities: Vec<Vec<f64>>,
     /// The patient of each labelled row, as a group id (its own id when unknown).
     pub patients: Vec<usize>,
     pub unlabelled: usize,
@@ -41,6 +43,7 @@ impl SplitData {
             labels: Vec::new(),
             predicted: Vec::new(),
             scores: Vec::new(),
+            probabilities: Vec::new(),
             patients: Vec::new(),
             unlabelled: 0,
         };
@@ -54,6 +57,7 @@ impl SplitData {
                     d.labels.push(label);
                     d.predicted.push(predicted);
                     d.scores.push(r.probabilities[positive]);
+                    d.probabilities.push(r.probabilities.clone());
                     // Rows without a known patient are each their own.
                     let key = patient_of(&r.path).unwrap_or_else(|| format!("\0{}", r.path));
                     let next = patient_ids.len();
@@ -80,16 +84,10 @@ impl SplitData {
 
     /// Binary counts from the predicted classes (the threshold `infer` applied).
     pub fn confusion(&self) -> Confusion {
-        let mut c = Confusion::default();
-        for (&l, &p) in self.labels.iter().zip(&self.predicted) {
-            match (p == self.positive, l == self.positive) {
-                (true, true) => c.tp += 1,
-                (true, false) => c.fp += 1,
-                (false, false) => c.tn += 1,
-                (false, true) => c.fn_ += 1,
-            }
-        }
-        c
+        Confusion::of_calls(
+            self.predicted.iter().map(|&p| p == self.positive),
+            self.labels.iter().map(|&l| l == self.positive),
+        )
     }
 
     /// `counts[actual][predicted]`.
@@ -145,6 +143,8 @@ pub struct MetricsRow {
     /// The positive prevalence this split's probabilities were adapted to without labels
     /// (`infer.adaptation: prior`); empty when they are the model's own.
     pub adapted_prior: Option<f64>,
+    /// The mean over classes of each class's one-vs-rest ROC AUC (equal to `auc` with two classes).
+    pub macro_auc: Option<f64>,
 }
 
 /// Columns of `metrics.csv` in order (also used by `report compare`).
@@ -182,6 +182,7 @@ pub const METRICS_COLUMNS: &[&str] = &[
     "brier",
     "ece",
     "adapted_prior",
+    "macro_auc",
 ];
 
 /// What a split is to the model whose predictions are on it, and what was chosen on it.
@@ -307,7 +308,43 @@ pub fn metrics_row(d: &SplitData, threshold: Option<f64>, role: &Role, bootstrap
         brier: brier(&d.scores, &pos),
         ece: expected_calibration_error(&d.scores, &pos, 10),
         adapted_prior: None,
+        macro_auc: cxr_metrics::macro_auc(&d.probabilities, &d.labels, d.classes.len()),
     }
+}
+
+/// One row of `per_class_<split>.csv`: one class against the rest.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerClassRow {
+    pub class: String,
+    /// Labelled images of this class.
+    pub n: usize,
+    pub sensitivity: Option<f64>,
+    pub specificity: Option<f64>,
+    pub precision: Option<f64>,
+    /// ROC AUC of this class's probability against the other classes.
+    pub auc_one_vs_rest: Option<f64>,
+}
+
+/// Columns of `per_class_<split>.csv`.
+pub const PER_CLASS_COLUMNS: &[&str] = &["class", "n", "sensitivity", "specificity", "precision", "auc_one_vs_rest"];
+
+/// Each class against the rest: rates from the predicted classes, AUC from its probability.
+pub fn per_class_rows(d: &SplitData) -> Vec<PerClassRow> {
+    let aucs = cxr_metrics::one_vs_rest_auc(&d.probabilities, &d.labels, d.classes.len());
+    aucs.into_iter()
+        .enumerate()
+        .map(|(k, auc_one_vs_rest)| {
+            let c = Confusion::of_calls(d.predicted.iter().map(|&p| p == k), d.labels.iter().map(|&l| l == k));
+            PerClassRow {
+                class: d.classes[k].clone(),
+                n: c.positives(),
+                sensitivity: c.sensitivity(),
+                specificity: c.specificity(),
+                precision: c.precision(),
+                auc_one_vs_rest,
+            }
+        })
+        .collect()
 }
 
 /// One row of `thresholds_<split>.csv`.

@@ -166,10 +166,19 @@ fn val_figures(loss: f64, probs: &[Vec<f64>], labels: &[i64], positive: usize) -
     let scores: Vec<f64> = probs.iter().map(|p| p[positive]).collect();
     let is_pos: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
     let c = cxr_metrics::Confusion::at(&scores, &is_pos, 0.5);
+    let classes = probs.first().map_or(0, Vec::len);
+    // With three or more classes `val_auc` is the macro one-vs-rest AUC: the positive
+    // class's alone would let early stopping ignore the others.
+    let auc = if classes > 2 {
+        let labels: Vec<usize> = labels.iter().map(|&l| l as usize).collect();
+        cxr_metrics::macro_auc(probs, &labels, classes)
+    } else {
+        cxr_metrics::auc(&scores, &is_pos)
+    };
     ValFigures {
         loss,
         accuracy: if labels.is_empty() { 0.0 } else { correct as f64 / labels.len() as f64 },
-        auc: cxr_metrics::auc(&scores, &is_pos),
+        auc,
         sensitivity: c.sensitivity(),
         specificity: c.specificity(),
     }

@@ -312,6 +312,10 @@ fn calibrate(
 
 /// The validation threshold reaching `report.target_sensitivity` on calibrated probabilities.
 fn choose_operating_point(config: &Config, calibrated: &Calibrated) -> Option<OperatingPoint> {
+    // Three or more classes are called by their largest probability: no threshold applies.
+    if config.data.classes.len() != 2 {
+        return None;
+    }
     let positive = config.data.positive_index();
     let scores: Vec<f64> = calibrated.probabilities.iter().map(|p| p[positive]).collect();
     let is_pos: Vec<bool> = calibrated.labels.iter().map(|&l| l == positive).collect();
