@@ -52,6 +52,8 @@ struct Frame {
     x1: f64,
     y0: f64,
     y1: f64,
+    /// Every x is a whole number (epochs): x ticks are whole numbers too.
+    whole_x: bool,
 }
 
 impl Frame {
@@ -76,7 +78,8 @@ impl Frame {
             (x0 - 0.5, x0 + 0.5)
         };
         let (y0, y1) = if y1 > y0 { (y0, y1) } else { (0.0, 1.0) };
-        Frame { x0, x1, y0, y1 }
+        let whole_x = !all.is_empty() && all.iter().all(|p| p.0.fract() == 0.0);
+        Frame { x0, x1, y0, y1, whole_x }
     }
 
     fn px(&self, x: f64) -> f64 {
@@ -100,7 +103,7 @@ impl Frame {
                 y = self.py(t)
             );
         }
-        for t in nice_ticks(self.x0, self.x1, 8) {
+        for t in nice_ticks(self.x0, self.x1, 8).into_iter().filter(|t| !self.whole_x || t.fract().abs() < 1e-9) {
             let _ = write!(
                 out,
                 r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
@@ -244,4 +247,29 @@ pub fn to_png(svg: &str) -> Result<Vec<u8>, String> {
     pixmap.fill(tiny_skia::Color::WHITE);
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The x tick labels of a chart, in order.
+    fn x_labels(svg: &str) -> Vec<String> {
+        let marker = format!(r#"y="{}" text-anchor="middle" font-size="11">"#, H - BOTTOM + 16.0);
+        svg.split(&marker).skip(1).map(|rest| rest.split('<').next().unwrap_or_default().to_string()).collect()
+    }
+
+    #[test]
+    fn epoch_axes_have_whole_ticks_and_other_axes_keep_fractions() {
+        let epochs = Series {
+            name: "loss".into(),
+            points: (1..=5).map(|e| (e as f64, 1.0 / e as f64)).collect(),
+            dashed: false,
+        };
+        let labels = x_labels(&line_chart("t", "epoch", "loss", &[epochs], None));
+        assert_eq!(labels, ["1", "2", "3", "4", "5"]);
+        let roc = Series { name: "roc".into(), points: vec![(0.0, 0.0), (0.3, 0.8), (1.0, 1.0)], dashed: false };
+        let labels = x_labels(&line_chart("t", "fpr", "tpr", &[roc], Some((0.0, 1.0))));
+        assert!(labels.iter().any(|l| l.contains('.')), "{labels:?}");
+    }
 }
