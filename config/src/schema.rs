@@ -759,11 +759,14 @@ pub struct Report {
     pub bootstrap: usize,
     /// Render PNG plots besides the SVG ones.
     pub png: bool,
+    /// Cases per kind in each split's gallery (confident wrong and right calls, with
+    /// thumbnails); 0 leaves the gallery out.
+    pub gallery: usize,
 }
 
 impl Default for Report {
     fn default() -> Self {
-        Self { target_sensitivity: 0.95, bootstrap: 1000, png: true }
+        Self { target_sensitivity: 0.95, bootstrap: 1000, png: true, gallery: 4 }
     }
 }
 

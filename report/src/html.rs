@@ -88,7 +88,7 @@ impl Page<'_> {
         let _ = write!(
             h,
             r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: chest X-ray report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}</style></head><body>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;width:140px;font-size:11px}}.gallery img{{width:128px;height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{word-break:break-all}}</style></head><body>
 <h1>Experiment <code>{name}</code></h1>
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
@@ -267,6 +267,7 @@ impl Page<'_> {
                 img(&s.confusion_svg),
                 img(&s.calibration_svg)
             );
+            self.gallery(h, s);
             if s.data.unlabelled > 0 {
                 let _ = write!(
                     h,
@@ -274,6 +275,37 @@ impl Page<'_> {
                     s.data.unlabelled
                 );
             }
+        }
+    }
+
+    /// The cases behind one split's numbers, grouped by kind, thumbnails as the model saw them.
+    fn gallery(&self, h: &mut String, s: &SplitReport) {
+        if s.cases.is_empty() {
+            return;
+        }
+        let two = s.data.classes.len() == 2;
+        let _ = write!(h, "<h3>Cases behind the numbers: <code>{}</code></h3>", esc(&s.data.name));
+        let mut kinds: Vec<crate::gallery::Kind> = s.cases.iter().map(|(c, _)| c.kind).collect();
+        kinds.dedup();
+        for kind in kinds {
+            let _ = write!(h, "<p><b>{}</b></p><div class=gallery>", kind.title(two));
+            for (case, thumbnail) in s.cases.iter().filter(|(c, _)| c.kind == kind) {
+                let picture = thumbnail.as_ref().map_or_else(
+                    || "<div class=missing>file not readable</div>".to_string(),
+                    |b64| format!(r#"<img alt="X-ray" src="data:image/png;base64,{b64}">"#),
+                );
+                let name = case.path.rsplit('/').next().unwrap_or(&case.path);
+                let _ = write!(
+                    h,
+                    r#"<figure title="{}">{picture}<figcaption>{}<br>label {} · called {} ({:.3})</figcaption></figure>"#,
+                    esc(&case.path),
+                    esc(name),
+                    esc(&case.label),
+                    esc(&case.predicted),
+                    case.probability
+                );
+            }
+            h.push_str("</div>");
         }
     }
 

@@ -2,6 +2,7 @@
 //! intervals, ROC and threshold tables (CSV), plots (SVG and PNG), and one
 //! self-contained `index.html`; `report compare` puts experiments side by side.
 
+mod gallery;
 mod html;
 pub mod svg;
 pub mod tables;
@@ -123,6 +124,8 @@ pub struct SplitReport {
     pub roc_svg: String,
     pub confusion_svg: String,
     pub calibration_svg: String,
+    /// The gallery: cases and their thumbnails (base64 PNG), when the file could be read.
+    pub cases: Vec<(gallery::Case, Option<String>)>,
 }
 
 fn report_split(
@@ -187,7 +190,14 @@ fn report_split(
         tracing::warn!(split, "no labelled predictions: metrics are empty");
     }
     let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
-    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg })
+    let cases = gallery::pick(&data, config.report.gallery)
+        .into_iter()
+        .map(|case| {
+            let thumbnail = gallery::thumbnail(Path::new(&case.path), &config.preprocess);
+            (case, thumbnail)
+        })
+        .collect();
+    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg, cases })
 }
 
 /// The ROC curve of one split against chance.

@@ -13,6 +13,8 @@ pub struct SplitData {
     pub name: String,
     pub classes: Vec<String>,
     pub positive: usize,
+    /// Paths of the labelled rows.
+    pub paths: Vec<String>,
     /// Rows with a known label.
     pub labels: Vec<usize>,
     pub predicted: Vec<usize>,
@@ -40,6 +42,7 @@ impl SplitData {
             name: name.to_string(),
             classes: classes.to_vec(),
             positive,
+            paths: Vec::new(),
             labels: Vec::new(),
             predicted: Vec::new(),
             scores: Vec::new(),
@@ -54,6 +57,7 @@ impl SplitData {
                 None => d.unlabelled += 1,
                 Some(l) => {
                     let label = index(l).ok_or_else(|| format!("{}: label {l:?} is not in data.classes", r.path))?;
+                    d.paths.push(r.path.clone());
                     d.labels.push(label);
                     d.predicted.push(predicted);
                     d.scores.push(r.probabilities[positive]);

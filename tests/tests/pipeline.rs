@@ -113,6 +113,21 @@ fn full_pipeline_writes_every_contract_file() {
     let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
     assert!(html.contains("<h2>Metrics</h2>") && html.contains("data:image/svg+xml;base64,"));
     assert!(html.contains("NOT pretrained"), "a random backbone must be visible in the report");
+
+    // The gallery: each split's cases, with thumbnails of the images the model saw.
+    assert!(html.contains("Cases behind the numbers: <code>test</code>"), "a gallery per split");
+    assert!(html.contains("Confident right calls"));
+    assert!(html.matches("data:image/png;base64,").count() >= 2, "thumbnails are embedded");
+    let preds = read_csv(&exp.join("predictions/test.csv"));
+    let wrong: Vec<&Vec<String>> = preds[1..].iter().filter(|r| r[1] != r[2]).collect();
+    if let Some(surest) = wrong.iter().filter(|r| r[2] == "PNEUMONIA").max_by(|a, b| a[4].cmp(&b[4])) {
+        assert!(html.contains("Most confident false positives"));
+        let name = surest[0].rsplit('/').next().unwrap();
+        assert!(html.contains(name), "the surest false positive, {name}, is shown");
+    }
+    ok(run_stage("report", &config, &["report.gallery=0"]));
+    let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
+    assert!(!html.contains("Cases behind the numbers"), "report.gallery: 0 leaves it out");
 }
 
 #[test]

@@ -1,0 +1,145 @@
+//! The cases behind the numbers: per split, the most confident wrong calls and a few
+//! right ones, each with a thumbnail of the image as the model saw it (the experiment's
+//! own transform), embedded in `index.html` as a PNG.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use cxr_config::{ChannelOrder, Preprocess};
+use cxr_imaging::Transform;
+
+use crate::tables::SplitData;
+
+/// Thumbnail side in pixels.
+const THUMBNAIL: u32 = 128;
+
+/// What a case shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Called positive (or, with 3+ classes, another class than its own) with the most confidence.
+    ConfidentWrong,
+    /// A positive image called negative with the most confidence (two classes only).
+    MissedPositive,
+    /// Right calls, most confident first.
+    Right,
+}
+
+impl Kind {
+    pub fn title(self, two_classes: bool) -> &'static str {
+        match (self, two_classes) {
+            (Kind::ConfidentWrong, true) => "Most confident false positives",
+            (Kind::ConfidentWrong, false) => "Most confident wrong calls",
+            (Kind::MissedPositive, _) => "Most confident false negatives",
+            (Kind::Right, _) => "Confident right calls",
+        }
+    }
+}
+
+/// One image of the gallery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub kind: Kind,
+    /// Row of the split's labelled predictions.
+    pub row: usize,
+    pub path: String,
+    pub label: String,
+    pub predicted: String,
+    /// The probability of the predicted class.
+    pub probability: f64,
+}
+
+/// Up to `per_kind` cases of each kind from the labelled rows of `d`. With two classes:
+/// false positives by descending positive probability, false negatives by ascending, and
+/// right calls of each class by descending confidence; with more: wrong calls and right
+/// calls by descending probability of the predicted class. Ties keep row order.
+pub fn pick(d: &SplitData, per_kind: usize) -> Vec<Case> {
+    let case = |kind, row: usize| Case {
+        kind,
+        row,
+        path: d.paths[row].clone(),
+        label: d.classes[d.labels[row]].clone(),
+        predicted: d.classes[d.predicted[row]].clone(),
+        probability: d.probabilities[row][d.predicted[row]],
+    };
+    let confidence = |row: &usize| d.probabilities[*row][d.predicted[*row]];
+    let top = |mut rows: Vec<usize>, kind: Kind| -> Vec<Case> {
+        rows.sort_by(|a, b| confidence(b).total_cmp(&confidence(a)));
+        rows.into_iter().take(per_kind).map(|r| case(kind, r)).collect()
+    };
+    let rows = 0..d.labels.len();
+    let wrong: Vec<usize> = rows.clone().filter(|&r| d.labels[r] != d.predicted[r]).collect();
+    let mut out = Vec::new();
+    if d.classes.len() == 2 {
+        let p = d.positive;
+        out.extend(top(wrong.iter().copied().filter(|&r| d.predicted[r] == p).collect(), Kind::ConfidentWrong));
+        out.extend(top(wrong.iter().copied().filter(|&r| d.predicted[r] != p).collect(), Kind::MissedPositive));
+        for class in [p, 1 - p] {
+            let right = rows.clone().filter(|&r| d.labels[r] == d.predicted[r] && d.labels[r] == class).collect();
+            out.extend(top(right, Kind::Right).into_iter().take(per_kind.div_ceil(2)));
+        }
+    } else {
+        out.extend(top(wrong, Kind::ConfidentWrong));
+        out.extend(top(rows.filter(|&r| d.labels[r] == d.predicted[r]).collect(), Kind::Right));
+    }
+    out
+}
+
+/// A PNG thumbnail (base64) of `path` through `preprocess` at [`THUMBNAIL`] pixels, in RGB;
+/// `None` when the file cannot be read any more (moved, deleted).
+pub fn thumbnail(path: &Path, preprocess: &Preprocess) -> Option<String> {
+    let mut transform = Transform::from_config(preprocess);
+    transform.height = THUMBNAIL;
+    transform.width = THUMBNAIL;
+    transform.channel_order = ChannelOrder::Rgb;
+    let prepared = transform.apply_file(path).ok()?;
+    let rgba: Vec<u8> = prepared.pixels.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let size = resvg::tiny_skia::IntSize::from_wh(THUMBNAIL, THUMBNAIL)?;
+    let png = resvg::tiny_skia::Pixmap::from_vec(rgba, size)?.encode_png().ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cxr_store::predictions::Prediction;
+
+    fn split(rows: &[(&str, &str, f64)]) -> SplitData {
+        let classes = vec!["NORMAL".to_string(), "PNEUMONIA".to_string()];
+        let predictions: Vec<Prediction> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(label, predicted, p))| Prediction {
+                path: format!("img{i}.png"),
+                label: Some(label.into()),
+                predicted: predicted.into(),
+                probabilities: vec![1.0 - p, p],
+            })
+            .collect();
+        SplitData::new("test", &classes, 1, &predictions, |_| None).unwrap()
+    }
+
+    #[test]
+    fn wrong_calls_come_most_confident_first_and_right_calls_of_each_class_follow() {
+        let d = split(&[
+            ("NORMAL", "PNEUMONIA", 0.7),
+            ("NORMAL", "PNEUMONIA", 0.99),
+            ("PNEUMONIA", "NORMAL", 0.2),
+            ("PNEUMONIA", "NORMAL", 0.01),
+            ("PNEUMONIA", "PNEUMONIA", 0.9),
+            ("NORMAL", "NORMAL", 0.05),
+        ]);
+        let cases = pick(&d, 4);
+        let by = |k: Kind| cases.iter().filter(|c| c.kind == k).map(|c| c.path.as_str()).collect::<Vec<_>>();
+        assert_eq!(by(Kind::ConfidentWrong), ["img1.png", "img0.png"]);
+        assert_eq!(
+            by(Kind::MissedPositive),
+            ["img3.png", "img2.png"],
+            "the surest NORMAL call of a PNEUMONIA image first"
+        );
+        assert_eq!(by(Kind::Right), ["img4.png", "img5.png"]);
+        let fp = &cases[0];
+        assert_eq!((fp.label.as_str(), fp.predicted.as_str()), ("NORMAL", "PNEUMONIA"));
+        assert!((fp.probability - 0.99).abs() < 1e-12);
+        assert_eq!(pick(&d, 1).iter().filter(|c| c.kind == Kind::ConfidentWrong).count(), 1);
+    }
+}
