@@ -44,7 +44,9 @@ pub struct Case {
     pub path: String,
     pub label: String,
     pub predicted: String,
-    /// The probability of the predicted class.
+    /// The class whose probability is shown: the positive class with two classes (the
+    /// one the threshold applies to), else the predicted class.
+    pub shown: String,
     pub probability: f64,
 }
 
@@ -53,13 +55,17 @@ pub struct Case {
 /// right calls of each class by descending confidence; with more: wrong calls and right
 /// calls by descending probability of the predicted class. Ties keep row order.
 pub fn pick(d: &SplitData, per_kind: usize) -> Vec<Case> {
-    let case = |kind, row: usize| Case {
-        kind,
-        row,
-        path: d.paths[row].clone(),
-        label: d.classes[d.labels[row]].clone(),
-        predicted: d.classes[d.predicted[row]].clone(),
-        probability: d.probabilities[row][d.predicted[row]],
+    let case = |kind, row: usize| {
+        let shown = if d.classes.len() == 2 { d.positive } else { d.predicted[row] };
+        Case {
+            kind,
+            row,
+            path: d.paths[row].clone(),
+            label: d.classes[d.labels[row]].clone(),
+            predicted: d.classes[d.predicted[row]].clone(),
+            shown: d.classes[shown].clone(),
+            probability: d.probabilities[row][shown],
+        }
     };
     let confidence = |row: &usize| d.probabilities[*row][d.predicted[*row]];
     let top = |mut rows: Vec<usize>, kind: Kind| -> Vec<Case> {
@@ -84,9 +90,17 @@ pub fn pick(d: &SplitData, per_kind: usize) -> Vec<Case> {
     out
 }
 
-/// A PNG thumbnail (base64) of `path` through `preprocess` at [`THUMBNAIL`] pixels, in RGB;
+/// A thumbnail of an image: PNG (base64) of the model's square view, and the source's
+/// width / height, so that the page shows it at the X-ray's own aspect ratio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thumbnail {
+    pub png_base64: String,
+    pub aspect: f64,
+}
+
+/// A PNG thumbnail of `path` through `preprocess` at [`THUMBNAIL`] pixels, in RGB;
 /// `None` when the file cannot be read any more (moved, deleted).
-pub fn thumbnail(path: &Path, preprocess: &Preprocess) -> Option<String> {
+pub fn thumbnail(path: &Path, preprocess: &Preprocess) -> Option<Thumbnail> {
     let mut transform = Transform::from_config(preprocess);
     transform.height = THUMBNAIL;
     transform.width = THUMBNAIL;
@@ -95,7 +109,8 @@ pub fn thumbnail(path: &Path, preprocess: &Preprocess) -> Option<String> {
     let rgba: Vec<u8> = prepared.pixels.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
     let size = resvg::tiny_skia::IntSize::from_wh(THUMBNAIL, THUMBNAIL)?;
     let png = resvg::tiny_skia::Pixmap::from_vec(rgba, size)?.encode_png().ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(png))
+    let aspect = prepared.source_width as f64 / prepared.source_height.max(1) as f64;
+    Some(Thumbnail { png_base64: base64::engine::general_purpose::STANDARD.encode(png), aspect })
 }
 
 #[cfg(test)]
@@ -140,6 +155,9 @@ mod tests {
         let fp = &cases[0];
         assert_eq!((fp.label.as_str(), fp.predicted.as_str()), ("NORMAL", "PNEUMONIA"));
         assert!((fp.probability - 0.99).abs() < 1e-12);
+        let fn_ = cases.iter().find(|c| c.kind == Kind::MissedPositive).unwrap();
+        assert_eq!(fn_.shown, "PNEUMONIA", "two classes show the positive class's probability");
+        assert!((fn_.probability - 0.01).abs() < 1e-12);
         assert_eq!(pick(&d, 1).iter().filter(|c| c.kind == Kind::ConfidentWrong).count(), 1);
     }
 }

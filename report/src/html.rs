@@ -88,7 +88,7 @@ impl Page<'_> {
         let _ = write!(
             h,
             r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: chest X-ray report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;width:140px;font-size:11px}}.gallery img{{width:128px;height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{word-break:break-all}}</style></head><body>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;max-width:200px;font-size:11px}}.gallery img{{height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{overflow-wrap:anywhere}}</style></head><body>
 <h1>Experiment <code>{name}</code></h1>
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
@@ -292,16 +292,24 @@ impl Page<'_> {
             for (case, thumbnail) in s.cases.iter().filter(|(c, _)| c.kind == kind) {
                 let picture = thumbnail.as_ref().map_or_else(
                     || "<div class=missing>file not readable</div>".to_string(),
-                    |b64| format!(r#"<img alt="X-ray" src="data:image/png;base64,{b64}">"#),
+                    |t| {
+                        // Shown at the X-ray's own aspect ratio, 128 pixels high.
+                        let width = (128.0 * t.aspect).clamp(64.0, 200.0).round();
+                        format!(
+                            r#"<img alt="X-ray" style="width:{width}px" src="data:image/png;base64,{}">"#,
+                            t.png_base64
+                        )
+                    },
                 );
                 let name = case.path.rsplit('/').next().unwrap_or(&case.path);
                 let _ = write!(
                     h,
-                    r#"<figure title="{}">{picture}<figcaption>{}<br>label {} · called {} ({:.3})</figcaption></figure>"#,
+                    r#"<figure title="{}">{picture}<figcaption>{}<br>label {} · called {}<br>p({}) {:.3}</figcaption></figure>"#,
                     esc(&case.path),
                     esc(name),
                     esc(&case.label),
                     esc(&case.predicted),
+                    esc(&case.shown),
                     case.probability
                 );
             }

@@ -124,8 +124,8 @@ pub struct SplitReport {
     pub roc_svg: String,
     pub confusion_svg: String,
     pub calibration_svg: String,
-    /// The gallery: cases and their thumbnails (base64 PNG), when the file could be read.
-    pub cases: Vec<(gallery::Case, Option<String>)>,
+    /// The gallery: cases and their thumbnails, when the file could be read.
+    pub cases: Vec<(gallery::Case, Option<gallery::Thumbnail>)>,
 }
 
 fn report_split(
