@@ -238,6 +238,8 @@ pub enum TrainFeatures<'a> {
 pub struct Hooks<'a> {
     pub on_epoch: &'a mut dyn FnMut(&EpochRow, usize),
     pub save: &'a mut dyn FnMut(&State) -> anyhow::Result<()>,
+    /// Return once this many epochs are done (and handed to `save`).
+    pub stop_after_epoch: Option<usize>,
     pub show_progress: bool,
 }
 
@@ -279,6 +281,9 @@ pub fn fit(
         let row = end_epoch(config, state, epoch, &figures, train_figures, started.elapsed().as_secs_f64());
         (hooks.on_epoch)(&row, t.epochs);
         (hooks.save)(state)?;
+        if hooks.stop_after_epoch == Some(state.epochs_done) {
+            break;
+        }
     }
     Ok(())
 }

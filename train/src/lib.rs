@@ -31,12 +31,12 @@ pub use cxr_store::operating_point::OperatingPoint;
 /// The config sections a trained model depends on (a resume must not change them).
 pub const SECTIONS: &[&str] = &["data", "preprocess", "model", "train"];
 
-/// Test hook: abort the process right after the checkpoint of this epoch is written.
-pub const FAULT_ABORT_AFTER_EPOCH: &str = "CXR_FAULT_ABORT_AFTER_EPOCH";
-
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub resume: bool,
+    /// Stop once this many epochs are done and checkpointed, without exporting
+    /// (`--stop-after-epoch`, for time-boxed machines): `--resume` goes on from there.
+    pub stop_after_epoch: Option<usize>,
     pub show_progress: bool,
     pub device: Option<Device>,
 }
@@ -50,6 +50,8 @@ pub struct Summary {
     pub operating_point: Option<OperatingPoint>,
     /// The temperature fitted on validation (1 = none).
     pub temperature: f64,
+    /// Set when `--stop-after-epoch` stopped the run there: nothing was exported.
+    pub paused_after: Option<usize>,
 }
 
 fn resume_hash(config: &Config) -> String {
@@ -104,6 +106,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let mut state = initial_state(config, options, &shape, &checkpoint)?;
     let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
     fit_checkpointed(config, options, &layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
+    if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config, &state)) {
+        // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
+        return Ok(Summary {
+            history: state.history.clone(),
+            best_epoch: state.best_epoch,
+            stopped_early: false,
+            operating_point: None,
+            temperature: 1.0,
+            paused_after: Some(state.epochs_done),
+        });
+    }
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
@@ -129,7 +142,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         stopped_early: state.stopped_early,
         operating_point,
         temperature: calibrated.temperature,
+        paused_after: None,
     })
+}
+
+/// Whether training has nothing left to do: every epoch run, or stopped early.
+fn finished(config: &Config, state: &fit::State) -> bool {
+    state.epochs_done >= config.train.epochs || state.stopped_early
 }
 
 /// Runs the training loop with a checkpoint after every epoch, written by a background
@@ -146,11 +165,14 @@ fn fit_checkpointed(
     state: &mut fit::State,
 ) -> anyhow::Result<()> {
     let mut on_epoch = log_epoch;
-    // Fault injection for the resume tests: die like `kill -9` right after epoch N's checkpoint.
-    let abort_after: Option<usize> = std::env::var(FAULT_ABORT_AFTER_EPOCH).ok().and_then(|v| v.parse().ok());
-    let mut saver = saver::Saver::start(layout.checkpoint(), layout.history(), abort_after)?;
+    let mut saver = saver::Saver::start(layout.checkpoint(), layout.history())?;
     let mut save = |s: &fit::State| saver.submit(s.clone());
-    let mut hooks = Hooks { on_epoch: &mut on_epoch, save: &mut save, show_progress: options.show_progress };
+    let mut hooks = Hooks {
+        on_epoch: &mut on_epoch,
+        save: &mut save,
+        stop_after_epoch: options.stop_after_epoch,
+        show_progress: options.show_progress,
+    };
     let fitted = fit::fit(config, shape, artifacts, &mut train_features, val, state, &mut hooks);
     drop(train_features);
     let saved = saver.finish();

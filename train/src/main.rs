@@ -13,6 +13,10 @@ struct Args {
     /// Continue an interrupted run from EXP/train/checkpoint/ (same config required).
     #[arg(long)]
     resume: bool,
+    /// Stop once N epochs are done and checkpointed, without exporting (for time-boxed
+    /// machines); `--resume` continues exactly where it stopped.
+    #[arg(long, value_name = "N")]
+    stop_after_epoch: Option<usize>,
     /// Where ONNX Runtime runs the backbone and the head: cpu (default), cuda or auto.
     #[arg(long, value_enum)]
     device: Option<cxr_cli::DeviceArg>,
@@ -31,11 +35,19 @@ fn main() -> ExitCode {
         }
         let options = cxr_train::Options {
             resume: args.resume,
+            stop_after_epoch: args.stop_after_epoch,
             show_progress: args.common.show_progress(),
             device: args.device.map(Into::into),
         };
         let summary = cxr_train::run(&config, &options)?;
         let layout = cxr_store::layout::Layout::new(&config);
+        if let Some(epochs) = summary.paused_after {
+            tracing::info!(
+                "stopped after epoch {epochs} as asked; its checkpoint is {} and `train --resume` continues from it",
+                layout.checkpoint().display()
+            );
+            return Ok(());
+        }
         if let Some(best) = summary.best_epoch {
             let row = &summary.history[best - 1];
             tracing::info!(

@@ -19,9 +19,8 @@ pub struct Saver {
 }
 
 impl Saver {
-    /// Starts the writer for `checkpoint` and `history`. `abort_after`: a test hook that
-    /// aborts the process right after that epoch's checkpoint is on disk.
-    pub fn start(checkpoint: PathBuf, history: PathBuf, abort_after: Option<usize>) -> anyhow::Result<Saver> {
+    /// Starts the writer for `checkpoint` and `history`.
+    pub fn start(checkpoint: PathBuf, history: PathBuf) -> anyhow::Result<Saver> {
         // A rendezvous channel: a second save waits until the first one is written.
         let (queue, states) = sync_channel::<State>(0);
         let writer = std::thread::Builder::new()
@@ -30,9 +29,6 @@ impl Saver {
                 for state in states {
                     crate::fit::save_checkpoint(&checkpoint, &state)?;
                     cxr_store::history::write(&history, &state.history)?;
-                    if abort_after == Some(state.epochs_done) {
-                        std::process::abort();
-                    }
                 }
                 Ok(())
             })
