@@ -433,16 +433,12 @@ pub fn doctor_line(p: &Prediction, classes: &[String]) -> String {
 
 /// Concatenates the prediction files of `count` shards, in shard order, into `EXP/predictions/`.
 pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    if count == 0 {
-        bail!("--merge 0: expected the number of shards");
-    }
     let layout = Layout::new(config);
-    let dirs: Vec<PathBuf> = (0..count).map(|i| Layout::at(&layout.shard(i, count)).predictions_dir()).collect();
-    for (i, dir) in dirs.iter().enumerate() {
-        if !dir.join("provenance.json").is_file() {
-            bail!("{} is incomplete: run `infer --shard {i}/{count}` first", dir.display());
-        }
-    }
+    // provenance.json is written last by an infer run: its presence means the shard is complete.
+    let shards =
+        cxr_store::shard::complete_shards(&layout, count, "infer", |l| l.predictions_dir().join("provenance.json"))
+            .map_err(anyhow::Error::msg)?;
+    let dirs: Vec<PathBuf> = shards.iter().map(Layout::predictions_dir).collect();
     let mut names: Vec<String> = std::fs::read_dir(&dirs[0])
         .with_context(|| format!("cannot list {}", dirs[0].display()))?
         .flatten()

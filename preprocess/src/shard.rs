@@ -40,18 +40,13 @@ impl SliceSplits for Shard {
 
 /// Concatenates the `count` shard stores of this experiment into `EXP/tensors/`.
 pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
-    if count == 0 {
-        bail!("--merge 0: expected the number of shards");
-    }
     let layout = Layout::new(config);
     let expected_hash = config.section_hash(SECTIONS);
-    let shards: Vec<Layout> = (0..count).map(|i| Layout::at(&layout.shard(i, count))).collect();
+    let shards = cxr_store::shard::complete_shards(&layout, count, "preprocess", Layout::tensors_meta)
+        .map_err(anyhow::Error::msg)?;
     let mut metas = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
         let path = shard.tensors_meta();
-        if !path.is_file() {
-            bail!("{} is missing: run `preprocess --shard {i}/{count}` first", path.display());
-        }
         let meta = TensorsMeta::read(&path)?;
         if meta.config_hash != expected_hash {
             bail!("{}: shard {i}/{count} was made under a different data/preprocess config", path.display());

@@ -35,6 +35,29 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// The layouts of the `count` shards of the experiment at `layout`, each checked complete
+/// by its `marker` file (written last by the shard's run). The error names the first
+/// missing marker and the command that makes it: `<stage> --shard I/N`.
+pub fn complete_shards(
+    layout: &crate::layout::Layout,
+    count: usize,
+    stage: &str,
+    marker: impl Fn(&crate::layout::Layout) -> std::path::PathBuf,
+) -> Result<Vec<crate::layout::Layout>, String> {
+    if count == 0 {
+        return Err("--merge 0: expected the number of shards".into());
+    }
+    let shards: Vec<crate::layout::Layout> =
+        (0..count).map(|i| crate::layout::Layout::at(&layout.shard(i, count))).collect();
+    for (i, shard) in shards.iter().enumerate() {
+        let path = marker(shard);
+        if !path.is_file() {
+            return Err(format!("{} is missing: run `{stage} --shard {i}/{count}` first", path.display()));
+        }
+    }
+    Ok(shards)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +72,24 @@ mod tests {
             let covered: Vec<usize> = (0..3).flat_map(|i| Shard { index: i, count: 3 }.range(len)).collect();
             assert_eq!(covered, (0..len).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn merging_needs_every_shard_complete_and_names_the_command_for_the_first_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = crate::layout::Layout::at(dir.path());
+        let marker = |l: &crate::layout::Layout| l.tensors_meta();
+        assert!(complete_shards(&layout, 0, "preprocess", marker).unwrap_err().contains("--merge 0"));
+        for i in [0, 2] {
+            let path = crate::layout::Layout::at(&layout.shard(i, 3)).tensors_meta();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "{}").unwrap();
+        }
+        let err = complete_shards(&layout, 3, "preprocess", marker).unwrap_err();
+        assert!(err.contains("run `preprocess --shard 1/3` first"), "{err}");
+        let path = crate::layout::Layout::at(&layout.shard(1, 3)).tensors_meta();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{}").unwrap();
+        assert_eq!(complete_shards(&layout, 3, "preprocess", marker).unwrap().len(), 3);
     }
 }
