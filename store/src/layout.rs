@@ -98,10 +98,6 @@ impl Layout {
         self.predictions_dir().join("model.json")
     }
 
-    pub fn predictions(&self, split: &str) -> PathBuf {
-        self.predictions_file(split, "csv")
-    }
-
     /// `EXP/predictions/<source>.<extension>` (`csv` or `jsonl`).
     pub fn predictions_file(&self, source: &str, extension: &str) -> PathBuf {
         self.predictions_dir().join(format!("{source}.{extension}"))

@@ -6,6 +6,7 @@
 
 pub mod augment;
 pub mod backbone;
+mod checkpoint;
 mod export;
 pub mod features;
 pub mod fit;
@@ -108,14 +109,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     fit_checkpointed(config, options, &layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
     if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config, &state)) {
         // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
-        return Ok(Summary {
-            history: state.history.clone(),
-            best_epoch: state.best_epoch,
-            stopped_early: false,
-            operating_point: None,
-            temperature: 1.0,
-            paused_after: Some(state.epochs_done),
-        });
+        return Ok(Summary::paused(&state));
     }
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
@@ -137,13 +131,27 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.input("model.onnx", model_sha256);
     provenance.write(&train_dir, config)?;
     Ok(Summary {
-        history: state.history.clone(),
+        history: state.history,
         best_epoch: state.best_epoch,
         stopped_early: state.stopped_early,
         operating_point,
         temperature: calibrated.temperature,
         paused_after: None,
     })
+}
+
+impl Summary {
+    /// A run stopped by `--stop-after-epoch`: its history so far, nothing exported.
+    fn paused(state: &fit::State) -> Summary {
+        Summary {
+            history: state.history.clone(),
+            best_epoch: state.best_epoch,
+            stopped_early: false,
+            operating_point: None,
+            temperature: 1.0,
+            paused_after: Some(state.epochs_done),
+        }
+    }
 }
 
 /// Whether training has nothing left to do: every epoch run, or stopped early.
@@ -253,7 +261,7 @@ fn initial_state(
     if !options.resume {
         return Ok(fit::fresh_state(config, shape, hash));
     }
-    match fit::load_checkpoint(checkpoint, shape, config)? {
+    match checkpoint::load_checkpoint(checkpoint, shape, config)? {
         Some(s) if s.config_hash == hash => {
             tracing::info!(epochs_done = s.epochs_done, "resuming from {}", checkpoint.display());
             Ok(s)

@@ -27,7 +27,7 @@ impl Saver {
             .name("checkpoint-writer".into())
             .spawn(move || -> anyhow::Result<()> {
                 for state in states {
-                    crate::fit::save_checkpoint(&checkpoint, &state)?;
+                    crate::checkpoint::save_checkpoint(&checkpoint, &state)?;
                     cxr_store::history::write(&history, &state.history)?;
                 }
                 Ok(())
