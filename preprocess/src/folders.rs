@@ -29,9 +29,15 @@ impl NameRules {
     }
 
     /// The folders whose images take their class from their names.
+    /// Each folder once, in the order rules first name it (rules of one folder need not be
+    /// adjacent, and a folder read twice would give every image twice).
     fn folders(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.0.iter().map(|(f, _, _)| f.as_str()).collect();
-        out.dedup();
+        let mut out: Vec<&str> = Vec::new();
+        for (folder, _, _) in &self.0 {
+            if !out.contains(&folder.as_str()) {
+                out.push(folder);
+            }
+        }
         out
     }
 
@@ -151,4 +157,27 @@ fn non_empty_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         return Err(DatasetError::EmptyClass(dir.to_path_buf()));
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_named_by_rules_that_are_not_adjacent_is_read_once_and_the_first_match_wins() {
+        let rule = |folder: &str, pattern: &str, class: &str| ClassPattern {
+            folder: folder.into(),
+            pattern: pattern.into(),
+            class: class.into(),
+        };
+        let classes = ["NORMAL".to_string(), "BACTERIA".to_string(), "VIRUS".to_string()];
+        let rules =
+            [rule("PNEUMONIA", "_bacteria_", "BACTERIA"), rule("OTHER", "x", "VIRUS"), rule("PNEUMONIA", "_", "VIRUS")];
+        let names = NameRules::new(&rules, &classes).unwrap();
+        assert_eq!(names.folders(), ["PNEUMONIA", "OTHER"]);
+        assert_eq!(names.class_of("PNEUMONIA", "p1_bacteria_2.jpeg"), Some(1));
+        assert_eq!(names.class_of("PNEUMONIA", "p1_virus_2.jpeg"), Some(2));
+        assert_eq!(names.class_of("NORMAL", "p1_virus_2.jpeg"), None);
+        assert!(names.gives(2) && !names.gives(0));
+    }
 }
