@@ -164,7 +164,7 @@ impl Page<'_> {
         }
         h.push_str("<h2>Per class (one against the rest)</h2><p class=note>Sensitivity, specificity and precision from the predicted class (the most probable); ROC AUC from the class's probability. The macro AUC is their mean over classes.</p><table><tr><th>split</th><th>class</th><th>N</th><th>sensitivity</th><th>specificity</th><th>precision</th><th>ROC AUC</th></tr>");
         for s in self.splits {
-            for row in crate::tables::per_class_rows(&s.data) {
+            for row in &s.per_class {
                 let _ = write!(
                     h,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -124,6 +124,8 @@ pub struct SplitReport {
     pub roc_svg: String,
     pub confusion_svg: String,
     pub calibration_svg: String,
+    /// Each class against the rest (`per_class_<split>.csv`, and the page's table with 3+ classes).
+    pub per_class: Vec<tables::PerClassRow>,
     /// The gallery: cases and their thumbnails, when the file could be read.
     pub cases: Vec<(gallery::Case, Option<gallery::Thumbnail>)>,
 }
@@ -159,11 +161,8 @@ fn report_split(
         &tables::threshold_table(&data),
         &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
     )?;
-    write_table(
-        &dir.join(format!("per_class_{split}.csv")),
-        &tables::per_class_rows(&data),
-        tables::PER_CLASS_COLUMNS,
-    )?;
+    let per_class = tables::per_class_rows(&data);
+    write_table(&dir.join(format!("per_class_{split}.csv")), &per_class, tables::PER_CLASS_COLUMNS)?;
     let bins = tables::calibration_rows(&data);
     write_table(
         &dir.join(format!("calibration_{split}.csv")),
@@ -197,7 +196,7 @@ fn report_split(
             (case, thumbnail)
         })
         .collect();
-    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg, cases })
+    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg, per_class, cases })
 }
 
 /// The ROC curve of one split against chance.
