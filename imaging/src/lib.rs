@@ -122,6 +122,22 @@ impl Transform {
         Ok(Prepared { pixels: resize::to_tensor(decoded, self)?, source_width, source_height, format })
     }
 
+    /// The image as a person should see it: decoded as [`Transform::apply_bytes`] decodes
+    /// it (orientation, DICOM windowing, limits) but neither equalised nor stretched; its
+    /// aspect ratio kept, its longer side `long_side` (never more than it has, at least
+    /// `min_side` so that small images stay legible). Grey stays one channel.
+    pub fn display_bytes(&self, bytes: &[u8], long_side: u32, min_side: u32) -> Result<Decoded, ImagingError> {
+        // Let JPEG decoding scale down to the display size, not to the model's input size.
+        let target = Transform { height: long_side, width: long_side, ..self.clone() };
+        let decoded = decode::decode(bytes, &target)?;
+        let source_long = decoded.source_width.max(decoded.source_height).max(1);
+        let long = long_side.min(source_long).max(min_side);
+        let scale = long as f64 / decoded.width.max(decoded.height).max(1) as f64;
+        let width = ((decoded.width as f64 * scale).round() as u32).max(1);
+        let height = ((decoded.height as f64 * scale).round() as u32).max(1);
+        resize::resize_keeping_channels(decoded, width, height)
+    }
+
     pub(crate) fn check_size(&self, width: u32, height: u32) -> Result<(), ImagingError> {
         let pixels = width as u64 * height as u64;
         if pixels > self.max_pixels {

@@ -42,6 +42,23 @@ pub(crate) fn to_tensor(d: Decoded, t: &Transform) -> Result<Vec<u8>, ImagingErr
     })
 }
 
+/// Resizes with a box filter (area averaging down, bilinear-like up), channels unchanged.
+pub(crate) fn resize_keeping_channels(mut d: Decoded, width: u32, height: u32) -> Result<Decoded, ImagingError> {
+    if d.width == width && d.height == height {
+        return Ok(d);
+    }
+    let format = d.format.name();
+    let corrupt = |e: String| ImagingError::Corrupt { format, message: e };
+    let pixel_type = if d.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let data = std::mem::take(&mut d.data);
+    let src = Image::from_vec_u8(d.width, d.height, data, pixel_type).map_err(|e| corrupt(e.to_string()))?;
+    let mut dst = Image::new(width, height, pixel_type);
+    Resizer::new()
+        .resize(&src, &mut dst, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box)))
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(Decoded { width, height, data: dst.into_vec(), ..d })
+}
+
 /// Global histogram equalisation: brightness (the channel mean) is mapped through its
 /// cumulative distribution, and every channel gets the same mapping.
 pub(crate) fn equalize_histogram(mut pixels: Vec<u8>, channels: usize) -> Vec<u8> {

@@ -93,6 +93,8 @@ pub struct GraphBuilder {
     counter: usize,
     metadata: Vec<(String, String)>,
     opset: i64,
+    /// Prepended to generated names (empty for graphs built from scratch).
+    namespace: String,
 }
 
 impl GraphBuilder {
@@ -180,7 +182,19 @@ impl GraphBuilder {
     /// A unique value name with a readable prefix.
     pub fn fresh(&mut self, prefix: &str) -> String {
         self.counter += 1;
-        format!("{prefix}_{}", self.counter)
+        format!("{}{prefix}_{}", self.namespace, self.counter)
+    }
+
+    /// An empty builder for a part to append to an existing, encoded model (see
+    /// [`GraphBuilder::continuation`]) that this builder did not make: generated names start
+    /// with `namespace`, which must be a prefix no value of `model` has.
+    pub fn appending_to(model: &ModelProto, namespace: &str) -> GraphBuilder {
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(OPSET, |o| o.version);
+        GraphBuilder { opset, namespace: namespace.to_string(), ..Default::default() }
     }
 
     /// An empty builder that goes on where this one stops: same name counter (no
@@ -190,7 +204,13 @@ impl GraphBuilder {
     /// (nodes, initializers, inputs, outputs). So a large, fixed part of a model can be
     /// encoded once and written early, and a small part appended later.
     pub fn continuation(&self) -> GraphBuilder {
-        GraphBuilder { graph: GraphProto::default(), counter: self.counter, metadata: Vec::new(), opset: self.opset }
+        GraphBuilder {
+            graph: GraphProto::default(),
+            counter: self.counter,
+            metadata: Vec::new(),
+            opset: self.opset,
+            namespace: self.namespace.clone(),
+        }
     }
 
     /// The continuation's part of the model: its graph additions and metadata only, so

@@ -29,6 +29,34 @@ pub const PREPROCESS: &str = "cxr.preprocess";
 /// The positive prevalence its calibrated probabilities assume: their mean on the val
 /// split the temperature was fitted on (`infer.adaptation: prior` starts from it).
 pub const PRIOR: &str = "cxr.prior";
+/// Where Grad-CAM reads the graph (JSON, [`ExplainMeta`]): the last convolution's
+/// activations and each Dense layer of the head.
+pub const EXPLAIN: &str = "cxr.explain";
+
+/// The values of `model.onnx` that a Grad-CAM graph (`cxr-explain`) is built from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainMeta {
+    /// The activations Grad-CAM weighs: the last convolution's (the input of the backbone's
+    /// final max-pool when it ends with one, else its output).
+    pub activations: String,
+    /// `nchw` or `nhwc`: the layout of those activations.
+    pub layout: String,
+    /// How the backbone's output became the head's input.
+    pub pooling: cxr_config::Pooling,
+    /// The head's Dense layers, input first.
+    pub layers: Vec<ExplainLayer>,
+}
+
+/// One Dense layer of the head: `output = input x kernel + bias` (before any ReLU).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainLayer {
+    /// The initialiser holding the `[inputs, outputs]` kernel.
+    pub kernel: String,
+    /// The value the layer computes (the last layer's are the logits).
+    pub output: String,
+}
 
 /// Everything `model.onnx` says about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +75,8 @@ pub struct ModelMeta {
     /// The positive prevalence its probabilities assume (absent in older models and
     /// with more than two classes).
     pub prior: Option<f64>,
+    /// Where Grad-CAM reads the graph (absent in older models).
+    pub explain: Option<ExplainMeta>,
 }
 
 /// The text of a channel order in model metadata and `tensors/meta.json`.
@@ -80,6 +110,9 @@ impl ModelMeta {
         }
         if let Some(p) = self.prior {
             pairs.push((PRIOR, format!("{p:?}")));
+        }
+        if let Some(e) = &self.explain {
+            pairs.push((EXPLAIN, serde_json::to_string(e).expect("serialisable")));
         }
         pairs
     }
@@ -130,6 +163,9 @@ impl ModelMeta {
                 .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {PREPROCESS} metadata: {e}")))
                 .transpose()?,
             prior,
+            explain: get(EXPLAIN)
+                .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {EXPLAIN} metadata: {e}")))
+                .transpose()?,
         })
     }
 
@@ -175,6 +211,12 @@ mod tests {
             threshold_chosen_on: Some("val".into()),
             preprocess: Some(Preprocess::default()),
             prior: Some(0.74),
+            explain: Some(ExplainMeta {
+                activations: "backbone/relu_13".into(),
+                layout: "nchw".into(),
+                pooling: cxr_config::Pooling::Avg,
+                layers: vec![ExplainLayer { kernel: "head/dense0.kernel".into(), output: "gemm_9".into() }],
+            }),
         }
     }
 
@@ -189,6 +231,8 @@ mod tests {
         assert!(ModelMeta::from_lookup(bad_threshold).unwrap_err().contains("cxr.threshold"));
         let bad_prior = |k: &str| if k == PRIOR { Some("1") } else { get(k) };
         assert!(ModelMeta::from_lookup(bad_prior).unwrap_err().contains("cxr.prior"));
+        let bad_explain = |k: &str| if k == EXPLAIN { Some("{\"activations\": 3}") } else { get(k) };
+        assert!(ModelMeta::from_lookup(bad_explain).unwrap_err().contains("cxr.explain"));
         let (t, why) = meta().decision_threshold(Threshold::FromValidation).unwrap();
         assert_eq!(t, 0.8125);
         assert!(why.contains("metadata"));

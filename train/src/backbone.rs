@@ -409,6 +409,15 @@ fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> St
     x
 }
 
+/// The values a spliced backbone computes that later parts of a graph read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spliced {
+    /// The backbone's output feature map.
+    pub output: String,
+    /// The last convolution's activations: the input of a final max-pool, else the output.
+    pub activations: String,
+}
+
 /// Copies the backbone's nodes and weights into `g` under a prefix, fed by `input`; returns its
 /// output. With `nchw_size`, convolutions whose edge a max-pool discards skip it (`pool_trim`).
 pub(crate) fn splice(
@@ -416,7 +425,7 @@ pub(crate) fn splice(
     backbone: &ModelProto,
     input: &str,
     nchw_size: Option<(u32, u32)>,
-) -> Result<String, BackboneError> {
+) -> Result<Spliced, BackboneError> {
     let opset = backbone
         .opset_import
         .iter()
@@ -465,7 +474,14 @@ pub(crate) fn splice(
         node.name = format!("backbone/{}", node.name);
         g.push_node(node);
     }
-    Ok(rename(&bb_output.name))
+    // Grad-CAM reads the finest map whose channels the head weighs: a final max-pool only
+    // routes each channel's gradient, so its input is that map at twice the resolution.
+    let last = graph.node.iter().find(|n| n.output.first() == Some(&bb_output.name));
+    let activations = match last {
+        Some(node) if node.op_type == "MaxPool" && !node.input.is_empty() => rename(&node.input[0]),
+        _ => rename(&bb_output.name),
+    };
+    Ok(Spliced { output: rename(&bb_output.name), activations })
 }
 
 /// Appends pooling of a feature map in `layout` into `[N, F]`.
@@ -511,14 +527,18 @@ pub fn vgg16_feature_dim(spec: &FeatureSpec) -> usize {
 }
 
 /// Builds the graph body shared by the features model and the exported model:
-/// `image` (uint8 NHWC) -> preprocessing -> backbone -> pooling. Returns the builder and the features value.
-fn features_graph(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<(GraphBuilder, String), BackboneError> {
+/// `image` (uint8 NHWC) -> preprocessing -> backbone -> pooling. Returns the builder, the
+/// features value and the backbone's values.
+fn features_graph(
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+) -> Result<(GraphBuilder, String, Spliced), BackboneError> {
     let mut g = GraphBuilder::new("features");
     let x = preprocessing(&mut g, spec, backbone.layout);
     let nchw_size = (backbone.layout == Layout::Nchw).then_some((spec.height, spec.width));
-    let fmap = splice(&mut g, &backbone.model, &x, nchw_size)?;
-    let features = pool(&mut g, &fmap, backbone.layout, spec.pooling);
-    Ok((g, features))
+    let spliced = splice(&mut g, &backbone.model, &x, nchw_size)?;
+    let features = pool(&mut g, &spliced.output, backbone.layout, spec.pooling);
+    Ok((g, features, spliced))
 }
 
 /// The features graph (preprocessing, backbone, pooling) encoded once and shared: the
@@ -532,15 +552,18 @@ pub struct EncodedFeatures {
     continuation: GraphBuilder,
     opset: i64,
     features: String,
+    /// The last convolution's activations and their layout, for Grad-CAM.
+    pub activations: (String, &'static str),
 }
 
 impl EncodedFeatures {
     pub fn build(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<EncodedFeatures, BackboneError> {
-        let (g, features) = features_graph(backbone, spec)?;
+        let (g, features, spliced) = features_graph(backbone, spec)?;
         let continuation = g.continuation();
         let opset = g.opset();
         let prefix = Arc::new(cxr_onnx::encode_model(&g.into_model("cxr-train")));
-        Ok(EncodedFeatures { prefix, continuation, opset, features })
+        let layout = if backbone.layout == Layout::Nhwc { "nhwc" } else { "nchw" };
+        Ok(EncodedFeatures { prefix, continuation, opset, features, activations: (spliced.activations, layout) })
     }
 
     /// A builder for the rest of a model, and the features value it starts from.

@@ -330,9 +330,17 @@ pub fn optimizer_model(shape: &HeadShape, opt: &Optimizer) -> ModelProto {
 }
 
 /// Appends the head (eval form, fixed parameters) and a softmax to a features graph.
-pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params, temperature: f64) -> String {
+/// Returns the probabilities and, per Dense layer, its kernel's initialiser and the value
+/// it computes (what a Grad-CAM graph differentiates through).
+pub fn append_head(
+    g: &mut GraphBuilder,
+    features: &str,
+    params: &Params,
+    temperature: f64,
+) -> (String, Vec<cxr_store::model_meta::ExplainLayer>) {
     let mut x = features.to_string();
     let layers = params.len() / 2;
+    let mut dense = Vec::with_capacity(layers);
     for i in 0..layers {
         let (kname, kernel) = &params[2 * i];
         let (bname, bias) = &params[2 * i + 1];
@@ -341,6 +349,7 @@ pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params, temper
         let k = g.initializer(tensor_f32(&format!("head/{kname}"), &[rows as i64, cols as i64], kernel));
         let bb = g.initializer(tensor_f32(&format!("head/{bname}"), &[cols as i64], bias));
         x = g.op("Gemm", &[&x, &k, &bb], &[]);
+        dense.push(cxr_store::model_meta::ExplainLayer { kernel: k, output: x.clone() });
         if i + 1 < layers {
             x = g.op("Relu", &[&x], &[]);
         }
@@ -350,5 +359,5 @@ pub fn append_head(g: &mut GraphBuilder, features: &str, params: &Params, temper
         let t = g.const_f32(&[], &[temperature as f32]);
         x = g.op("Div", &[&x, &t], &[]);
     }
-    g.op("Softmax", &[&x], &[("axis", Attr::Int(1))])
+    (g.op("Softmax", &[&x], &[("axis", Attr::Int(1))]), dense)
 }

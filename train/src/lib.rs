@@ -121,7 +121,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
     let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
-    let tail = export_tail(&encoded, &state.best_params, &shape, calibrated.temperature, &meta);
+    let tail = export_tail(&encoded, &state.best_params, &shape, calibrated.temperature, meta, config.model.pooling);
     let model_sha256 = model_writer.finish(&tail)?;
 
     provenance.tool("onnxruntime", engine.version());
@@ -228,22 +228,32 @@ fn augmented_train<'a>(
     }))
 }
 
-/// The bytes that complete `model.onnx`: the head with `temperature`, its output and `meta`.
+/// The bytes that complete `model.onnx`: the head with `temperature`, its output and
+/// `meta`, with where Grad-CAM reads the graph added to it.
 fn export_tail(
     encoded: &backbone::EncodedFeatures,
     params: &head::Params,
     shape: &HeadShape,
     temperature: f64,
-    meta: &model_meta::ModelMeta,
+    meta: model_meta::ModelMeta,
+    pooling: cxr_config::Pooling,
 ) -> Vec<u8> {
     let (mut tail, features) = encoded.tail();
-    let probs = head::append_head(&mut tail, features, params, temperature);
+    let (probs, layers) = head::append_head(&mut tail, features, params, temperature);
+    let (activations, layout) = &encoded.activations;
+    let explain = model_meta::ExplainMeta {
+        activations: activations.clone(),
+        layout: layout.to_string(),
+        pooling,
+        layers,
+    };
     tail.output(
         &probs,
         "probabilities",
         cxr_onnx::DataType::Float,
         &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
+    let meta = model_meta::ModelMeta { explain: Some(explain), ..meta };
     for (key, value) in meta.to_pairs() {
         tail.metadata(key, &value);
     }
@@ -390,6 +400,8 @@ fn model_meta(
         }),
         preprocess: Some(config.preprocess.clone()),
         prior: calibrated.mean_positive(config.data.positive_index()),
+        // Filled in by `export_tail`, which names the head's values.
+        explain: None,
     }
 }
 

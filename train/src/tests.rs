@@ -196,7 +196,7 @@ fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
         let mut g = GraphBuilder::new("features");
         let shape = [Dim::Fixed(n as i64), Dim::Fixed(3), Dim::Fixed(h as i64), Dim::Fixed(w as i64)];
         let x = g.input("x", DataType::Float, &shape);
-        let out = crate::backbone::splice(&mut g, &backbone, &x, trim.then_some((h, w))).unwrap();
+        let out = crate::backbone::splice(&mut g, &backbone, &x, trim.then_some((h, w))).unwrap().output;
         g.output(&out, "y", DataType::Float, &[Dim::named("N"), Dim::named("C"), Dim::named("H"), Dim::named("W")]);
         g.into_model("test")
     };
