@@ -64,12 +64,29 @@ impl Model {
         self.run_typed(inputs, wanted)
     }
 
+    /// Like [`Model::run`], with each output's shape.
+    pub fn run_shaped(
+        &mut self,
+        inputs: Vec<(String, Input<'_>)>,
+        wanted: &[&str],
+    ) -> Result<Vec<(Vec<usize>, Vec<f32>)>, EngineError> {
+        self.run_outputs(inputs, wanted)
+    }
+
     /// Like [`Model::run`], for outputs of element type `T`.
     pub fn run_typed<T: Element>(
         &mut self,
         inputs: Vec<(String, Input<'_>)>,
         wanted: &[&str],
     ) -> Result<Vec<Vec<T>>, EngineError> {
+        Ok(self.run_outputs(inputs, wanted)?.into_iter().map(|(_, data)| data).collect())
+    }
+
+    fn run_outputs<T: Element>(
+        &mut self,
+        inputs: Vec<(String, Input<'_>)>,
+        wanted: &[&str],
+    ) -> Result<Vec<(Vec<usize>, Vec<T>)>, EngineError> {
         let failed = |message: String| EngineError::Run { path: self.origin.clone(), message };
         let values: Vec<(String, SessionInputValue<'_>)> = inputs
             .into_iter()
@@ -81,8 +98,9 @@ impl Model {
             .iter()
             .map(|name| {
                 let value = outputs.get(*name).ok_or_else(|| failed(format!("the model has no output {name:?}")))?;
-                let (_, data) = value.try_extract_tensor::<T>().map_err(|e| failed(format!("output {name:?}: {e}")))?;
-                Ok(data.to_vec())
+                let (shape, data) =
+                    value.try_extract_tensor::<T>().map_err(|e| failed(format!("output {name:?}: {e}")))?;
+                Ok((shape.iter().map(|&d| d.max(0) as usize).collect(), data.to_vec()))
             })
             .collect()
     }

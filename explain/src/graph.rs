@@ -64,7 +64,8 @@ pub fn explain_model(
 pub fn append_grad_cam(g: &mut GraphBuilder, meta: &ExplainMeta, classes: usize) -> Result<String, ExplainError> {
     let (last, hidden) =
         meta.layers.split_last().ok_or_else(|| ExplainError::Model("its head has no Dense layer".into()))?;
-    let transposed = |g: &mut GraphBuilder, kernel: &str| g.op("Transpose", &[kernel], &[("perm", Attr::Ints(vec![1, 0]))]);
+    let transposed =
+        |g: &mut GraphBuilder, kernel: &str| g.op("Transpose", &[kernel], &[("perm", Attr::Ints(vec![1, 0]))]);
     // d logits / d (last layer's input): one row per class, the same for every image.
     let mut grad = transposed(g, &last.kernel);
     let axis1 = g.const_i64(&[1], &[1]);

@@ -62,9 +62,11 @@ impl Heatmap {
     /// The centre of the largest cell as fractions of the image's width and height (the
     /// first in row order on ties); `None` when the map is all zero.
     pub fn peak(&self) -> Option<(f32, f32)> {
-        let (index, &value) = self.values.iter().enumerate().fold((0, &f32::MIN), |best, (i, v)| {
-            if *v > *best.1 { (i, v) } else { best }
-        });
+        let (index, &value) = self
+            .values
+            .iter()
+            .enumerate()
+            .fold((0, &f32::MIN), |best, (i, v)| if *v > *best.1 { (i, v) } else { best });
         if value.is_nan() || value <= 0.0 {
             return None;
         }

@@ -8,7 +8,7 @@ use image::ImageEncoder;
 use crate::{ExplainError, Heatmap};
 
 /// Width of the colour bar's panel right of the image.
-const PANEL: u32 = 44;
+const PANEL: u32 = 52;
 
 /// An RGB canvas.
 struct Canvas {
@@ -75,7 +75,9 @@ pub fn render_png(picture: Picture, map: &Heatmap, lines: &[String]) -> Result<V
     if picture.pixels.len() != expected || !matches!(picture.channels, 1 | 3) {
         return Err(ExplainError::Render(format!("a {w}x{h} picture needs {expected} bytes")));
     }
-    let scale = if w >= 400 { 2 } else { 1 };
+    // Twice the font's size when every line fits so, else its own.
+    let longest = lines.iter().map(|l| l.chars().count() as u32).max().unwrap_or(0);
+    let scale = if longest * 16 + 6 <= w + PANEL { 2 } else { 1 };
     let line_height = 8 * scale + 4;
     let band = lines.len() as u32 * line_height + 6;
     let mut canvas = Canvas::new(w + PANEL, h + band);
@@ -149,10 +151,10 @@ mod tests {
         let grey = vec![100u8; (w * h) as usize];
         // A 2x2 map whose top-right cell is hot.
         let map = Heatmap::new(2, 2, vec![0.0, 4.0, 0.0, 0.0], None, [32, 32]);
-        let png = render_png(Picture { width: w, height: h, channels: 1, pixels: &grey }, &map, &["CALL".into()])
-            .unwrap();
+        let png =
+            render_png(Picture { width: w, height: h, channels: 1, pixels: &grey }, &map, &["CALL".into()]).unwrap();
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        let band = 8 + 4 + 6;
+        let band = 2 * 8 + 4 + 6; // "CALL" fits at twice the font size
         assert_eq!((img.width(), img.height()), (w + PANEL, h + band));
         let at = |x: u32, y: u32| img.get_pixel(x, y + band).0;
         assert_eq!(at(2, h - 2), [100, 100, 100], "no evidence: the X-ray unchanged");

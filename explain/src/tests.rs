@@ -31,7 +31,11 @@ struct Small {
 fn small(pooling: Pooling, final_max_pool: bool, hidden: &[usize], seed: u64) -> Small {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut g = GraphBuilder::new("small");
-    let a = g.input("a", DataType::Float, &[Dim::named("N"), Dim::Fixed(C as i64), Dim::Fixed(H as i64), Dim::Fixed(W as i64)]);
+    let a = g.input(
+        "a",
+        DataType::Float,
+        &[Dim::named("N"), Dim::Fixed(C as i64), Dim::Fixed(H as i64), Dim::Fixed(W as i64)],
+    );
     let (mut ph, mut pw) = (H, W);
     let p = if final_max_pool {
         (ph, pw) = (H / 2, W / 2);

@@ -4,6 +4,7 @@
 //! decoding runs on all cores in a producer thread while the model runs.
 
 pub mod adapt;
+pub mod explain;
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub struct Options {
     /// Predict only this shard's contiguous part of each source (`--shard I/N`), into
     /// `EXP/shards/I-of-N/predictions/`; `merge` combines the shards.
     pub shard: Option<cxr_store::shard::Shard>,
+    /// Also draw each image's Grad-CAM heatmap (`--explain DIR`).
+    pub explain: Option<explain::ExplainOptions>,
 }
 
 /// What one run produced.
@@ -126,6 +129,8 @@ struct Runner<'a> {
     session: Model,
     info: &'a ModelInfo,
     threshold: f64,
+    /// With `--explain`: the session is the Grad-CAM model, whose maps are kept here.
+    explaining: Option<explain::Explaining>,
 }
 
 impl Runner<'_> {
@@ -136,7 +141,13 @@ impl Runner<'_> {
         }
         let [h, w] = self.info.size;
         let input = Input::U8(vec![n, h as usize, w as usize, 3], batch.pixels);
-        let probs = self.session.run(vec![("image".into(), input)], &["probabilities"])?.remove(0);
+        let wanted: &[&str] =
+            if self.explaining.is_some() { &["probabilities", cxr_explain::CAM] } else { &["probabilities"] };
+        let mut outputs = self.session.run_shaped(vec![("image".into(), input)], wanted)?;
+        let (_, probs) = outputs.remove(0);
+        if let (Some(explaining), Some((shape, cam))) = (&mut self.explaining, outputs.pop()) {
+            explaining.keep(&shape, &cam, n)?;
+        }
         let classes = self.info.classes.len();
         let mut out = Vec::with_capacity(n);
         for ((path, label), p) in batch.items.into_iter().zip(probs.chunks(classes)) {
@@ -189,6 +200,21 @@ impl SourceRun<'_> {
         if let Some(model_prior) = self.adapt_from {
             outcome.adaptation.push(adapt::adapt(&name, &mut predictions, info, model_prior, runner.threshold)?);
         }
+        if let (Some(asked), Some(explaining)) = (&options.explain, runner.explaining.take()) {
+            let transform = model_transform(config, info);
+            let drawing = explain::Drawing {
+                info,
+                transform: &transform,
+                threshold: runner.threshold,
+                threads: config.preprocess.worker_threads(),
+                show_progress: options.show_progress,
+            };
+            let fallback = match source {
+                Source::Split(split) => Some(explain::Fallback { images: self.layout.images(split), first_row: 0 }),
+                Source::Paths(_) => None,
+            };
+            explain::write(asked, explaining, &predictions, &drawing, fallback.as_ref())?;
+        }
         let out = options.out.clone().unwrap_or_else(|| self.target.predictions_file(&name, extension));
         cxr_store::predictions::write(&out, self.format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
@@ -223,18 +249,30 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         }
         cxr_config::Adaptation::Prior => Some(adapt::check_model(&info)?),
     };
-    let device = options.device.unwrap_or(config.infer.device);
-    let engine = Engine::open(&config.runtime, device)?;
-    let (session, provider) = engine.session_from_bytes(&info.bytes, &info.path)?;
-    if device == Device::Auto {
-        tracing::info!("--device auto: running on {provider}");
-    }
-    let mut runner = Runner { session, info: &info, threshold };
-    let format = options.format.unwrap_or(config.infer.format);
     let sources = resolve_sources(&layout, options)?;
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }
+    let (explain_bytes, explaining) = match &options.explain {
+        None => (None, None),
+        Some(_) if options.shard.is_some() => {
+            bail!("--explain writes one folder for all images; run it without --shard")
+        }
+        Some(_) if sources.len() > 1 => bail!("--explain takes one source; {} were given", sources.len()),
+        Some(asked) => {
+            let (bytes, explaining) = explain::open(&info, asked)?;
+            (Some(bytes), Some(explaining))
+        }
+    };
+    let device = options.device.unwrap_or(config.infer.device);
+    let engine = Engine::open(&config.runtime, device)?;
+    let (session, provider) = engine.session_from_bytes(explain_bytes.as_ref().unwrap_or(&info.bytes), &info.path)?;
+    drop(explain_bytes);
+    if device == Device::Auto {
+        tracing::info!("--device auto: running on {provider}");
+    }
+    let mut runner = Runner { session, info: &info, threshold, explaining };
+    let format = options.format.unwrap_or(config.infer.format);
     let mut outcome = Outcome {
         outputs: Vec::new(),
         rejected: Vec::new(),
@@ -375,13 +413,7 @@ fn predict_files(
     if let Some(shard) = options.shard {
         files = files[shard.range(files.len())].to_vec();
     }
-    // Raw files are prepared as the model's own experiment prepared its training images.
-    let mut transform = Transform::from_config(info.meta.preprocess.as_ref().unwrap_or(&config.preprocess));
-    transform.height = info.size[0];
-    transform.width = info.size[1];
-    transform.channel_order = info.channel_order;
-    transform.max_file_bytes = config.preprocess.max_file_bytes;
-    transform.max_pixels = config.preprocess.max_pixels;
+    let transform = model_transform(config, info);
     let threads = config.preprocess.worker_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
@@ -423,6 +455,18 @@ fn predict_files(
     })?;
     bar.finish_and_clear();
     Ok((predictions, rejected))
+}
+
+/// Raw files are prepared as the model's own experiment prepared its training images,
+/// within this config's limits on files.
+fn model_transform(config: &Config, info: &ModelInfo) -> Transform {
+    let mut transform = Transform::from_config(info.meta.preprocess.as_ref().unwrap_or(&config.preprocess));
+    transform.height = info.size[0];
+    transform.width = info.size[1];
+    transform.channel_order = info.channel_order;
+    transform.max_file_bytes = config.preprocess.max_file_bytes;
+    transform.max_pixels = config.preprocess.max_pixels;
+    transform
 }
 
 /// The one human line for a single image, like the tutorial's `doctor()`.

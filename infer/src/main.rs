@@ -36,6 +36,14 @@ struct Args {
     /// Concatenate the N shards' prediction files, in order, into EXP/predictions/.
     #[arg(long, value_name = "N")]
     merge: Option<usize>,
+    /// Also write each image's Grad-CAM heatmap here: <stem>.png (the X-ray, the map of the
+    /// predicted class, a colour bar and the call), heatmaps.csv and heatmaps.npy. The folder
+    /// is replaced whole.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["merge", "shard"])]
+    explain: Option<PathBuf>,
+    /// With --explain: draw the evidence for this class instead of each image's call.
+    #[arg(long, value_name = "NAME", requires = "explain")]
+    explain_class: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -68,6 +76,10 @@ fn main() -> ExitCode {
             model: args.model.clone(),
             show_progress: args.common.show_progress(),
             shard: args.shard,
+            explain: args
+                .explain
+                .clone()
+                .map(|dir| cxr_infer::explain::ExplainOptions { dir, class: args.explain_class.clone() }),
         };
         let outcome = cxr_infer::run(&config, &options)?;
         if let Some(p) = &outcome.single {
@@ -75,6 +87,9 @@ fn main() -> ExitCode {
         }
         for (path, n) in &outcome.outputs {
             tracing::info!("{n} predictions -> {}", path.display());
+        }
+        if let Some(dir) = &args.explain {
+            tracing::info!("heatmaps -> {}", dir.display());
         }
         tracing::info!(
             "{} images in {:.2}s ({:.1} images/s) on {}, threshold {:.4}",

@@ -16,6 +16,11 @@ use cxr_config::{Config, Synthetic};
 
 /// File recording what was generated; a matching one means the dataset is ready.
 const MARKER: &str = ".synthetic.json";
+/// Where the generator put each pneumonia image's consolidation: one row per patch, `path`
+/// (below `data.root`), centre `x`, `y` and `radius` in the image's pixels (each patch is
+/// a Gaussian bump of that standard deviation). The ground truth that heatmaps are checked
+/// against; a dotfile, so no adapter reads it as an image.
+pub const REGIONS: &str = ".synthetic-regions.csv";
 
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
@@ -221,18 +226,31 @@ impl Anatomy {
     }
 }
 
-/// Renders one image (grey, row-major) for the given class (0 = normal, 1 = pneumonia).
-pub fn render(seed: u64, pneumonia: bool, size: u32) -> (u32, u32, Vec<u8>) {
+/// One rendered image: grey, row-major, and its consolidation patches `(x, y, radius)`.
+pub struct Rendered {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+    pub patches: Vec<(f32, f32, f32)>,
+}
+
+/// Renders one image for the given class (0 = normal, 1 = pneumonia).
+pub fn render(seed: u64, pneumonia: bool, size: u32) -> Rendered {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let anatomy = Anatomy::draw(&mut rng, size);
     let mut img = anatomy.base();
     let mut blobs = anatomy.markings(&mut rng);
+    let mut patches = Vec::new();
     if pneumonia {
-        blobs.extend(anatomy.consolidation(&mut rng));
+        let consolidation = anatomy.consolidation(&mut rng);
+        // The haze (the widest blob, one per affected lung) is not a patch.
+        let haze = anatomy.lung_w * 0.7;
+        patches = consolidation.iter().filter(|b| b.radius != haze).map(|b| (b.x, b.y, b.radius)).collect();
+        blobs.extend(consolidation);
     }
     anatomy.add(&mut img, &blobs);
     let pixels = anatomy.expose(&img, rng.random::<u64>() | 1);
-    (anatomy.width, anatomy.height, pixels)
+    Rendered { width: anatomy.width, height: anatomy.height, pixels, patches }
 }
 
 /// What the marker records: regenerate when any of it changes.
@@ -244,7 +262,8 @@ struct Marker {
     generator_version: u32,
 }
 
-const GENERATOR_VERSION: u32 = 2;
+/// 3: the same pixels as 2, and [`REGIONS`].
+const GENERATOR_VERSION: u32 = 3;
 
 /// Generates the dataset into `data.root` unless a matching one is already there.
 ///
@@ -299,20 +318,34 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
     tracing::info!(images = jobs.len(), root = %root.display(), "generating the synthetic dataset");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let positive = config.data.positive_index();
-    pool.install(|| {
-        jobs.par_iter().try_for_each(|(path, split, label, i)| -> anyhow::Result<()> {
-            let split_id = match *split {
-                "train" => 0u64,
-                "val" => 1,
-                _ => 2,
-            };
-            let seed = config.experiment.seed ^ (split_id << 40) ^ ((*label as u64) << 32) ^ (*i as u64) ^ 0x5eed;
-            let (w, h, pixels) = render(seed, *label == positive, s.size);
-            image::save_buffer_with_format(path, &pixels, w, h, image::ColorType::L8, image::ImageFormat::Jpeg)
+    let regions: Vec<Vec<String>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|(path, split, label, i)| -> anyhow::Result<Vec<String>> {
+                let split_id = match *split {
+                    "train" => 0u64,
+                    "val" => 1,
+                    _ => 2,
+                };
+                let seed = config.experiment.seed ^ (split_id << 40) ^ ((*label as u64) << 32) ^ (*i as u64) ^ 0x5eed;
+                let r = render(seed, *label == positive, s.size);
+                image::save_buffer_with_format(
+                    path,
+                    &r.pixels,
+                    r.width,
+                    r.height,
+                    image::ColorType::L8,
+                    image::ImageFormat::Jpeg,
+                )
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(())
-        })
+                let relative = path.strip_prefix(&temp).unwrap_or(path).to_string_lossy().replace('\\', "/");
+                Ok(r.patches.iter().map(|(x, y, radius)| format!("{relative},{x:.2},{y:.2},{radius:.2}\n")).collect())
+            })
+            .collect::<anyhow::Result<_>>()
     })?;
+    let mut csv = String::from("path,x,y,radius\n");
+    csv.extend(regions.into_iter().flatten());
+    std::fs::write(temp.join(REGIONS), csv)
+        .with_context(|| format!("cannot write {}", temp.join(REGIONS).display()))?;
     std::fs::write(temp.join(MARKER), serde_json::to_string_pretty(&marker)?)
         .with_context(|| format!("cannot write {}", temp.join(MARKER).display()))?;
     std::fs::rename(&temp, &root).with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
@@ -330,10 +363,11 @@ mod tests {
     fn render_draws_the_same_pixels_for_the_same_seed() {
         let mut hasher = Sha256::new();
         for seed in 0..6u64 {
-            let (w, h, pixels) = render(seed * 7919, seed % 2 == 1, 96);
-            hasher.update(w.to_le_bytes());
-            hasher.update(h.to_le_bytes());
-            hasher.update(&pixels);
+            let r = render(seed * 7919, seed % 2 == 1, 96);
+            hasher.update(r.width.to_le_bytes());
+            hasher.update(r.height.to_le_bytes());
+            hasher.update(&r.pixels);
+            assert_eq!(r.patches.is_empty(), seed % 2 == 0, "patches exactly where there is pneumonia");
         }
         assert_eq!(hex::encode(hasher.finalize()), "f617cfec8db90f7e21ddf04d8b08b863928e460028095f0580f39b32440f8446");
     }

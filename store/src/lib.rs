@@ -3,6 +3,7 @@
 //! layout of an experiment. All writes are atomic (temporary file, then rename).
 
 mod atomic;
+pub mod heatmaps;
 pub mod history;
 pub mod layout;
 pub mod manifest;

@@ -476,7 +476,11 @@ pub(crate) fn splice(
     }
     // Grad-CAM reads the finest map whose channels the head weighs: a final max-pool only
     // routes each channel's gradient, so its input is that map at twice the resolution.
-    let last = graph.node.iter().find(|n| n.output.first() == Some(&bb_output.name));
+    let producer = |value: &str| graph.node.iter().find(|n| n.output.first().is_some_and(|o| o == value));
+    let mut last = producer(&bb_output.name);
+    while let Some(node) = last.filter(|n| n.op_type == "Identity" && !n.input.is_empty()) {
+        last = producer(&node.input[0]);
+    }
     let activations = match last {
         Some(node) if node.op_type == "MaxPool" && !node.input.is_empty() => rename(&node.input[0]),
         _ => rename(&bb_output.name),

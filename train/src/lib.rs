@@ -241,12 +241,8 @@ fn export_tail(
     let (mut tail, features) = encoded.tail();
     let (probs, layers) = head::append_head(&mut tail, features, params, temperature);
     let (activations, layout) = &encoded.activations;
-    let explain = model_meta::ExplainMeta {
-        activations: activations.clone(),
-        layout: layout.to_string(),
-        pooling,
-        layers,
-    };
+    let explain =
+        model_meta::ExplainMeta { activations: activations.clone(), layout: layout.to_string(), pooling, layers };
     tail.output(
         &probs,
         "probabilities",

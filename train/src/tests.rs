@@ -214,3 +214,17 @@ fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
     let worst = full.iter().zip(&trimmed).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(scale > 0.0 && worst <= 1e-5 * scale, "max difference {worst} at scale {scale}");
 }
+
+#[test]
+fn grad_cam_reads_vgg16_before_its_final_max_pool() {
+    use cxr_onnx::{DataType, Dim, GraphBuilder};
+    let backbone = crate::backbone::vgg16_model(&crate::backbone::random_convs(3), "test");
+    let mut g = GraphBuilder::new("features");
+    let x = g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(3), Dim::Fixed(64), Dim::Fixed(64)]);
+    let spliced = crate::backbone::splice(&mut g, &backbone, &x, None).unwrap();
+    let graph = backbone.graph.as_ref().unwrap();
+    let relus: Vec<&str> = graph.node.iter().filter(|n| n.op_type == "Relu").map(|n| n.output[0].as_str()).collect();
+    // The output is block5_pool (behind an Identity); the activations are block5_conv3's ReLU.
+    assert_eq!(spliced.activations, format!("backbone/{}", relus.last().unwrap()));
+    assert_eq!(spliced.output, "backbone/features");
+}
