@@ -14,7 +14,7 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-pub use model::{Element, Input, Model};
+pub use model::{Element, Input, Model, Shaped};
 
 /// Environment variable ort itself honours for the library path.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";

@@ -42,6 +42,9 @@ pub trait Element: sealed::Sealed + PrimitiveTensorElementType + Copy + std::fmt
 impl Element for f32 {}
 impl Element for f64 {}
 
+/// An output's shape and its elements, row-major.
+pub type Shaped<T> = (Vec<usize>, Vec<T>);
+
 /// An ONNX Runtime session and the name of the model it runs (for errors).
 pub struct Model {
     session: Session,
@@ -69,7 +72,7 @@ impl Model {
         &mut self,
         inputs: Vec<(String, Input<'_>)>,
         wanted: &[&str],
-    ) -> Result<Vec<(Vec<usize>, Vec<f32>)>, EngineError> {
+    ) -> Result<Vec<Shaped<f32>>, EngineError> {
         self.run_outputs(inputs, wanted)
     }
 
@@ -86,7 +89,7 @@ impl Model {
         &mut self,
         inputs: Vec<(String, Input<'_>)>,
         wanted: &[&str],
-    ) -> Result<Vec<(Vec<usize>, Vec<T>)>, EngineError> {
+    ) -> Result<Vec<Shaped<T>>, EngineError> {
         let failed = |message: String| EngineError::Run { path: self.origin.clone(), message };
         let values: Vec<(String, SessionInputValue<'_>)> = inputs
             .into_iter()

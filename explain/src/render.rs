@@ -8,7 +8,7 @@ use image::ImageEncoder;
 use crate::{ExplainError, Heatmap};
 
 /// Width of the colour bar's panel right of the image.
-const PANEL: u32 = 52;
+pub const PANEL: u32 = 52;
 
 /// An RGB canvas.
 struct Canvas {

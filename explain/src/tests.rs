@@ -115,7 +115,7 @@ fn grad_cam_by_finite_differences(engine: &Engine, model: &Small, a: &[f32]) -> 
     };
     // The function is piecewise linear (ReLU, max): a wide step is exact away from its kinks.
     let eps = 1e-2f32;
-    let mut alpha = vec![0f64; N * K * C]; // sum over positions of d logit / d a
+    let mut alpha = [0f64; N * K * C]; // sum over positions of d logit / d a
     for n in 0..N {
         for c in 0..C {
             for ij in 0..H * W {
