@@ -253,24 +253,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }
-    let (explain_bytes, explaining) = match &options.explain {
-        None => (None, None),
-        Some(_) if options.shard.is_some() => {
-            bail!("--explain writes one folder for all images; run it without --shard")
-        }
-        Some(_) if sources.len() > 1 => bail!("--explain takes one source; {} were given", sources.len()),
-        Some(asked) => {
-            let (bytes, explaining) = explain::open(&info, asked)?;
-            (Some(bytes), Some(explaining))
-        }
-    };
-    let device = options.device.unwrap_or(config.infer.device);
-    let engine = Engine::open(&config.runtime, device)?;
-    let (session, provider) = engine.session_from_bytes(explain_bytes.as_ref().unwrap_or(&info.bytes), &info.path)?;
-    drop(explain_bytes);
-    if device == Device::Auto {
-        tracing::info!("--device auto: running on {provider}");
-    }
+    let (engine, session, provider, explaining) = open_model(config, options, &info, sources.len())?;
     let mut runner = Runner { session, info: &info, threshold, explaining };
     let format = options.format.unwrap_or(config.infer.format);
     let mut outcome = Outcome {
@@ -316,6 +299,34 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         provenance.write(&target.predictions_dir(), config)?;
     }
     Ok(outcome)
+}
+
+/// Opens the engine and the model it runs: `model.onnx`, or with `--explain` the Grad-CAM
+/// model made from it.
+fn open_model(
+    config: &Config,
+    options: &Options,
+    info: &ModelInfo,
+    sources: usize,
+) -> anyhow::Result<(Engine, Model, cxr_engine::Provider, Option<explain::Explaining>)> {
+    let (explain_bytes, explaining) = match &options.explain {
+        None => (None, None),
+        Some(_) if options.shard.is_some() => {
+            bail!("--explain writes one folder for all images; run it without --shard")
+        }
+        Some(_) if sources > 1 => bail!("--explain takes one source; {sources} were given"),
+        Some(asked) => {
+            let (bytes, explaining) = explain::open(info, asked)?;
+            (Some(bytes), Some(explaining))
+        }
+    };
+    let device = options.device.unwrap_or(config.infer.device);
+    let engine = Engine::open(&config.runtime, device)?;
+    let (session, provider) = engine.session_from_bytes(explain_bytes.as_ref().unwrap_or(&info.bytes), &info.path)?;
+    if device == Device::Auto {
+        tracing::info!("--device auto: running on {provider}");
+    }
+    Ok((engine, session, provider, explaining))
 }
 
 /// The sources to predict on: those asked for (split names checked, since they name

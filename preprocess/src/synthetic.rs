@@ -271,7 +271,6 @@ const GENERATOR_VERSION: u32 = 3;
 /// never leaves a half-generated dataset that looks finished.
 pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
-    use rayon::prelude::*;
 
     let root = config.data.root.clone();
     let marker = Marker {
@@ -316,6 +315,27 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
         }
     }
     tracing::info!(images = jobs.len(), root = %root.display(), "generating the synthetic dataset");
+    let csv = render_all(config, &jobs, &temp, threads)?;
+    std::fs::write(temp.join(REGIONS), csv)
+        .with_context(|| format!("cannot write {}", temp.join(REGIONS).display()))?;
+    std::fs::write(temp.join(MARKER), serde_json::to_string_pretty(&marker)?)
+        .with_context(|| format!("cannot write {}", temp.join(MARKER).display()))?;
+    std::fs::rename(&temp, &root).with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
+    Ok(root)
+}
+
+/// Renders and writes every image of `jobs` (path, split, label, index within its class)
+/// on `threads` threads; returns the [`REGIONS`] file's text, paths below `temp`.
+fn render_all(
+    config: &Config,
+    jobs: &[(PathBuf, &str, usize, usize)],
+    temp: &Path,
+    threads: usize,
+) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use rayon::prelude::*;
+
+    let s = &config.data.synthetic;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let positive = config.data.positive_index();
     let regions: Vec<Vec<String>> = pool.install(|| {
@@ -337,19 +357,14 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
                     image::ImageFormat::Jpeg,
                 )
                 .with_context(|| format!("cannot write {}", path.display()))?;
-                let relative = path.strip_prefix(&temp).unwrap_or(path).to_string_lossy().replace('\\', "/");
+                let relative = path.strip_prefix(temp).unwrap_or(path).to_string_lossy().replace('\\', "/");
                 Ok(r.patches.iter().map(|(x, y, radius)| format!("{relative},{x:.2},{y:.2},{radius:.2}\n")).collect())
             })
             .collect::<anyhow::Result<_>>()
     })?;
     let mut csv = String::from("path,x,y,radius\n");
     csv.extend(regions.into_iter().flatten());
-    std::fs::write(temp.join(REGIONS), csv)
-        .with_context(|| format!("cannot write {}", temp.join(REGIONS).display()))?;
-    std::fs::write(temp.join(MARKER), serde_json::to_string_pretty(&marker)?)
-        .with_context(|| format!("cannot write {}", temp.join(MARKER).display()))?;
-    std::fs::rename(&temp, &root).with_context(|| format!("cannot rename {} to {}", temp.display(), root.display()))?;
-    Ok(root)
+    Ok(csv)
 }
 
 #[cfg(test)]
