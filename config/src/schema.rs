@@ -762,11 +762,14 @@ pub struct Report {
     /// Cases per kind in each split's gallery (confident wrong and right calls, with
     /// thumbnails); 0 leaves the gallery out.
     pub gallery: usize,
+    /// Draw each gallery thumbnail with the Grad-CAM heatmap of its call (the model runs
+    /// on those images once more, on CPU).
+    pub explain: bool,
 }
 
 impl Default for Report {
     fn default() -> Self {
-        Self { target_sensitivity: 0.95, bootstrap: 1000, png: true, gallery: 4 }
+        Self { target_sensitivity: 0.95, bootstrap: 1000, png: true, gallery: 4, explain: true }
     }
 }
 

@@ -11,7 +11,7 @@ mod render;
 
 pub use graph::{CAM, ExplainModel, append_grad_cam, explain_model};
 pub use heatmap::Heatmap;
-pub use render::{PANEL, Picture, render_png, turbo};
+pub use render::{PANEL, Picture, overlay, render_png, turbo};
 
 /// Errors of building or drawing heatmaps.
 #[derive(Debug, thiserror::Error)]

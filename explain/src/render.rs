@@ -68,20 +68,16 @@ pub struct Picture<'a> {
     pub pixels: &'a [u8],
 }
 
-/// Draws `map` over `picture` with `lines` of text above; returns the PNG's bytes.
-pub fn render_png(picture: Picture, map: &Heatmap, lines: &[String]) -> Result<Vec<u8>, ExplainError> {
+/// `map` blended over `picture`: RGB, row-major, the picture's size. Weak evidence leaves
+/// the X-ray visible; strong evidence is mostly colour.
+pub fn overlay(picture: Picture, map: &Heatmap) -> Result<Vec<u8>, ExplainError> {
     let (w, h) = (picture.width, picture.height);
     let expected = (w * h) as usize * picture.channels as usize;
     if picture.pixels.len() != expected || !matches!(picture.channels, 1 | 3) {
         return Err(ExplainError::Render(format!("a {w}x{h} picture needs {expected} bytes")));
     }
-    // Twice the font's size when every line fits so, else its own.
-    let longest = lines.iter().map(|l| l.chars().count() as u32).max().unwrap_or(0);
-    let scale = if longest * 16 + 6 <= w + PANEL { 2 } else { 1 };
-    let line_height = 8 * scale + 4;
-    let band = lines.len() as u32 * line_height + 6;
-    let mut canvas = Canvas::new(w + PANEL, h + band);
     let normalised = map.normalised();
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         let fy = (y as f32 + 0.5) / h as f32;
         for x in 0..w {
@@ -91,13 +87,27 @@ pub fn render_png(picture: Picture, map: &Heatmap, lines: &[String]) -> Result<V
                 1 => [picture.pixels[i]; 3],
                 _ => [picture.pixels[i], picture.pixels[i + 1], picture.pixels[i + 2]],
             };
-            // Weak evidence leaves the X-ray visible; strong evidence is mostly colour.
-            let alpha = 0.6 * v;
-            let colour = turbo(v);
-            let blended: [u8; 3] =
-                std::array::from_fn(|c| (base[c] as f32 * (1.0 - alpha) + colour[c] as f32 * alpha).round() as u8);
-            canvas.put(x, y + band, blended);
+            let (alpha, colour) = (0.6 * v, turbo(v));
+            rgb.extend((0..3).map(|c| (base[c] as f32 * (1.0 - alpha) + colour[c] as f32 * alpha).round() as u8));
         }
+    }
+    Ok(rgb)
+}
+
+/// Draws `map` over `picture` with `lines` of text above and a colour bar right; returns
+/// the PNG's bytes.
+pub fn render_png(picture: Picture, map: &Heatmap, lines: &[String]) -> Result<Vec<u8>, ExplainError> {
+    let (w, h) = (picture.width, picture.height);
+    // Twice the font's size when every line fits so, else its own.
+    let longest = lines.iter().map(|l| l.chars().count() as u32).max().unwrap_or(0);
+    let scale = if longest * 16 + 6 <= w + PANEL { 2 } else { 1 };
+    let line_height = 8 * scale + 4;
+    let band = lines.len() as u32 * line_height + 6;
+    let mut canvas = Canvas::new(w + PANEL, h + band);
+    let blended = overlay(picture, map)?;
+    for (y, row) in blended.chunks_exact((w * 3) as usize).enumerate() {
+        let start = (((y as u32 + band) * canvas.width) * 3) as usize;
+        canvas.rgb[start..start + row.len()].copy_from_slice(row);
     }
     draw_colour_bar(&mut canvas, w, band, h);
     let chars = ((w + PANEL) / (8 * scale)) as usize;

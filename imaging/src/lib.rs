@@ -99,6 +99,12 @@ impl Transform {
         }
     }
 
+    /// The transform that made a model's training images (`preprocess`, as its metadata
+    /// records it) at its input size and channel order.
+    pub fn of_model(preprocess: &Preprocess, size: [u32; 2], channel_order: ChannelOrder) -> Transform {
+        Transform { height: size[0], width: size[1], channel_order, ..Transform::from_config(preprocess) }
+    }
+
     /// Bytes of one transformed image.
     pub fn output_len(&self) -> usize {
         self.height as usize * self.width as usize * 3

@@ -471,10 +471,8 @@ fn predict_files(
 /// Raw files are prepared as the model's own experiment prepared its training images,
 /// within this config's limits on files.
 fn model_transform(config: &Config, info: &ModelInfo) -> Transform {
-    let mut transform = Transform::from_config(info.meta.preprocess.as_ref().unwrap_or(&config.preprocess));
-    transform.height = info.size[0];
-    transform.width = info.size[1];
-    transform.channel_order = info.channel_order;
+    let preprocess = info.meta.preprocess.as_ref().unwrap_or(&config.preprocess);
+    let mut transform = Transform::of_model(preprocess, info.size, info.channel_order);
     transform.max_file_bytes = config.preprocess.max_file_bytes;
     transform.max_pixels = config.preprocess.max_pixels;
     transform

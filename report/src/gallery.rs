@@ -1,12 +1,16 @@
 //! The cases behind the numbers: per split, the most confident wrong calls and a few
 //! right ones, each with a thumbnail of the image as the model saw it (the experiment's
-//! own transform), embedded in `index.html` as a PNG.
+//! own transform) and, with `report.explain`, the Grad-CAM heatmap of its call over it,
+//! embedded in `index.html` as a PNG.
 
 use std::path::Path;
 
 use base64::Engine as _;
 use cxr_config::{ChannelOrder, Preprocess};
+use cxr_explain::{Heatmap, Picture};
 use cxr_imaging::Transform;
+
+use crate::explained::Explainer;
 
 use crate::tables::SplitData;
 
@@ -96,21 +100,49 @@ pub fn pick(d: &SplitData, per_kind: usize) -> Vec<Case> {
 pub struct Thumbnail {
     pub png_base64: String,
     pub aspect: f64,
+    /// Whether the Grad-CAM heatmap of the call is drawn over it.
+    pub heatmap: bool,
 }
 
-/// A PNG thumbnail of `path` through `preprocess` at [`THUMBNAIL`] pixels, in RGB;
-/// `None` when the file cannot be read any more (moved, deleted).
-pub fn thumbnail(path: &Path, preprocess: &Preprocess) -> Option<Thumbnail> {
+/// A PNG thumbnail of `path` through `preprocess` at [`THUMBNAIL`] pixels, in RGB, with
+/// `heatmap` over it; `None` when the file cannot be read any more (moved, deleted).
+pub fn thumbnail(path: &Path, preprocess: &Preprocess, heatmap: Option<&Heatmap>) -> Option<Thumbnail> {
     let mut transform = Transform::from_config(preprocess);
     transform.height = THUMBNAIL;
     transform.width = THUMBNAIL;
     transform.channel_order = ChannelOrder::Rgb;
     let prepared = transform.apply_file(path).ok()?;
-    let rgba: Vec<u8> = prepared.pixels.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let pixels = match heatmap {
+        Some(map) => {
+            let picture = Picture { width: THUMBNAIL, height: THUMBNAIL, channels: 3, pixels: &prepared.pixels };
+            cxr_explain::overlay(picture, map).ok()?
+        }
+        None => prepared.pixels,
+    };
+    let rgba: Vec<u8> = pixels.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
     let size = resvg::tiny_skia::IntSize::from_wh(THUMBNAIL, THUMBNAIL)?;
     let png = resvg::tiny_skia::Pixmap::from_vec(rgba, size)?.encode_png().ok()?;
     let aspect = prepared.source_width as f64 / prepared.source_height.max(1) as f64;
-    Some(Thumbnail { png_base64: base64::engine::general_purpose::STANDARD.encode(png), aspect })
+    Some(Thumbnail {
+        png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+        aspect,
+        heatmap: heatmap.is_some(),
+    })
+}
+
+/// Thumbnails for `cases`, with the Grad-CAM heatmap of each call when `explainer` is
+/// given (and the image can be read).
+pub fn thumbnails(
+    cases: &[Case],
+    preprocess: &Preprocess,
+    explainer: Option<&mut Explainer>,
+) -> anyhow::Result<Vec<Option<Thumbnail>>> {
+    let items: Vec<(&str, &str)> = cases.iter().map(|c| (c.path.as_str(), c.predicted.as_str())).collect();
+    let maps = match explainer {
+        Some(explainer) => explainer.maps(&items)?,
+        None => vec![None; cases.len()],
+    };
+    Ok(cases.iter().zip(&maps).map(|(case, map)| thumbnail(Path::new(&case.path), preprocess, map.as_ref())).collect())
 }
 
 #[cfg(test)]

@@ -285,6 +285,9 @@ impl Page<'_> {
         }
         let two = s.data.classes.len() == 2;
         let _ = write!(h, "<h3>Cases behind the numbers: <code>{}</code></h3>", esc(&s.data.name));
+        if s.cases.iter().any(|(_, t)| t.as_ref().is_some_and(|t| t.heatmap)) {
+            h.push_str("<p class=note>Over each X-ray: the Grad-CAM heatmap of its call, from the model that made the predictions (red: where the evidence for the called class is strongest; scaled per image; <code>report.explain</code>).</p>");
+        }
         let mut kinds: Vec<crate::gallery::Kind> = s.cases.iter().map(|(c, _)| c.kind).collect();
         kinds.dedup();
         for kind in kinds {

@@ -2,6 +2,7 @@
 //! intervals, ROC and threshold tables (CSV), plots (SVG and PNG), and one
 //! self-contained `index.html`; `report compare` puts experiments side by side.
 
+mod explained;
 mod gallery;
 mod html;
 pub mod svg;
@@ -189,13 +190,8 @@ fn report_split(
         tracing::warn!(split, "no labelled predictions: metrics are empty");
     }
     let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
-    let cases = gallery::pick(&data, config.report.gallery)
-        .into_iter()
-        .map(|case| {
-            let thumbnail = gallery::thumbnail(Path::new(&case.path), &config.preprocess);
-            (case, thumbnail)
-        })
-        .collect();
+    // Thumbnails are drawn by `run`, which holds the model for their heatmaps.
+    let cases = gallery::pick(&data, config.report.gallery).into_iter().map(|case| (case, None)).collect();
     Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg, per_class, cases })
 }
 
@@ -256,6 +252,23 @@ fn applied_threshold(config: &Config, layout: &Layout, source: Option<&Predictio
     }
 }
 
+/// The model whose heatmaps go on the gallery's thumbnails (the one that made the
+/// predictions), when `report.explain` asks for them and they can be drawn; else a
+/// warning says why not, and the thumbnails have none.
+fn gallery_explainer(
+    config: &Config,
+    layout: &Layout,
+    source: Option<&PredictionSource>,
+) -> Option<explained::Explainer> {
+    if !config.report.explain || config.report.gallery == 0 {
+        return None;
+    }
+    let model = source.map_or_else(|| layout.model(), |s| PathBuf::from(&s.model_path));
+    explained::Explainer::open(config, &model)
+        .map_err(|e| tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}"))
+        .ok()
+}
+
 /// Runs the stage.
 pub fn run(config: &Config) -> anyhow::Result<Summary> {
     let layout = Layout::new(config);
@@ -269,10 +282,15 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
     if files.is_empty() {
         bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());
     }
+    let mut explainer = gallery_explainer(config, &layout, source.as_ref());
     let mut splits = Vec::new();
     for (split, path) in &files {
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
-        splits.push(report_split(config, &layout, &dir, split, path, threshold, source.as_ref())?);
+        let mut report = report_split(config, &layout, &dir, split, path, threshold, source.as_ref())?;
+        let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
+        let thumbnails = gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut())?;
+        report.cases = cases.into_iter().zip(thumbnails).collect();
+        splits.push(report);
     }
     let metrics: Vec<MetricsRow> = splits.iter().map(|s| s.metrics.clone()).collect();
     write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
