@@ -59,6 +59,38 @@ impl Heatmap {
         top * (1.0 - ty) + bottom * ty
     }
 
+    /// The normalised map at every pixel of a `width` x `height` picture of the image, row-major:
+    /// [`Heatmap::sample`] at each pixel's centre, computed separably (the interpolation
+    /// weights of each column and each row once).
+    pub fn resample(&self, width: u32, height: u32) -> Vec<f32> {
+        let normalised = self.normalised();
+        if self.rows == 0 || self.cols == 0 {
+            return vec![0.0; (width * height) as usize];
+        }
+        let weights = |pixels: u32, input: u32, stride: f32, cells: usize| -> Vec<(usize, f32)> {
+            (0..pixels)
+                .map(|p| {
+                    let fraction = (p as f32 + 0.5) / pixels as f32;
+                    let g = (fraction * input as f32 / stride - 0.5).clamp(0.0, (cells - 1) as f32);
+                    let i = (g.floor() as usize).min(cells.saturating_sub(2));
+                    (i, (g - i as f32).clamp(0.0, 1.0))
+                })
+                .collect()
+        };
+        let columns = weights(width, self.input[1], self.stride[1], self.cols);
+        let rows = weights(height, self.input[0], self.stride[0], self.rows);
+        let at = |r: usize, c: usize| normalised[r.min(self.rows - 1) * self.cols + c.min(self.cols - 1)];
+        let mut out = Vec::with_capacity((width * height) as usize);
+        for &(r, ty) in &rows {
+            for &(c, tx) in &columns {
+                let top = at(r, c) * (1.0 - tx) + at(r, c + 1) * tx;
+                let bottom = at(r + 1, c) * (1.0 - tx) + at(r + 1, c + 1) * tx;
+                out.push(top * (1.0 - ty) + bottom * ty);
+            }
+        }
+        out
+    }
+
     /// The centre of the largest cell as fractions of the image's width and height (the
     /// first in row order on ties); `None` when the map is all zero.
     pub fn peak(&self) -> Option<(f32, f32)> {
@@ -95,6 +127,14 @@ mod tests {
         // Half-way between two centres, the mean.
         let halfway = Heatmap::sample(&n, &map, 32.0 / 50.0, 32.0 / 50.0);
         assert!((halfway - 0.25 * (0.0 + 1.0 + 0.5 + 0.0)).abs() < 1e-6, "{halfway}");
+        // Resampling a picture gives the sample at each pixel's centre.
+        let (w, h) = (37u32, 23u32);
+        let picture = map.resample(w, h);
+        for (i, v) in picture.iter().enumerate() {
+            let (x, y) = (i as u32 % w, i as u32 / w);
+            let want = Heatmap::sample(&n, &map, (x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+            assert!((v - want).abs() < 1e-5, "pixel ({x}, {y}): {v} against {want}");
+        }
     }
 
     #[test]

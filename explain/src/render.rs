@@ -76,20 +76,23 @@ pub fn overlay(picture: Picture, map: &Heatmap) -> Result<Vec<u8>, ExplainError>
     if picture.pixels.len() != expected || !matches!(picture.channels, 1 | 3) {
         return Err(ExplainError::Render(format!("a {w}x{h} picture needs {expected} bytes")));
     }
-    let normalised = map.normalised();
+    // The colour and opacity of each of 256 levels of the map, computed once.
+    let levels: Vec<([f32; 3], f32)> = (0..256)
+        .map(|q| {
+            let v = q as f32 / 255.0;
+            (turbo(v).map(|c| c as f32 * 0.6 * v), 1.0 - 0.6 * v)
+        })
+        .collect();
+    let values = map.resample(w, h);
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        let fy = (y as f32 + 0.5) / h as f32;
-        for x in 0..w {
-            let v = Heatmap::sample(&normalised, map, (x as f32 + 0.5) / w as f32, fy);
-            let i = (y * w + x) as usize * picture.channels as usize;
-            let base = match picture.channels {
-                1 => [picture.pixels[i]; 3],
-                _ => [picture.pixels[i], picture.pixels[i + 1], picture.pixels[i + 2]],
-            };
-            let (alpha, colour) = (0.6 * v, turbo(v));
-            rgb.extend((0..3).map(|c| (base[c] as f32 * (1.0 - alpha) + colour[c] as f32 * alpha).round() as u8));
-        }
+    for (i, v) in values.iter().enumerate() {
+        let (colour, keep) = levels[(v.clamp(0.0, 1.0) * 255.0).round() as usize];
+        let p = i * picture.channels as usize;
+        let base = match picture.channels {
+            1 => [picture.pixels[p]; 3],
+            _ => [picture.pixels[p], picture.pixels[p + 1], picture.pixels[p + 2]],
+        };
+        rgb.extend((0..3).map(|c| (base[c] as f32 * keep + colour[c]).round() as u8));
     }
     Ok(rgb)
 }

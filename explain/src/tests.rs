@@ -24,25 +24,30 @@ const K: usize = 2;
 struct Small {
     bytes: Vec<u8>,
     meta: ExplainMeta,
+    /// The activations are `[N, H, W, C]` (a channels-last backbone) instead of `[N, C, H, W]`.
+    nhwc: bool,
     /// Kernels, input first, `[rows, cols]` row-major.
     kernels: Vec<Vec<f32>>,
 }
 
 fn small(pooling: Pooling, final_max_pool: bool, hidden: &[usize], seed: u64) -> Small {
+    small_in(pooling, final_max_pool, hidden, seed, false)
+}
+
+fn small_in(pooling: Pooling, final_max_pool: bool, hidden: &[usize], seed: u64, nhwc: bool) -> Small {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut g = GraphBuilder::new("small");
-    let a = g.input(
-        "a",
-        DataType::Float,
-        &[Dim::named("N"), Dim::Fixed(C as i64), Dim::Fixed(H as i64), Dim::Fixed(W as i64)],
-    );
+    let dims = if nhwc { [H, W, C] } else { [C, H, W] };
+    let shape: Vec<Dim> = std::iter::once(Dim::named("N")).chain(dims.iter().map(|&d| Dim::Fixed(d as i64))).collect();
+    let a = g.input("a", DataType::Float, &shape);
+    let a_nchw = if nhwc { g.op("Transpose", &[&a], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]) } else { a.clone() };
     let (mut ph, mut pw) = (H, W);
     let p = if final_max_pool {
         (ph, pw) = (H / 2, W / 2);
         let pool = [("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))];
-        g.op("MaxPool", &[&a], &pool)
+        g.op("MaxPool", &[&a_nchw], &pool)
     } else {
-        a.clone()
+        a_nchw
     };
     let (features, inputs) = match pooling {
         Pooling::Avg => (g.op("GlobalAveragePool", &[&p], &[]), C),
@@ -81,7 +86,8 @@ fn small(pooling: Pooling, final_max_pool: bool, hidden: &[usize], seed: u64) ->
     let probs = g.op("Softmax", &[&scaled], &[("axis", Attr::Int(1))]);
     g.output(&probs, "probabilities", DataType::Float, &[Dim::named("N"), Dim::Fixed(K as i64)]);
     let bytes = cxr_onnx::encode_model(&g.into_model("test"));
-    Small { bytes, meta: ExplainMeta { activations: a, layout: "nchw".into(), pooling, layers }, kernels }
+    let layout = if nhwc { "nhwc" } else { "nchw" }.to_string();
+    Small { bytes, meta: ExplainMeta { activations: a, layout, pooling, layers }, nhwc, kernels }
 }
 
 fn engine() -> Engine {
@@ -93,10 +99,19 @@ fn run(engine: &Engine, model: &Small, a: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let proto = cxr_onnx::decode_model(&model.bytes, Path::new("small")).unwrap();
     let explained = explain_model(&model.bytes, &proto, &model.meta, K).unwrap();
     let mut session = engine.session_from_bytes(&explained.bytes, Path::new("explain")).unwrap().0;
-    let input = Input::F32View(vec![N, C, H, W], a);
+    let input = Input::F32View(input_shape(model), a);
     let mut out = session.run(vec![("a".into(), input)], &["logits", crate::CAM]).unwrap();
     let cam = out.pop().unwrap();
     (out.pop().unwrap(), cam)
+}
+
+fn input_shape(model: &Small) -> Vec<usize> {
+    if model.nhwc { vec![N, H, W, C] } else { vec![N, C, H, W] }
+}
+
+/// Where activation `(n, c, position)` lies in the model's input.
+fn at(model: &Small, n: usize, c: usize, ij: usize) -> usize {
+    if model.nhwc { (n * H * W + ij) * C + c } else { (n * C + c) * H * W + ij }
 }
 
 fn activations(seed: u64) -> Vec<f32> {
@@ -109,8 +124,9 @@ fn activations(seed: u64) -> Vec<f32> {
 fn grad_cam_by_finite_differences(engine: &Engine, model: &Small, a: &[f32]) -> Vec<f32> {
     let proto = cxr_onnx::decode_model(&model.bytes, Path::new("small")).unwrap();
     let mut session = engine.session_from_bytes(&cxr_onnx::encode_model(&proto), Path::new("small")).unwrap().0;
+    let shape = input_shape(model);
     let mut logits = |a: &[f32]| {
-        let input = Input::F32View(vec![N, C, H, W], a);
+        let input = Input::F32View(shape.clone(), a);
         session.run(vec![("a".into(), input)], &["logits"]).unwrap().remove(0)
     };
     // The function is piecewise linear (ReLU, max): a wide step is exact away from its kinks.
@@ -119,7 +135,7 @@ fn grad_cam_by_finite_differences(engine: &Engine, model: &Small, a: &[f32]) -> 
     for n in 0..N {
         for c in 0..C {
             for ij in 0..H * W {
-                let index = (n * C + c) * H * W + ij;
+                let index = at(model, n, c, ij);
                 let mut up = a.to_vec();
                 up[index] += eps;
                 let mut down = a.to_vec();
@@ -135,9 +151,8 @@ fn grad_cam_by_finite_differences(engine: &Engine, model: &Small, a: &[f32]) -> 
     for n in 0..N {
         for k in 0..K {
             for ij in 0..H * W {
-                let v: f64 = (0..C)
-                    .map(|c| alpha[(n * K + k) * C + c] / (H * W) as f64 * a[(n * C + c) * H * W + ij] as f64)
-                    .sum();
+                let v: f64 =
+                    (0..C).map(|c| alpha[(n * K + k) * C + c] / (H * W) as f64 * a[at(model, n, c, ij)] as f64).sum();
                 cam[(n * K + k) * H * W + ij] = v.max(0.0) as f32;
             }
         }
@@ -167,8 +182,10 @@ fn the_grad_cam_graph_agrees_with_a_finite_difference_gradient() {
     .into_iter()
     .enumerate()
     {
-        let what = format!("{pooling:?} pooling, final max-pool {final_max_pool}, hidden {hidden:?}");
-        let model = small(pooling, final_max_pool, &hidden, 30 + i as u64);
+        // A channels-last backbone (a Keras export) for every other case.
+        let nhwc = i % 2 == 1;
+        let what = format!("{pooling:?} pooling, final max-pool {final_max_pool}, hidden {hidden:?}, nhwc {nhwc}");
+        let model = small_in(pooling, final_max_pool, &hidden, 30 + i as u64, nhwc);
         let a = activations(7 + i as u64);
         let (_, cam) = run(&engine, &model, &a);
         let expected = grad_cam_by_finite_differences(&engine, &model, &a);
