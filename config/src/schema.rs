@@ -407,6 +407,46 @@ pub struct Model {
     /// How the backbone's feature map becomes the head's input vector.
     pub pooling: Pooling,
     pub head: Head,
+    /// Arithmetic of the frozen backbone: `fp32`, or `int8` (static post-training
+    /// quantization calibrated on training images; `model.quantization`).
+    pub precision: Precision,
+    pub quantization: Quantization,
+}
+
+/// Arithmetic of the frozen backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    /// int8 weights (per output channel) and uint8 activations, ranges calibrated on a
+    /// seeded sample of training images.
+    Int8,
+}
+
+/// How `model.precision: int8` finds each activation's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quantization {
+    pub calibration: RangeCalibration,
+    /// Training images the ranges are measured on (a seeded sample; all if fewer).
+    pub images: usize,
+    /// With `calibration: percentile`, the percentile of each activation's values kept
+    /// (the rest saturate).
+    pub percentile: f64,
+}
+
+impl Default for Quantization {
+    fn default() -> Self {
+        Self { calibration: RangeCalibration::Minmax, images: 64, percentile: 99.999 }
+    }
+}
+
+/// Range of an activation for int8: its min and max, or a percentile of its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RangeCalibration {
+    Minmax,
+    Percentile,
 }
 
 impl Default for Model {
@@ -417,6 +457,8 @@ impl Default for Model {
             normalization: Normalization::Caffe,
             pooling: Pooling::Flatten,
             head: Head::default(),
+            precision: Precision::Fp32,
+            quantization: Quantization::default(),
         }
     }
 }

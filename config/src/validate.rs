@@ -228,6 +228,14 @@ impl Config {
 
     fn validate_model(&self, c: &Checker) -> Result<(), ConfigError> {
         c.range("model.head.dropout", self.model.head.dropout, 0.0, 0.95, "a rate in [0, 0.95]")?;
+        c.at_least("model.quantization.images", self.model.quantization.images, 1)?;
+        c.range(
+            "model.quantization.percentile",
+            self.model.quantization.percentile,
+            90.0,
+            100.0,
+            "a percentile in [90, 100]",
+        )?;
         for (i, width) in self.model.head.hidden.iter().enumerate() {
             c.at_least(&format!("model.head.hidden[{i}]"), *width, 1)?;
         }

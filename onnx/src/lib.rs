@@ -15,7 +15,7 @@ use prost::Message;
 
 pub use builder::{Attr, Dim, GraphBuilder, attribute};
 pub use proto::{GraphProto, ModelProto, NodeProto, TensorProto};
-pub use tensor::{DataType, tensor_f32, tensor_f64, tensor_i64, tensor_u8};
+pub use tensor::{DataType, RawElement, tensor, tensor_f32, tensor_f64, tensor_i64, tensor_u8};
 
 /// The ONNX opset every graph of this project is built for.
 pub const OPSET: i64 = 17;

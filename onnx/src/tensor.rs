@@ -9,6 +9,8 @@ use crate::proto::TensorProto;
 pub enum DataType {
     Float = 1,
     Uint8 = 2,
+    Int8 = 3,
+    Int32 = 6,
     Int64 = 7,
     Bool = 9,
     Double = 11,
@@ -35,6 +37,8 @@ raw_element!(f32, DataType::Float);
 raw_element!(f64, DataType::Double);
 raw_element!(i64, DataType::Int64);
 raw_element!(u8, DataType::Uint8);
+raw_element!(i8, DataType::Int8);
+raw_element!(i32, DataType::Int32);
 
 /// A tensor initialiser stored as raw little-endian bytes (compact for large weights).
 pub fn tensor<T: RawElement>(name: &str, dims: &[i64], data: &[T]) -> TensorProto {

@@ -229,13 +229,24 @@ fn resume_refuses_a_changed_config() {
 
 #[test]
 fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
+    exported_model_equals_features_then_head("fp32");
+}
+
+#[test]
+fn an_int8_model_equals_its_features_then_head_and_keeps_the_backbone_within_half_a_step() {
+    exported_model_equals_features_then_head("int8");
+}
+
+fn exported_model_equals_features_then_head(precision: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = setup(dir.path(), "random", 2);
     ok(run_stage("preprocess", &config, &[]));
-    ok(run_stage("train", &config, &[]));
+    let precision_set = format!("model.precision={precision}");
+    ok(run_stage("train", &config, &[&precision_set]));
     let exp = dir.path().join("runs/e");
     let cfg = cxr_config::Config::load(Some(&config), &[]).unwrap();
     let engine = cxr_engine::Engine::open(&cfg.runtime, cxr_config::Device::Cpu).unwrap();
+    let backbone_sha256 = provenance_tool(&exp.join("train/provenance.json"), "backbone_sha256");
 
     // model.onnx on the stored val images.
     let proto = cxr_onnx::read_model(&exp.join("train/model.onnx")).unwrap();
@@ -253,7 +264,10 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
     let cache = std::fs::read_dir(dir.path().join("runs/.feature-cache"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|d| std::fs::read_to_string(d.join("key.json")).unwrap().contains(&content))
+        .find(|d| {
+            let key = std::fs::read_to_string(d.join("key.json")).unwrap();
+            key.contains(&content) && key.contains(&backbone_sha256)
+        })
         .expect("the val split's cached features");
     let features = read_f32(&cache.join("features.npy"));
     let dim = features.len() / n;
@@ -293,12 +307,33 @@ fn exported_model_equals_features_then_head_and_backbone_stays_frozen() {
         assert!(moved > 1e-3, "temperature {} left the probabilities unchanged", meta.temperature);
     }
 
-    // The backbone in model.onnx is exactly the seeded random VGG16: training never touched it.
+    // The backbone in model.onnx is exactly the seeded random VGG16 (int8: each weight
+    // within half a quantization step of it): training never touched it.
     let graph = proto.graph.unwrap();
+    let initializer = |name: String| graph.initializer.iter().find(|t| t.name == name).unwrap();
     for conv in cxr_train::backbone::random_convs(7) {
-        let t = graph.initializer.iter().find(|t| t.name == format!("backbone/{}/kernel", conv.name)).unwrap();
-        assert!(t.to_f32_vec().unwrap() == conv.kernel, "{} changed", conv.name);
+        let kernel = format!("backbone/{}/kernel", conv.name);
+        if precision == "fp32" {
+            assert!(initializer(kernel).to_f32_vec().unwrap() == conv.kernel, "{} changed", conv.name);
+            continue;
+        }
+        let q = initializer(format!("{kernel}/q"));
+        assert_eq!(q.data_type, 3, "{kernel} is int8");
+        let scales = initializer(format!("{kernel}/q.scale")).to_f32_vec().unwrap();
+        let per_channel = conv.kernel.len() / scales.len();
+        for (i, (&stored, &original)) in q.raw_data.iter().zip(&conv.kernel).enumerate() {
+            let scale = scales[i / per_channel];
+            let restored = stored as i8 as f32 * scale;
+            assert!((restored - original).abs() <= scale * 0.5 + 1e-6, "{kernel}[{i}]: {restored} for {original}");
+        }
     }
+    assert!(meta.backbone.contains("int8") == (precision == "int8"), "backbone {}", meta.backbone);
+}
+
+/// A value `provenance.json` records under `tools`.
+fn provenance_tool(path: &Path, key: &str) -> String {
+    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    provenance["tools"][key].as_str().unwrap_or_else(|| panic!("{key} in {}", path.display())).to_string()
 }
 
 #[test]

@@ -372,7 +372,7 @@ impl FeatureSpec {
 }
 
 /// Appends the input preprocessing nodes: uint8 NHWC `image` -> float in the backbone's layout.
-fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> String {
+pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> String {
     let image = g.input(
         "image",
         DataType::Uint8,

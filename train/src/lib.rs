@@ -13,6 +13,7 @@ pub mod fit;
 pub mod head;
 mod init;
 mod pool_trim;
+pub mod quantize;
 mod saver;
 mod seed;
 
@@ -67,9 +68,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.input("tensors.content_hash", meta.content_hash.clone());
 
     let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
-    let backbone = backbone::load(config)?;
-    tracing::info!(backbone = backbone.description, "backbone ready");
     let spec = FeatureSpec::from_config(config);
+    let backbone = quantize::apply_precision(config, &engine, backbone::load(config)?, &layout, &spec)?;
+    tracing::info!(backbone = backbone.description, "backbone ready");
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
     let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;

@@ -6,8 +6,9 @@
 //! makes it produce rows 0..H-2 only, each from the same inputs and weights as before, so the
 //! pooled values are unchanged. On VGG16 at the tutorial's 50x50 that drops 2.6% of the
 //! backbone's multiply-adds (block2_conv2 at 25x25, block5_conv3 at 3x3); at even sizes such
-//! as 224 nothing changes. Only a plain chain of the ops below is analysed; anything else
-//! ends the walk, keeping what was found before it.
+//! as 224 nothing changes. Only a plain chain of the ops below is analysed (with an int8
+//! backbone's quantize/dequantize pairs); anything else ends the walk, keeping what was
+//! found before it.
 
 use std::collections::HashMap;
 
@@ -32,14 +33,22 @@ pub fn trimmed_pads(graph: &GraphProto, input: &str, height: u32, width: u32) ->
     let (mut h, mut w) = (i64::from(height), i64::from(width));
     // The convolution feeding the current position through elementwise ops only.
     let mut pending: Option<usize> = None;
+    let weights: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut previous = input;
     for (index, node) in graph.node.iter().enumerate() {
+        // Nodes of weights only (an int8 kernel's DequantizeLinear) are not on the path.
+        if node.input.iter().all(|i| weights.contains(i.as_str())) {
+            continue;
+        }
         if node.input.first().map(String::as_str) != Some(previous) {
             break;
         }
         match node.op_type.as_str() {
             "Conv" if is_same_3x3(node) => pending = only_used_by_next(node).then_some(index),
-            "Relu" | "Identity" => pending = pending.filter(|_| only_used_by_next(node)),
+            // Elementwise: the rows a pool drops stay dropped through them.
+            "Relu" | "Identity" | "QuantizeLinear" | "DequantizeLinear" => {
+                pending = pending.filter(|_| only_used_by_next(node))
+            }
             "MaxPool" if is_2x2_stride_2(node) => {
                 if let Some(conv) = pending.filter(|_| h % 2 == 1 || w % 2 == 1) {
                     found.insert(conv, vec![1, 1, 1 - h % 2, 1 - w % 2]);

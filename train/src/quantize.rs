@@ -1,0 +1,323 @@
+//! `model.precision: int8`: static post-training quantization of the frozen backbone.
+//!
+//! The float32 backbone runs over a seeded sample of training images to find each
+//! activation's range (`model.quantization.calibration`: the min/max, or a percentile of
+//! a histogram); then every convolution's input and every max-pool's output goes through
+//! `QuantizeLinear`/`DequantizeLinear` (uint8: zero point 0 after a ReLU), its weights are
+//! int8 per output channel (symmetric) and its bias int32 at the product of the two scales.
+//! These are standard `ai.onnx` operators: ONNX Runtime fuses each `DQ -> Conv -> (Relu) ->
+//! Q` group into an int8 convolution (VNNI on this CPU) and runs the max-pools on uint8, and
+//! the same graph runs on CUDA. The quantized backbone then goes where the float32 one
+//! went: the feature pass, its cache (keyed by its SHA-256) and `model.onnx`.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context;
+use cxr_config::{Config, Precision, Quantization, RangeCalibration};
+use cxr_engine::{Engine, Input};
+use cxr_onnx::proto::{GraphProto, NodeProto, TensorProto};
+use cxr_onnx::{Attr, DataType, Dim, GraphBuilder, ModelProto, tensor};
+use cxr_store::layout::Layout;
+use cxr_store::npy::NpyReader;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::backbone::{BackboneError, FeatureSpec, LoadedBackbone};
+
+/// The backbone `model.precision` asks for: `backbone` itself, or for `int8` the backbone
+/// quantized with ranges measured on a seeded sample of the train split's images.
+pub fn apply_precision(
+    config: &Config,
+    engine: &Engine,
+    backbone: LoadedBackbone,
+    layout: &Layout,
+    spec: &FeatureSpec,
+) -> anyhow::Result<LoadedBackbone> {
+    if config.model.precision == Precision::Fp32 {
+        return Ok(backbone);
+    }
+    let settings = &config.model.quantization;
+    let path = layout.images("train");
+    let mut reader = NpyReader::open(&path)?;
+    let mut rows: Vec<usize> = (0..reader.rows()).collect();
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(config.experiment.seed ^ 0x1a78));
+    rows.truncate(settings.images);
+    rows.sort_unstable();
+    anyhow::ensure!(!rows.is_empty(), "{}: no training image to calibrate int8 on", path.display());
+    let mut pixels = Vec::new();
+    for &row in &rows {
+        pixels.extend(reader.read_rows_bytes(row, 1)?);
+    }
+    let started = std::time::Instant::now();
+    let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
+        .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
+    let model = quantize(&backbone.model, &ranges)?;
+    let method = cxr_config::spelling(&settings.calibration);
+    tracing::info!(
+        images = rows.len(),
+        method,
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "backbone quantized to int8"
+    );
+    Ok(LoadedBackbone {
+        sha256: cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model)),
+        description: format!("{}, int8 ({method} ranges of {} train images)", backbone.description, rows.len()),
+        layout: backbone.layout,
+        model,
+    })
+}
+
+/// Bins of the histogram a percentile is read from.
+const BINS: usize = 2048;
+
+/// Each activation's calibrated range `[lo, hi]`.
+pub type Ranges = HashMap<String, (f32, f32)>;
+
+/// The float activations to quantize: every convolution's and max-pool's data input that is
+/// not a weight, and every max-pool's output.
+pub fn activations(graph: &GraphProto) -> Vec<String> {
+    let weights: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |name: &str| {
+        if !weights.contains(name) && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    };
+    for node in &graph.node {
+        if matches!(node.op_type.as_str(), "Conv" | "MaxPool")
+            && let Some(input) = node.input.first()
+        {
+            push(input);
+        }
+        if node.op_type == "MaxPool"
+            && let Some(output) = node.output.first()
+        {
+            push(output);
+        }
+    }
+    out
+}
+
+/// Runs the float32 `backbone` (behind the preprocessing of `spec`) over `images` (uint8
+/// NHWC, `n` of them) in batches and returns the range of every activation to quantize.
+pub fn calibrate(
+    engine: &Engine,
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+    images: &[u8],
+    n: usize,
+    settings: &Quantization,
+) -> anyhow::Result<Ranges> {
+    let graph = backbone.model.graph.clone().unwrap_or_default();
+    let names = activations(&graph);
+    let mut g = GraphBuilder::new("calibration");
+    let x = crate::backbone::preprocessing(&mut g, spec, backbone.layout);
+    crate::backbone::splice(&mut g, &backbone.model, &x, None)?;
+    // Spliced values are prefixed, except the backbone's input, which is the preprocessing's output.
+    let weights: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let input = graph.input.iter().map(|i| i.name.as_str()).find(|n| !weights.contains(n)).unwrap_or_default();
+    let spliced = |name: &str| if name == input { x.clone() } else { format!("backbone/{name}") };
+    for name in &names {
+        g.output(
+            &spliced(name),
+            &spliced(name),
+            DataType::Float,
+            &[Dim::named("N"), Dim::named("C"), Dim::named("H"), Dim::named("W")],
+        );
+    }
+    let bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
+    let (mut session, _) = engine.session_from_bytes(&bytes, std::path::Path::new("calibration model"))?;
+    let wanted: Vec<String> = names.iter().map(|n| spliced(n)).collect();
+    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    let per_image = (spec.height * spec.width * 3) as usize;
+    let batch = 4;
+    let mut run = |start: usize, count: usize| -> anyhow::Result<Vec<Vec<f32>>> {
+        let pixels = images[start * per_image..(start + count) * per_image].to_vec();
+        let input = Input::U8(vec![count, spec.height as usize, spec.width as usize, 3], pixels);
+        Ok(session.run(vec![("image".into(), input)], &wanted)?)
+    };
+    // Pass 1: min and max.
+    let mut ranges: Vec<(f32, f32)> = vec![(f32::INFINITY, f32::NEG_INFINITY); names.len()];
+    for start in (0..n).step_by(batch) {
+        for (range, values) in ranges.iter_mut().zip(run(start, batch.min(n - start))?) {
+            for v in values {
+                range.0 = range.0.min(v);
+                range.1 = range.1.max(v);
+            }
+        }
+    }
+    if let RangeCalibration::Percentile = settings.calibration {
+        // Pass 2: the upper end at the percentile of each non-negative activation's values
+        // (a signed one, the normalised image, keeps its min/max: it has no outliers).
+        let mut histograms = vec![vec![0u64; BINS]; names.len()];
+        for start in (0..n).step_by(batch) {
+            for ((histogram, &(lo, hi)), values) in
+                histograms.iter_mut().zip(&ranges).zip(run(start, batch.min(n - start))?)
+            {
+                if lo < 0.0 || hi <= 0.0 {
+                    continue;
+                }
+                for v in values {
+                    histogram[((v / hi * BINS as f32) as usize).min(BINS - 1)] += 1;
+                }
+            }
+        }
+        for (range, histogram) in ranges.iter_mut().zip(&histograms) {
+            let total: u64 = histogram.iter().sum();
+            if range.0 < 0.0 || total == 0 {
+                continue;
+            }
+            let keep = (total as f64 * settings.percentile / 100.0).ceil() as u64;
+            let mut seen = 0;
+            for (bin, &count) in histogram.iter().enumerate() {
+                seen += count;
+                if seen >= keep {
+                    range.1 = range.1.min(range.1 * (bin + 1) as f32 / BINS as f32);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(names.into_iter().zip(ranges).collect())
+}
+
+/// The uint8 scale and zero point that cover `[lo, hi]` (and 0, which must be exact).
+fn activation_params(lo: f32, hi: f32) -> (f32, u8) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zero = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+    (scale, zero)
+}
+
+/// Symmetric per-output-channel int8 weights of a `[C_out, ...]` kernel: values and scales.
+fn quantize_weights(kernel: &[f32], out_channels: usize) -> (Vec<i8>, Vec<f32>) {
+    let per = kernel.len() / out_channels.max(1);
+    let mut q = Vec::with_capacity(kernel.len());
+    let mut scales = Vec::with_capacity(out_channels);
+    for channel in kernel.chunks(per) {
+        let max = channel.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        q.extend(channel.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
+        scales.push(scale);
+    }
+    (q, scales)
+}
+
+/// The backbone with its activations, weights and biases quantized (see the module doc).
+pub fn quantize(model: &ModelProto, ranges: &Ranges) -> Result<ModelProto, BackboneError> {
+    let invalid = |message: String| BackboneError::Invalid { path: "backbone".into(), message };
+    let mut graph = model.graph.clone().unwrap_or_default();
+    let mut initializers: HashMap<String, TensorProto> =
+        graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
+    let mut weight_nodes: Vec<NodeProto> = Vec::new();
+    let mut nodes: Vec<NodeProto> = Vec::new();
+    let quantized: HashMap<&str, (f32, u8)> =
+        ranges.iter().map(|(name, &(lo, hi))| (name.as_str(), activation_params(lo, hi))).collect();
+    let dq = |name: &str| format!("{name}/dq");
+    // An activation that is a graph input gets its Q/DQ first.
+    let inputs: Vec<String> = graph.input.iter().map(|i| i.name.clone()).collect();
+    let qdq_after = |produced: &str, nodes: &mut Vec<NodeProto>, initializers: &mut HashMap<String, TensorProto>| {
+        if let Some(&(scale, zero)) = quantized.get(produced) {
+            let (s, z) = (format!("{produced}/q.scale"), format!("{produced}/q.zero"));
+            initializers.insert(s.clone(), tensor(&s, &[], &[scale]));
+            initializers.insert(z.clone(), tensor(&z, &[], &[zero]));
+            nodes.push(node("QuantizeLinear", &[produced, &s, &z], &format!("{produced}/q"), &[]));
+            nodes.push(node("DequantizeLinear", &[&format!("{produced}/q"), &s, &z], &dq(produced), &[]));
+        }
+    };
+    for input in &inputs {
+        qdq_after(input, &mut nodes, &mut initializers);
+    }
+    for original in std::mem::take(&mut graph.node) {
+        let mut n = original.clone();
+        for input in n.input.iter_mut() {
+            if quantized.contains_key(input.as_str()) {
+                *input = dq(input);
+            }
+        }
+        if n.op_type == "Conv" && n.input.len() >= 2 {
+            let input_scale = quantized.get(original.input[0].as_str()).map(|p| p.0);
+            quantize_conv(&mut n, input_scale, &mut initializers, &mut weight_nodes).map_err(invalid)?;
+        }
+        let outputs = n.output.clone();
+        nodes.push(n);
+        for output in &outputs {
+            qdq_after(output, &mut nodes, &mut initializers);
+        }
+    }
+    // Graph outputs stay float: an output that was quantized is read from its DQ.
+    for output in graph.output.iter_mut() {
+        if quantized.contains_key(output.name.as_str()) {
+            nodes.push(node("Identity", &[&dq(&output.name)], &format!("{}/float", output.name), &[]));
+            output.name = format!("{}/float", output.name);
+        }
+    }
+    weight_nodes.extend(nodes);
+    graph.node = weight_nodes;
+    let used: HashSet<&str> = graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
+    let mut kept: Vec<TensorProto> = initializers.into_values().filter(|t| used.contains(t.name.as_str())).collect();
+    kept.sort_by(|a, b| a.name.cmp(&b.name));
+    graph.initializer = kept;
+    Ok(ModelProto { graph: Some(graph), ..model.clone() })
+}
+
+/// Replaces a convolution's float kernel (and bias, when its input is quantized) with
+/// int8 (int32) initialisers behind `DequantizeLinear` nodes appended to `weight_nodes`.
+fn quantize_conv(
+    conv: &mut NodeProto,
+    input_scale: Option<f32>,
+    initializers: &mut HashMap<String, TensorProto>,
+    weight_nodes: &mut Vec<NodeProto>,
+) -> Result<(), String> {
+    let kernel_name = conv.input[1].clone();
+    let Some(kernel) = initializers.get(&kernel_name) else {
+        return Ok(()); // a computed kernel stays float
+    };
+    let dims = kernel.dims.clone();
+    let values = kernel.to_f32_vec().map_err(|e| e.to_string())?;
+    let out_channels = *dims.first().ok_or_else(|| format!("convolution kernel {kernel_name} has no dims"))? as usize;
+    let (q, scales) = quantize_weights(&values, out_channels);
+    let c = out_channels as i64;
+    let (qn, sn, zn) = (format!("{kernel_name}/q"), format!("{kernel_name}/q.scale"), format!("{kernel_name}/q.zero"));
+    initializers.insert(qn.clone(), tensor(&qn, &dims, &q));
+    initializers.insert(sn.clone(), tensor(&sn, &[c], &scales));
+    initializers.insert(zn.clone(), tensor(&zn, &[c], &vec![0i8; out_channels]));
+    weight_nodes.push(node(
+        "DequantizeLinear",
+        &[&qn, &sn, &zn],
+        &format!("{kernel_name}/dq"),
+        &[("axis", Attr::Int(0))],
+    ));
+    conv.input[1] = format!("{kernel_name}/dq");
+    if let (Some(bias_name), Some(sx)) = (conv.input.get(2).cloned(), input_scale)
+        && let Some(bias) = initializers.get(&bias_name)
+    {
+        let b = bias.to_f32_vec().map_err(|e| e.to_string())?;
+        let bias_scales: Vec<f32> = scales.iter().map(|sw| sx * sw).collect();
+        let qb: Vec<i32> = b.iter().zip(&bias_scales).map(|(v, s)| (v / s).round() as i32).collect();
+        let (qn, sn, zn) = (format!("{bias_name}/q"), format!("{bias_name}/q.scale"), format!("{bias_name}/q.zero"));
+        initializers.insert(qn.clone(), tensor(&qn, &[c], &qb));
+        initializers.insert(sn.clone(), tensor(&sn, &[c], &bias_scales));
+        initializers.insert(zn.clone(), tensor(&zn, &[c], &vec![0i32; out_channels]));
+        weight_nodes.push(node(
+            "DequantizeLinear",
+            &[&qn, &sn, &zn],
+            &format!("{bias_name}/dq"),
+            &[("axis", Attr::Int(0))],
+        ));
+        conv.input[2] = format!("{bias_name}/dq");
+    }
+    Ok(())
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: &[(&str, Attr)]) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        name: format!("{output}/node"),
+        op_type: op.to_string(),
+        attribute: attrs.iter().map(|(n, v)| cxr_onnx::attribute(n, v.clone())).collect(),
+        ..Default::default()
+    }
+}
