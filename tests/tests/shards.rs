@@ -80,3 +80,57 @@ fn three_shards_merged_equal_one_unsharded_run() {
     assert!(err.contains("run `preprocess --shard 0/4` first"), "{err}");
     assert!(Path::new(&many.join("shards/2-of-3/tensors/meta.json")).is_file());
 }
+
+/// Every file of the feature cache under `workdir`: (path below it, bytes).
+fn feature_cache(workdir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(workdir.join(".feature-cache")).unwrap() {
+        let dir = dir.unwrap().path();
+        for file in ["key.json", "features.npy"] {
+            let name = format!("{}/{file}", dir.file_name().unwrap().to_string_lossy());
+            out.push((name, std::fs::read(dir.join(file)).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn train_shards_fill_the_feature_cache_byte_identical_to_one_backbone_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    write_split(&root, "train", 13, 0);
+    let yaml = |workdir: &Path| {
+        format!(
+            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4, feature_batch_size: 4}}\n",
+            workdir.display(),
+            root.display()
+        )
+    };
+    let (one, many) = (dir.path().join("one"), dir.path().join("many"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&many).unwrap();
+    let (config_one, config_many) = (write_config(&one, &yaml(&one)), write_config(&many, &yaml(&many)));
+    for config in [&config_one, &config_many] {
+        ok(run_stage("preprocess", config, &[]));
+    }
+    ok(run_stage("train", &config_one, &[]));
+
+    // Three shards of the backbone pass (their batches start elsewhere than one pass's),
+    // then a train that finds them and only fits the head.
+    let shard = |i: usize| {
+        bin("train").args(["--config", config_many.to_str().unwrap(), "--shard", &format!("{i}/3")]).output().unwrap()
+    };
+    for i in 0..3 {
+        let log = ok(shard(i));
+        assert!(!many.join("e/train/model.onnx").exists(), "a shard fits no head: {log}");
+    }
+    let log = ok(shard(1));
+    assert!(log.contains("already in"), "a shard done is not redone: {log}");
+    let log = ok(run_stage("train", &config_many, &[]));
+    assert!(log.contains("merged from `train --shard`"), "{log}");
+    assert!(!log.contains("computing backbone features"), "the merged run ran the backbone: {log}");
+    assert!(feature_cache(&one) == feature_cache(&many), "the merged feature cache differs from one pass's");
+    let model = |w: &Path| std::fs::read(w.join("e/train/model.onnx")).unwrap();
+    assert!(model(&one) == model(&many), "model.onnx differs after a sharded backbone pass");
+}

@@ -9,6 +9,7 @@ use cxr_engine::Model;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::npy::{DType, NpyReader, NpyWriter};
+use cxr_store::shard::Shard;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentParams;
@@ -105,21 +106,21 @@ impl Extractor {
         Ok(self.session.run(vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
     }
 
-    /// Runs the model over every row of `reader` in batches of `batch_size`: `prepare` gets
-    /// each batch's first row index and pixels and returns what the model sees; `sink` gets
-    /// the batch's features `[n, F]` (flattened) and `F`.
+    /// Runs the model over the rows `rows` of `reader` in batches of `batch_size`: `prepare`
+    /// gets each batch's first row index and pixels and returns what the model sees; `sink`
+    /// gets the batch's features `[n, F]` (flattened) and `F`.
     fn run_rows(
         &mut self,
         reader: &mut NpyReader,
+        rows: std::ops::Range<usize>,
         batch_size: usize,
         bar: &cxr_cli::ProgressBar,
         mut prepare: impl FnMut(usize, Vec<u8>) -> Vec<u8>,
         mut sink: impl FnMut(&[f32], usize) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let rows = reader.rows();
-        let mut start = 0;
-        while start < rows {
-            let n = batch_size.min(rows - start);
+        let (mut start, end) = (rows.start, rows.end.min(reader.rows()));
+        while start < end {
+            let n = batch_size.min(end - start);
             let pixels = prepare(start, reader.read_rows_bytes(start, n)?);
             let out = self.run(pixels, n)?;
             sink(&out, out.len() / n)?;
@@ -165,6 +166,8 @@ pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFea
             && features_path(&dir).is_file();
         if cached {
             tracing::info!(split, "reusing cached backbone features ({})", dir.display());
+        } else if job.use_cache && merge_shards(&dir, &key)? {
+            tracing::info!(split, "backbone features merged from `train --shard` runs ({})", dir.display());
         } else {
             missing.push((*split, key, dir.clone()));
         }
@@ -202,30 +205,134 @@ fn compute_missing(job: &FeatureJob, missing: &[(&str, CacheKey, PathBuf)]) -> a
     let bar = cxr_cli::progress_bar(total as u64, "features", job.show_progress);
     for (split, key, dir) in missing {
         let _ = std::fs::remove_file(key_path(dir));
-        let mut reader = NpyReader::open(&job.layout.images(split))?;
-        let mut writer: Option<NpyWriter> = None;
-        extractor.run_rows(
-            &mut reader,
-            job.batch_size,
-            &bar,
-            |_, pixels| pixels,
-            |out, dim| {
-                let w = match &mut writer {
-                    Some(w) => w,
-                    None => writer.insert(NpyWriter::create(&features_path(dir), DType::F32, &[dim])?),
-                };
-                Ok(w.write_f32(out)?)
-            },
-        )?;
-        match writer {
-            Some(w) => w.finish()?,
-            None => NpyWriter::create(&features_path(dir), DType::F32, &[0])?.finish()?,
-        };
+        write_rows(job, &mut extractor, split, None, &features_path(dir), &bar)?;
         // The key is written last: its presence means the features beside it are complete.
         cxr_store::write_json(&key_path(dir), key)?;
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Writes the features of `split`'s rows (all, or `shard`'s part) to `path`.
+fn write_rows(
+    job: &FeatureJob,
+    extractor: &mut Extractor,
+    split: &str,
+    shard: Option<Shard>,
+    path: &Path,
+    bar: &cxr_cli::ProgressBar,
+) -> anyhow::Result<usize> {
+    let mut reader = NpyReader::open(&job.layout.images(split))?;
+    let rows = shard.map_or(0..reader.rows(), |s| s.range(reader.rows()));
+    let mut writer: Option<NpyWriter> = None;
+    extractor.run_rows(
+        &mut reader,
+        rows.clone(),
+        job.batch_size,
+        bar,
+        |_, pixels| pixels,
+        |out, dim| {
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(NpyWriter::create(path, DType::F32, &[dim])?),
+            };
+            Ok(w.write_f32(out)?)
+        },
+    )?;
+    match writer {
+        Some(w) => w.finish()?,
+        None => NpyWriter::create(path, DType::F32, &[0])?.finish()?,
+    };
+    Ok(rows.len())
+}
+
+/// Shard `I` of `N` of a split's features: `<dir>/shards/I-of-N.npy`, and its key (written last).
+fn shard_paths(dir: &Path, shard: Shard) -> (PathBuf, PathBuf) {
+    let shards = dir.join("shards");
+    (shards.join(format!("{shard}.npy")), shards.join(format!("{shard}.key.json")))
+}
+
+/// `train --shard I/N`: the features of shard `I`'s part of each of `splits` not cached
+/// yet, into the shared feature cache, where a later `train` merges them. Returns the rows
+/// computed.
+pub fn compute_shard(job: &FeatureJob, splits: &[&str], shard: Shard) -> anyhow::Result<usize> {
+    anyhow::ensure!(job.use_cache, "--shard fills the feature cache: set train.feature_cache: true");
+    let mut extractor = Extractor::open(job.engine, job.model, job.meta.size)?;
+    let total: usize = splits.iter().filter_map(|s| job.meta.split(s)).map(|s| shard.range(s.count).len()).sum();
+    let bar = cxr_cli::progress_bar(total as u64, &format!("features {shard}"), job.show_progress);
+    let mut rows = 0;
+    for split in splits {
+        let key = CacheKey {
+            backbone_sha256: job.backbone.sha256.clone(),
+            split_content: split_content(job.layout, split, &job.transform_hash)?,
+            spec: format!("{:?}", job.spec),
+        };
+        let dir = key.dir(job.layout);
+        let (features, key_file) = shard_paths(&dir, shard);
+        let done = std::fs::read_to_string(&key_file).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok());
+        if done.as_ref() == Some(&key) || features_path(&dir).is_file() && key_is(&dir, &key) {
+            tracing::info!(split, "shard {shard} of the features is already in {}", dir.display());
+            continue;
+        }
+        std::fs::create_dir_all(dir.join("shards")).with_context(|| format!("cannot create {}", dir.display()))?;
+        let _ = std::fs::remove_file(&key_file);
+        rows += write_rows(job, &mut extractor, split, Some(shard), &features, &bar)?;
+        cxr_store::write_json(&key_file, &key)?;
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+fn key_is(dir: &Path, key: &CacheKey) -> bool {
+    std::fs::read_to_string(key_path(dir)).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok()).as_ref()
+        == Some(key)
+}
+
+/// Concatenates a complete set of `train --shard I/N` outputs for `key` in `dir` (every
+/// `I` of one `N`, each with its key) into the split's features, rows in order; `false`
+/// when there is no complete set.
+fn merge_shards(dir: &Path, key: &CacheKey) -> anyhow::Result<bool> {
+    let Ok(entries) = std::fs::read_dir(dir.join("shards")) else { return Ok(false) };
+    let mut counts: Vec<usize> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".key.json")?.split_once("-of-")?.1.parse().ok())
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    for count in counts {
+        let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+        let complete = shards.iter().all(|&s| {
+            let key_file = shard_paths(dir, s).1;
+            std::fs::read_to_string(key_file).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok()).as_ref()
+                == Some(key)
+        });
+        if !complete {
+            continue;
+        }
+        let mut writer: Option<NpyWriter> = None;
+        for &s in &shards {
+            let path = shard_paths(dir, s).0;
+            let mut reader = NpyReader::open(&path)?;
+            let dim = reader.shape().get(1).copied().unwrap_or(0);
+            let rows = reader.rows();
+            if rows == 0 {
+                continue; // more shards than rows
+            }
+            let bytes = reader.read_rows_bytes(0, rows)?;
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(NpyWriter::create(&features_path(dir), DType::F32, &[dim])?),
+            };
+            w.write_rows_bytes(&bytes).with_context(|| format!("merging {}", path.display()))?;
+        }
+        match writer {
+            Some(w) => w.finish()?,
+            None => NpyWriter::create(&features_path(dir), DType::F32, &[0])?.finish()?,
+        };
+        cxr_store::write_json(&key_path(dir), key)?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// A split whose images are augmented anew every epoch (`train.augment.enabled`):
@@ -262,7 +369,7 @@ impl AugmentedSplit<'_> {
             }
             augmented
         };
-        self.extractor.run_rows(&mut reader, self.batch_size, &bar, augment_batch, |out, d| {
+        self.extractor.run_rows(&mut reader, 0..rows, self.batch_size, &bar, augment_batch, |out, d| {
             dim = d;
             features.extend_from_slice(out);
             Ok(())

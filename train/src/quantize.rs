@@ -212,8 +212,18 @@ pub fn quantize(model: &ModelProto, ranges: &Ranges) -> Result<ModelProto, Backb
         graph.initializer.drain(..).map(|t| (t.name.clone(), t)).collect();
     let mut weight_nodes: Vec<NodeProto> = Vec::new();
     let mut nodes: Vec<NodeProto> = Vec::new();
-    let quantized: HashMap<&str, (f32, u8)> =
-        ranges.iter().map(|(name, &(lo, hi))| (name.as_str(), activation_params(lo, hi))).collect();
+    let mut quantized: HashMap<String, (f32, u8)> =
+        ranges.iter().map(|(name, &(lo, hi))| (name.clone(), activation_params(lo, hi))).collect();
+    // A max-pool's output keeps its input's scale and zero point, so that ONNX Runtime runs
+    // it on the uint8 values as they are.
+    for pool in graph.node.iter().filter(|n| n.op_type == "MaxPool") {
+        if let (Some(input), Some(output)) = (pool.input.first(), pool.output.first())
+            && let Some(&params) = quantized.get(input.as_str())
+            && quantized.contains_key(output.as_str())
+        {
+            quantized.insert(output.clone(), params);
+        }
+    }
     let dq = |name: &str| format!("{name}/dq");
     // An activation that is a graph input gets its Q/DQ first.
     let inputs: Vec<String> = graph.input.iter().map(|i| i.name.clone()).collect();
@@ -319,5 +329,59 @@ fn node(op: &str, inputs: &[&str], output: &str, attrs: &[(&str, Attr)]) -> Node
         op_type: op.to_string(),
         attribute: attrs.iter().map(|(n, v)| cxr_onnx::attribute(n, v.clone())).collect(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_after_a_relu_use_all_256_levels_from_zero_and_signed_ones_a_zero_point() {
+        assert_eq!(activation_params(0.0, 2.55), (0.01, 0));
+        let (scale, zero) = activation_params(-1.0, 1.55);
+        assert!((scale - 0.01).abs() < 1e-7 && zero == 100, "{scale} {zero}");
+        // A range that misses 0 is widened to hold it (0 must be exact: padding).
+        assert_eq!(activation_params(1.0, 2.55).1, 0);
+        assert_eq!(activation_params(0.0, 0.0), (1.0, 0));
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_output_channel_within_half_a_step() {
+        let kernel = [0.5f32, -1.0, 0.25, 0.0, 0.02, -0.01, 0.0, 0.0];
+        let (q, scales) = quantize_weights(&kernel, 4);
+        assert_eq!(scales.len(), 4);
+        assert_eq!(&q[..2], &[64, -127], "the largest magnitude of a channel is 127 steps");
+        assert_eq!(scales[3], 1.0, "an all-zero channel keeps a usable scale");
+        for (i, (&v, &w)) in q.iter().zip(&kernel).enumerate() {
+            let scale = scales[i / 2];
+            assert!((v as f32 * scale - w).abs() <= scale / 2.0 + 1e-7, "weight {i}");
+        }
+    }
+
+    #[test]
+    fn vgg16_gets_int8_kernels_and_uint8_activations_with_max_pools_keeping_their_scale() {
+        let model = crate::backbone::vgg16_model(&crate::backbone::random_convs(1), "test");
+        let graph = model.graph.as_ref().unwrap();
+        let names = activations(graph);
+        // The image, the 8 ReLU outputs a convolution reads, the 5 a max-pool reads, and the
+        // 5 max-pool outputs (4 of them read by a convolution), each once.
+        assert_eq!(names.len(), 1 + 8 + 5 + 5, "{names:?}");
+        let ranges: Ranges = names.iter().enumerate().map(|(i, n)| (n.clone(), (0.0, 1.0 + i as f32))).collect();
+        let quantized = quantize(&model, &ranges).unwrap();
+        let q = quantized.graph.as_ref().unwrap();
+        let initializer = |name: &str| q.initializer.iter().find(|t| t.name == name);
+        for conv in q.node.iter().filter(|n| n.op_type == "Conv") {
+            assert!(conv.input[0].ends_with("/dq") && conv.input[1].ends_with("kernel/dq"), "{conv:?}");
+            let kernel = conv.input[1].trim_end_matches("/dq");
+            assert!(initializer(kernel).is_none(), "the float kernel {kernel} is gone");
+            assert_eq!(initializer(&format!("{kernel}/q")).unwrap().data_type, DataType::Int8 as i32);
+            assert_eq!(initializer(&format!("{}/q", conv.input[2].trim_end_matches("/dq"))).unwrap().data_type, 6);
+        }
+        for pool in q.node.iter().filter(|n| n.op_type == "MaxPool") {
+            let scale = |value: &str| initializer(&format!("{value}/q.scale")).unwrap().to_f32_vec().unwrap();
+            assert_eq!(scale(pool.input[0].trim_end_matches("/dq")), scale(&pool.output[0]), "{}", pool.name);
+        }
+        assert_eq!(q.output, graph.output, "the output stays float, under its name");
     }
 }
