@@ -133,15 +133,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let fixed_train = splits.pop();
     let train_features = match &fixed_train {
         Some(train) => fit::TrainFeatures::Fixed(train),
-        None => augmented_train(config, options, &engine, &encoded, &layout, meta.size)?,
+        None => augmented_train(config, options, engine, encoded, layout, meta.size)?,
     };
     let shape =
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
 
     let checkpoint = layout.checkpoint();
     let mut state = initial_state(config, options, &shape, &checkpoint)?;
-    let mut artifacts = fit::write_and_open(&engine, &train_dir, &shape, config)?;
-    fit_checkpointed(config, options, &layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
+    let mut artifacts = fit::write_and_open(engine, &train_dir, &shape, config)?;
+    fit_checkpointed(config, options, layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
     if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config, &state)) {
         // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
         return Ok(Summary::paused(&state));
@@ -156,7 +156,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
     let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
-    let tail = export_tail(&encoded, &state.best_params, &shape, calibrated.temperature, meta, config.model.pooling);
+    let tail = export_tail(encoded, &state.best_params, &shape, calibrated.temperature, meta, config.model.pooling);
     let model_sha256 = model_writer.finish(&tail)?;
 
     provenance.tool("onnxruntime", engine.version());
