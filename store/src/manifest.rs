@@ -70,7 +70,8 @@ pub struct TensorsMeta {
     pub splits: Vec<SplitMeta>,
     /// Hash of the `data` and `preprocess` config sections that produced the tensors.
     pub config_hash: String,
-    /// SHA-256 of each split's `images.npy` and `labels.npy` (in split order).
+    /// SHA-256 over every split's rows (source SHA-256 and label, in order), the config
+    /// sections that made them and the program version; not over the stored pixels.
     pub content_hash: String,
 }
 

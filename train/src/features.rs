@@ -59,10 +59,13 @@ impl CacheKey {
     }
 }
 
-/// The content hash of `split`: its rows' source SHA-256 in order, and how pixels were made.
+/// The content hash of `split`: its rows' source SHA-256 in order, how pixels were made,
+/// and the stored pixels themselves (a program version that decodes or resizes differently
+/// makes other pixels from the same files and settings; its features are not these).
 pub fn split_content(layout: &Layout, split: &str, transform_hash: &str) -> anyhow::Result<String> {
     let rows: Vec<cxr_store::manifest::ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
-    let mut text = format!("{transform_hash}\n{}\n", env!("CARGO_PKG_VERSION"));
+    let pixels = cxr_store::sha256_file(&layout.images(split))?;
+    let mut text = format!("{transform_hash}\n{}\n{pixels}\n", env!("CARGO_PKG_VERSION"));
     for row in rows {
         text.push_str(&row.sha256);
         text.push('\n');
