@@ -150,23 +150,30 @@ pub struct FeatureJob<'a> {
     pub show_progress: bool,
 }
 
+impl FeatureJob<'_> {
+    /// The cache key of `split`'s features.
+    fn key(&self, split: &str) -> anyhow::Result<CacheKey> {
+        Ok(CacheKey {
+            backbone_sha256: self.backbone.sha256.clone(),
+            split_content: split_content(self.layout, split, &self.transform_hash)?,
+            spec: format!("{:?}", self.spec),
+        })
+    }
+}
+
+/// The key in a cache key file, if it holds one.
+fn read_key(path: &Path) -> Option<CacheKey> {
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
+}
+
 /// Computes (or reuses, split by split) the features of `splits`.
 pub fn compute(job: &FeatureJob, splits: &[&str]) -> anyhow::Result<Vec<SplitFeatures>> {
     let mut dirs = Vec::new();
     let mut missing = Vec::new();
     for split in splits {
-        let key = CacheKey {
-            backbone_sha256: job.backbone.sha256.clone(),
-            split_content: split_content(job.layout, split, &job.transform_hash)?,
-            spec: format!("{:?}", job.spec),
-        };
+        let key = job.key(split)?;
         let dir = key.dir(job.layout);
-        let cached = job.use_cache
-            && std::fs::read_to_string(key_path(&dir))
-                .ok()
-                .and_then(|t| serde_json::from_str::<CacheKey>(&t).ok())
-                .is_some_and(|k| k == key)
-            && features_path(&dir).is_file();
+        let cached = job.use_cache && read_key(&key_path(&dir)).as_ref() == Some(&key) && features_path(&dir).is_file();
         if cached {
             tracing::info!(split, "reusing cached backbone features ({})", dir.display());
         } else if job.use_cache && merge_shards(&dir, &key)? {
@@ -265,15 +272,11 @@ pub fn compute_shard(job: &FeatureJob, splits: &[&str], shard: Shard) -> anyhow:
     let bar = cxr_cli::progress_bar(total as u64, &format!("features {shard}"), job.show_progress);
     let mut rows = 0;
     for split in splits {
-        let key = CacheKey {
-            backbone_sha256: job.backbone.sha256.clone(),
-            split_content: split_content(job.layout, split, &job.transform_hash)?,
-            spec: format!("{:?}", job.spec),
-        };
+        let key = job.key(split)?;
         let dir = key.dir(job.layout);
         let (features, key_file) = shard_paths(&dir, shard);
-        let done = std::fs::read_to_string(&key_file).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok());
-        if done.as_ref() == Some(&key) || features_path(&dir).is_file() && key_is(&dir, &key) {
+        let whole = features_path(&dir).is_file() && read_key(&key_path(&dir)).as_ref() == Some(&key);
+        if read_key(&key_file).as_ref() == Some(&key) || whole {
             tracing::info!(split, "shard {shard} of the features is already in {}", dir.display());
             continue;
         }
@@ -284,11 +287,6 @@ pub fn compute_shard(job: &FeatureJob, splits: &[&str], shard: Shard) -> anyhow:
     }
     bar.finish_and_clear();
     Ok(rows)
-}
-
-fn key_is(dir: &Path, key: &CacheKey) -> bool {
-    std::fs::read_to_string(key_path(dir)).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok()).as_ref()
-        == Some(key)
 }
 
 /// Concatenates a complete set of `train --shard I/N` outputs for `key` in `dir` (every
@@ -304,11 +302,7 @@ fn merge_shards(dir: &Path, key: &CacheKey) -> anyhow::Result<bool> {
     counts.dedup();
     for count in counts {
         let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
-        let complete = shards.iter().all(|&s| {
-            let key_file = shard_paths(dir, s).1;
-            std::fs::read_to_string(key_file).ok().and_then(|t| serde_json::from_str::<CacheKey>(&t).ok()).as_ref()
-                == Some(key)
-        });
+        let complete = shards.iter().all(|&s| read_key(&shard_paths(dir, s).1).as_ref() == Some(key));
         if !complete {
             continue;
         }
