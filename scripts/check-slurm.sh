@@ -15,7 +15,7 @@ cleanup() {
     for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
     pkill -f "slurmctld -D -f $work" 2>/dev/null || true
     pkill -f "slurmd -D -f $work" 2>/dev/null || true
-    if [[ ${munge_started:-} == yes ]]; then pkill -x munged 2>/dev/null || true; fi
+    if [[ ${munge_started:-} == yes && -f /run/munge/munged.pid ]]; then kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -36,6 +36,7 @@ impl Explainer {
         let preprocess = meta.preprocess.as_ref().unwrap_or(&config.preprocess);
         let mut transform = Transform::of_model(preprocess, meta.size, meta.channel_order);
         transform.max_file_bytes = config.preprocess.max_file_bytes;
+        transform.max_pixels = config.preprocess.max_pixels;
         Ok(Explainer { session, transform, stride: explained.stride, meta })
     }
 

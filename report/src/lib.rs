@@ -288,7 +288,15 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
         let mut report = report_split(config, &layout, &dir, split, path, threshold, source.as_ref())?;
         let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
-        let thumbnails = gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut())?;
+        let thumbnails = match gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut()) {
+            Ok(thumbnails) => thumbnails,
+            Err(e) => {
+                // Heatmaps are an extra: the report goes on with plain thumbnails.
+                tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}");
+                explainer = None;
+                gallery::thumbnails(&cases, &config.preprocess, None)?
+            }
+        };
         report.cases = cases.into_iter().zip(thumbnails).collect();
         splits.push(report);
     }

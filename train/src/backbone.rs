@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cxr_config::{Backbone, ChannelOrder, Config, Layout, Normalization, Pooling};
 use cxr_onnx::proto::{tensor_shape_proto::dimension, type_proto};
-use cxr_onnx::{Attr, DataType, Dim, GraphBuilder, ModelProto, tensor_f32};
+use cxr_onnx::{Attr, DataType, Dim, GraphBuilder, ModelProto, NodeProto, tensor_f32};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -478,7 +478,10 @@ pub(crate) fn splice(
     // routes each channel's gradient, so its input is that map at twice the resolution.
     let producer = |value: &str| graph.node.iter().find(|n| n.output.first().is_some_and(|o| o == value));
     let mut last = producer(&bb_output.name);
-    while let Some(node) = last.filter(|n| n.op_type == "Identity" && !n.input.is_empty()) {
+    // Through what only renames or (de)quantizes the output: an int8 backbone's final
+    // max-pool is followed by its output's QuantizeLinear/DequantizeLinear.
+    let passes = |n: &&NodeProto| matches!(n.op_type.as_str(), "Identity" | "QuantizeLinear" | "DequantizeLinear");
+    while let Some(node) = last.filter(|n| passes(n) && !n.input.is_empty()) {
         last = producer(&node.input[0]);
     }
     let activations = match last {

@@ -300,10 +300,14 @@ fn merge_shards(dir: &Path, key: &CacheKey) -> anyhow::Result<bool> {
         .collect();
     counts.sort_unstable();
     counts.dedup();
+    let mut foreign = Vec::new();
     for count in counts {
         let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
-        let complete = shards.iter().all(|&s| read_key(&shard_paths(dir, s).1).as_ref() == Some(key));
-        if !complete {
+        let keys: Vec<Option<CacheKey>> = shards.iter().map(|&s| read_key(&shard_paths(dir, s).1)).collect();
+        foreign.extend(
+            shards.iter().zip(&keys).filter(|(_, k)| k.as_ref().is_some_and(|k| k != key)).map(|(s, _)| s.to_string()),
+        );
+        if keys.iter().any(|k| k.as_ref() != Some(key)) {
             continue;
         }
         let mut writer: Option<NpyWriter> = None;
@@ -328,6 +332,15 @@ fn merge_shards(dir: &Path, key: &CacheKey) -> anyhow::Result<bool> {
         };
         cxr_store::write_json(&key_path(dir), key)?;
         return Ok(true);
+    }
+    if !foreign.is_empty() {
+        // Another backbone (an int8 one calibrated to other ranges on another machine) or
+        // other pixels: those shards cannot be used, and the whole pass runs here.
+        tracing::warn!(
+            "{}: shards {} were made with another backbone or other images than this run's; computing the whole backbone pass",
+            dir.join("shards").display(),
+            foreign.join(", ")
+        );
     }
     Ok(false)
 }

@@ -228,3 +228,20 @@ fn grad_cam_reads_vgg16_before_its_final_max_pool() {
     assert_eq!(spliced.activations, format!("backbone/{}", relus.last().unwrap()));
     assert_eq!(spliced.output, "backbone/features");
 }
+
+#[test]
+fn grad_cam_reads_an_int8_vgg16_before_its_final_max_pool_too() {
+    use cxr_onnx::{DataType, Dim, GraphBuilder};
+    let backbone = crate::backbone::vgg16_model(&crate::backbone::random_convs(3), "test");
+    let names = crate::quantize::activations(backbone.graph.as_ref().unwrap());
+    let ranges = names.into_iter().map(|n| (n, (0.0, 4.0))).collect();
+    let quantized = crate::quantize::quantize(&backbone, &ranges).unwrap();
+    let mut g = GraphBuilder::new("features");
+    let x = g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(3), Dim::Fixed(64), Dim::Fixed(64)]);
+    let spliced = crate::backbone::splice(&mut g, &quantized, &x, None).unwrap();
+    let graph = quantized.graph.as_ref().unwrap();
+    let last_pool = graph.node.iter().rfind(|n| n.op_type == "MaxPool").unwrap();
+    // The final max-pool reads the dequantized block5_conv3 activations: those are the map.
+    assert_eq!(spliced.activations, format!("backbone/{}", last_pool.input[0]));
+    assert!(spliced.activations.ends_with("/dq"), "{}", spliced.activations);
+}
