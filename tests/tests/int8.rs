@@ -23,11 +23,6 @@ fn linked_subset(root: &Path, n: usize) {
     }
 }
 
-fn provenance_tool(path: &Path, key: &str) -> String {
-    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    provenance["tools"][key].as_str().unwrap().to_string()
-}
-
 /// The cached features of the images `content` names, made by the backbone with `sha256`.
 fn cached_features(workdir: &Path, content: &str, sha256: &str) -> Vec<f32> {
     let cache = std::fs::read_dir(workdir.join(".feature-cache"))

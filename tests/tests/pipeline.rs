@@ -330,12 +330,6 @@ fn exported_model_equals_features_then_head(precision: &str) {
     assert!(meta.backbone.contains("int8") == (precision == "int8"), "backbone {}", meta.backbone);
 }
 
-/// A value `provenance.json` records under `tools`.
-fn provenance_tool(path: &Path, key: &str) -> String {
-    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    provenance["tools"][key].as_str().unwrap_or_else(|| panic!("{key} in {}", path.display())).to_string()
-}
-
 #[test]
 fn imagenet_backbone_learns_the_synthetic_task() {
     let dir = tempfile::tempdir().unwrap();

@@ -288,37 +288,45 @@ fn quantize_conv(
     let values = kernel.to_f32_vec().map_err(|e| e.to_string())?;
     let out_channels = *dims.first().ok_or_else(|| format!("convolution kernel {kernel_name} has no dims"))? as usize;
     let (q, scales) = quantize_weights(&values, out_channels);
-    let c = out_channels as i64;
-    let (qn, sn, zn) = (format!("{kernel_name}/q"), format!("{kernel_name}/q.scale"), format!("{kernel_name}/q.zero"));
-    initializers.insert(qn.clone(), tensor(&qn, &dims, &q));
-    initializers.insert(sn.clone(), tensor(&sn, &[c], &scales));
-    initializers.insert(zn.clone(), tensor(&zn, &[c], &vec![0i8; out_channels]));
-    weight_nodes.push(node(
-        "DequantizeLinear",
-        &[&qn, &sn, &zn],
-        &format!("{kernel_name}/dq"),
-        &[("axis", Attr::Int(0))],
-    ));
-    conv.input[1] = format!("{kernel_name}/dq");
+    let mut per_channel = PerChannel { initializers, weight_nodes };
+    conv.input[1] = per_channel.dequantized(&kernel_name, &dims, &q, &scales);
     if let (Some(bias_name), Some(sx)) = (conv.input.get(2).cloned(), input_scale)
-        && let Some(bias) = initializers.get(&bias_name)
+        && let Some(bias) = per_channel.initializers.get(&bias_name)
     {
         let b = bias.to_f32_vec().map_err(|e| e.to_string())?;
         let bias_scales: Vec<f32> = scales.iter().map(|sw| sx * sw).collect();
         let qb: Vec<i32> = b.iter().zip(&bias_scales).map(|(v, s)| (v / s).round() as i32).collect();
-        let (qn, sn, zn) = (format!("{bias_name}/q"), format!("{bias_name}/q.scale"), format!("{bias_name}/q.zero"));
-        initializers.insert(qn.clone(), tensor(&qn, &[c], &qb));
-        initializers.insert(sn.clone(), tensor(&sn, &[c], &bias_scales));
-        initializers.insert(zn.clone(), tensor(&zn, &[c], &vec![0i32; out_channels]));
-        weight_nodes.push(node(
-            "DequantizeLinear",
-            &[&qn, &sn, &zn],
-            &format!("{bias_name}/dq"),
-            &[("axis", Attr::Int(0))],
-        ));
-        conv.input[2] = format!("{bias_name}/dq");
+        conv.input[2] = per_channel.dequantized(&bias_name, &[out_channels as i64], &qb, &bias_scales);
     }
     Ok(())
+}
+
+/// Where quantized weights go: their initialisers, and the `DequantizeLinear` nodes that
+/// restore them, one scale per output channel (axis 0), zero points 0.
+struct PerChannel<'a> {
+    initializers: &'a mut HashMap<String, TensorProto>,
+    weight_nodes: &'a mut Vec<NodeProto>,
+}
+
+impl PerChannel<'_> {
+    /// Stores `values` (`dims`, channels first) as `<name>/q` with its scales and zero points;
+    /// returns the name of the dequantized value, `<name>/dq`.
+    fn dequantized<T: cxr_onnx::RawElement + Default>(
+        &mut self,
+        name: &str,
+        dims: &[i64],
+        values: &[T],
+        scales: &[f32],
+    ) -> String {
+        let channels = [scales.len() as i64];
+        let (q, s, z) = (format!("{name}/q"), format!("{name}/q.scale"), format!("{name}/q.zero"));
+        self.initializers.insert(q.clone(), tensor(&q, dims, values));
+        self.initializers.insert(s.clone(), tensor(&s, &channels, scales));
+        self.initializers.insert(z.clone(), tensor(&z, &channels, &vec![T::default(); scales.len()]));
+        let dq = format!("{name}/dq");
+        self.weight_nodes.push(node("DequantizeLinear", &[&q, &s, &z], &dq, &[("axis", Attr::Int(0))]));
+        dq
+    }
 }
 
 fn node(op: &str, inputs: &[&str], output: &str, attrs: &[(&str, Attr)]) -> NodeProto {

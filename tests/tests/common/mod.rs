@@ -197,3 +197,9 @@ pub fn trained(dir: &Path) -> PathBuf {
     ok(run_stage("train", &config, &[]));
     config
 }
+
+/// A value `provenance.json` records under `tools`.
+pub fn provenance_tool(path: &Path, key: &str) -> String {
+    let provenance: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    provenance["tools"][key].as_str().unwrap_or_else(|| panic!("{key} in {}", path.display())).to_string()
+}
