@@ -266,6 +266,18 @@ impl Config {
         }
         c.range("train.augment.rotate_degrees", t.augment.rotate_degrees, 0.0, 45.0, "degrees in [0, 45]")?;
         c.range("train.augment.shift_fraction", t.augment.shift_fraction, 0.0, 0.5, "a fraction in [0, 0.5]")?;
-        c.range("train.augment.brightness", t.augment.brightness, 0.0, 1.0, "a fraction in [0, 1]")
+        c.range("train.augment.brightness", t.augment.brightness, 0.0, 1.0, "a fraction in [0, 1]")?;
+        let a = &t.adapt;
+        c.at_least("train.adapt.folds", a.folds, 2)?;
+        if a.local_weights.is_empty() || a.local_weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err(c.fail("train.adapt.local_weights", "expected a list of positive numbers".into()));
+        }
+        if a.budget.contains(&0) {
+            return Err(c.fail("train.adapt.budget", "sizes are numbers of local images, at least 1".into()));
+        }
+        if let Some(epochs) = a.epochs {
+            c.at_least("train.adapt.epochs", epochs, 1)?;
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,8 @@
 use anyhow::bail;
 use cxr_store::predictions::{Prediction, PriorAdaptation};
 
-use crate::{ModelInfo, decide};
+use crate::ModelInfo;
+use cxr_metrics::decide;
 
 /// Fewer images than this give a prevalence estimate too noisy to correct anything with.
 pub const MIN_IMAGES: usize = 20;

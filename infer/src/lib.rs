@@ -6,6 +6,7 @@
 pub mod adapt;
 pub mod explain;
 pub mod model;
+mod source_model;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
@@ -63,6 +64,8 @@ pub struct Outcome {
     pub single: Option<Prediction>,
     /// The sources adapted to their cohort without labels (`infer.adaptation: prior`).
     pub adaptation: Vec<cxr_store::predictions::PriorAdaptation>,
+    /// In an adapted experiment: the source model's predictions of the same splits.
+    pub source_outputs: Vec<(PathBuf, usize)>,
 }
 
 /// The decision threshold on the positive class's probability, and where it came from:
@@ -110,15 +113,6 @@ fn pixel_differences(ours: &cxr_config::Preprocess, model: &cxr_config::Preproce
     out
 }
 
-/// The class chosen for `probs`: with two classes the positive class wins at `threshold`, else argmax.
-pub fn decide(probs: &[f64], positive: usize, threshold: f64) -> usize {
-    if probs.len() == 2 {
-        if probs[positive] >= threshold { positive } else { 1 - positive }
-    } else {
-        (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0)
-    }
-}
-
 /// A batch ready for the model: uint8 pixels and who they belong to.
 struct Batch {
     pixels: Vec<u8>,
@@ -160,7 +154,7 @@ impl Runner<'_> {
                 );
             }
             let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
-            let predicted = self.info.classes[decide(&p, self.info.positive, self.threshold)].clone();
+            let predicted = self.info.classes[cxr_metrics::decide(&p, self.info.positive, self.threshold)].clone();
             out.push(Prediction { path, label, predicted, probabilities: p });
         }
         Ok(out)
@@ -249,7 +243,14 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         }
         cxr_config::Adaptation::Prior => Some(adapt::check_model(&info)?),
     };
-    let sources = resolve_sources(&layout, options)?;
+    // In an experiment adapted by `train --adapt-from`, its own model's predictions are set
+    // beside its source model's, and the local sample it was fitted on is not predicted again.
+    let adapted = if external || options.out.is_some() || !layout.adaptation().is_file() {
+        None
+    } else {
+        Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?)
+    };
+    let sources = resolve_sources(&layout, options, adapted.as_ref())?;
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }
@@ -265,6 +266,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         threshold,
         single: None,
         adaptation: Vec::new(),
+        source_outputs: Vec::new(),
     };
     let started = Instant::now();
     let mut provenance = Provenance::start("infer", config);
@@ -281,6 +283,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     for source in &sources {
         let run = SourceRun { config, layout: &layout, info: &info, options, format, target: &target, adapt_from };
         run.predict(source, &mut runner, &mut outcome)?;
+    }
+    if let Some(adapted) = &adapted
+        && options.shard.is_none()
+    {
+        let splits: Vec<String> =
+            sources.iter().filter_map(|s| if let Source::Split(n) = s { Some(n.clone()) } else { None }).collect();
+        outcome.source_outputs = source_model::predict(config, &layout, adapted, &splits, options)?;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
@@ -330,13 +339,29 @@ fn open_model(
 }
 
 /// The sources to predict on: those asked for (split names checked, since they name
-/// output files), or every split of the experiment but `train`.
-fn resolve_sources(layout: &Layout, options: &Options) -> anyhow::Result<Vec<Source>> {
+/// output files), or every split of the experiment but `train`; in an adapted experiment,
+/// every split but the local sample its model was fitted on (whose honest figures are the
+/// cross-fitted ones `train` wrote), which may leave none.
+fn resolve_sources(
+    layout: &Layout,
+    options: &Options,
+    adapted: Option<&cxr_store::adaptation::Adaptation>,
+) -> anyhow::Result<Vec<Source>> {
     if options.sources.is_empty() {
         let meta = TensorsMeta::read(&layout.tensors_meta())?;
+        let fitted_on = |name: &str| match adapted {
+            Some(a) => a.local_splits.iter().any(|s| s == name),
+            None => name == "train",
+        };
         let splits: Vec<Source> =
-            meta.splits.iter().filter(|s| s.name != "train").map(|s| Source::Split(s.name.clone())).collect();
-        if splits.is_empty() {
+            meta.splits.iter().filter(|s| !fitted_on(&s.name)).map(|s| Source::Split(s.name.clone())).collect();
+        if let Some(a) = adapted {
+            tracing::info!(
+                "the adapted model was fitted on {}: their figures are the cross-fitted ones in {}",
+                a.local_splits.join(", "),
+                layout.crossfit().display()
+            );
+        } else if splits.is_empty() {
             bail!("no split to predict on besides train; give --split train or image paths");
         }
         return Ok(splits);
@@ -545,14 +570,6 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
 mod tests {
     use super::*;
     use cxr_config::{ChannelOrder, Equalize, Preprocess, ResizeFilter};
-
-    #[test]
-    fn two_classes_decide_at_the_threshold_and_more_by_the_largest() {
-        assert_eq!(decide(&[0.3, 0.7], 1, 0.7), 1, "a probability equal to the threshold is positive");
-        assert_eq!(decide(&[0.31, 0.69], 1, 0.7), 0);
-        assert_eq!(decide(&[0.9, 0.1], 0, 0.5), 0, "the positive class may be the first");
-        assert_eq!(decide(&[0.2, 0.5, 0.3], 0, 0.99), 1, "three classes ignore the threshold");
-    }
 
     #[test]
     fn pixel_differences_name_each_differing_key_as_the_config_spells_it() {

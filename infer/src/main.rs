@@ -88,6 +88,9 @@ fn main() -> ExitCode {
         for (path, n) in &outcome.outputs {
             tracing::info!("{n} predictions -> {}", path.display());
         }
+        for (path, n) in &outcome.source_outputs {
+            tracing::info!("{n} predictions of the unadapted source model -> {}", path.display());
+        }
         if let Some(dir) = &args.explain {
             tracing::info!("heatmaps -> {}", dir.display());
         }

@@ -164,6 +164,16 @@ pub fn threshold_for_sensitivity(scores: &[f64], positive: &[bool], target: f64)
     })
 }
 
+/// The class called for `probs`: with two classes the positive class wins at `threshold`
+/// (a probability equal to it is positive), with three or more the largest probability.
+pub fn decide(probs: &[f64], positive: usize, threshold: f64) -> usize {
+    if probs.len() == 2 {
+        if probs[positive] >= threshold { positive } else { 1 - positive }
+    } else {
+        (0..probs.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap_or(0)
+    }
+}
+
 /// Wilson score interval for `successes / n` at 95% (z = 1.959964). `None` when `n == 0`.
 pub fn wilson(successes: usize, n: usize) -> Option<(f64, f64)> {
     if n == 0 {

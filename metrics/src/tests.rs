@@ -239,3 +239,11 @@ fn macro_auc_is_the_binary_auc_with_two_classes_and_the_mean_of_one_vs_rest_othe
     // A class with no image has no AUC, so there is no macro AUC.
     assert_eq!(macro_auc(&probabilities, &[0, 0, 2, 2, 0], 3), None);
 }
+
+#[test]
+fn two_classes_decide_at_the_threshold_and_more_by_the_largest() {
+    assert_eq!(decide(&[0.3, 0.7], 1, 0.7), 1, "a probability equal to the threshold is positive");
+    assert_eq!(decide(&[0.31, 0.69], 1, 0.7), 0);
+    assert_eq!(decide(&[0.9, 0.1], 0, 0.5), 0, "the positive class may be the first");
+    assert_eq!(decide(&[0.2, 0.5, 0.3], 0, 0.99), 1, "three classes ignore the threshold");
+}

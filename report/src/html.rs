@@ -23,10 +23,13 @@ pub struct Page<'a> {
     pub meta: Option<&'a TensorsMeta>,
     pub train_provenance: Option<&'a Provenance>,
     pub splits: &'a [SplitReport],
+    /// What `train --adapt-from` left, in an adapted experiment.
+    pub adapted: Option<&'a crate::adaptation::Adapted>,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// Text made safe for HTML content and for attribute values in either quote.
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -42,7 +45,7 @@ fn with_ci(v: Option<f64>, lo: Option<f64>, hi: Option<f64>) -> String {
     }
 }
 
-fn img(svg: &str) -> String {
+pub(crate) fn img(svg: &str) -> String {
     // Inline as a data URI: the page stays one self-contained file.
     format!(
         r#"<img alt="plot" src="data:image/svg+xml;base64,{}">"#,
@@ -62,9 +65,12 @@ fn num(v: Option<f64>) -> String {
 }
 
 /// The row whose figures are the honest estimate: an external cohort, else the estimate
-/// split, else a held-out evaluation split; never the split choices were made on.
+/// split, else a held-out evaluation split, else an adapted model's cross-fitted local
+/// sample; never the split choices were made on.
 fn headline(metrics: &[MetricsRow]) -> Option<&MetricsRow> {
-    ["external", "estimate", "evaluation"].iter().find_map(|role| metrics.iter().find(|m| m.role == *role && m.n > 0))
+    ["external", "estimate", "evaluation", "cross-fitted"]
+        .iter()
+        .find_map(|role| metrics.iter().find(|m| m.role == *role && m.n > 0))
 }
 
 impl Page<'_> {
@@ -73,6 +79,10 @@ impl Page<'_> {
         self.head(&mut h);
         self.headline(&mut h);
         self.model(&mut h);
+        if let Some(adapted) = self.adapted {
+            let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();
+            crate::adaptation::section(&mut h, adapted, &metrics);
+        }
         self.metrics(&mut h);
         self.per_class(&mut h);
         self.curves(&mut h);
@@ -100,9 +110,11 @@ impl Page<'_> {
         let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();
         match headline(&metrics) {
             Some(m) => {
+                let note = self.adapted.map(|a| format!("<p>{}</p>", esc(&crate::adaptation::headline_note(a, m))));
                 let _ = write!(
                     h,
-                    r#"<div class="headline"><h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}. Chosen on: {}. Intervals: {}.</p></div>"#,
+                    r#"<div class="headline">{}<h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}. Chosen on: {}. Intervals: {}.</p></div>"#,
+                    note.unwrap_or_default(),
                     esc(&m.split),
                     esc(&m.role),
                     m.n,

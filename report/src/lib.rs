@@ -2,6 +2,7 @@
 //! intervals, ROC and threshold tables (CSV), plots (SVG and PNG), and one
 //! self-contained `index.html`; `report compare` puts experiments side by side.
 
+mod adaptation;
 mod explained;
 mod gallery;
 mod html;
@@ -34,7 +35,7 @@ fn write_table<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> anyhow
     Ok(())
 }
 
-fn write_plot(dir: &Path, name: &str, svg: &str, png: bool) -> anyhow::Result<()> {
+pub(crate) fn write_plot(dir: &Path, name: &str, svg: &str, png: bool) -> anyhow::Result<()> {
     cxr_store::write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
     if png {
         match svg::to_png(svg) {
@@ -110,11 +111,16 @@ fn learning_curves(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Resu
     Ok(Some(Curves { history, accuracy_svg, loss_svg }))
 }
 
-/// A split's path -> patient, from its manifest when this experiment preprocessed it.
-fn patients_of(layout: &Layout, split: &str) -> std::collections::HashMap<String, String> {
-    cxr_store::manifest::read_csv::<cxr_store::manifest::ManifestRow>(&layout.manifest(split))
-        .map(|rows| rows.into_iter().filter(|r| !r.patient.is_empty()).map(|r| (r.path, r.patient)).collect())
-        .unwrap_or_default()
+/// Path -> patient over `splits`, from their manifests when this experiment preprocessed them.
+fn patients_of(layout: &Layout, splits: &[&str]) -> std::collections::HashMap<String, String> {
+    splits
+        .iter()
+        .flat_map(|split| {
+            cxr_store::manifest::read_csv::<cxr_store::manifest::ManifestRow>(&layout.manifest(split))
+                .map(|rows| rows.into_iter().filter(|r| !r.patient.is_empty()).map(|r| (r.path, r.patient)).collect())
+                .unwrap_or_else(|_| Vec::new())
+        })
+        .collect()
 }
 
 /// One evaluated split: its data, table rows and plots.
@@ -131,15 +137,19 @@ pub struct SplitReport {
     pub cases: Vec<(gallery::Case, Option<gallery::Thumbnail>)>,
 }
 
-fn report_split(
-    config: &Config,
-    layout: &Layout,
-    dir: &Path,
-    split: &str,
-    path: &Path,
+/// One predictions file to report: its split name, what it is to the model, the threshold
+/// its calls were made with, whose images they are, and any label-free prior adaptation.
+struct ToReport<'a> {
+    split: &'a str,
+    path: &'a Path,
+    role: tables::Role,
     threshold: Option<f64>,
-    source: Option<&PredictionSource>,
-) -> anyhow::Result<SplitReport> {
+    patients: std::collections::HashMap<String, String>,
+    prior: Option<&'a cxr_store::predictions::PriorAdaptation>,
+}
+
+fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<SplitReport> {
+    let ToReport { split, path, role, threshold, patients, prior } = file;
     let classes = &config.data.classes;
     let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
     if &file_classes != classes {
@@ -150,7 +160,6 @@ fn report_split(
             classes.join(", ")
         );
     }
-    let patients = patients_of(layout, split);
     let data = SplitData::new(split, classes, config.data.positive_index(), &rows, |p| patients.get(p).cloned())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let matrix = data.confusion_matrix();
@@ -170,10 +179,8 @@ fn report_split(
         &bins,
         &["lo", "hi", "count", "mean_predicted", "fraction_positive"],
     )?;
-    let external = source.filter(|s| s.external).map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
-    let role = tables::Role::of(split, external.as_deref());
     let mut metrics = tables::metrics_row(&data, threshold, &role, config.report.bootstrap, config.experiment.seed);
-    if let Some(adapted) = source.and_then(|s| s.adaptation_of(split)) {
+    if let Some(adapted) = prior {
         metrics.adapted_prior = Some(adapted.estimated_prior);
         metrics.chosen_on.push_str(&format!(
             "; probabilities adapted without labels to the prevalence estimated from this split's {} images ({:.3}; the model assumes {:.3})",
@@ -279,26 +286,47 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
     let source = PredictionSource::read(&layout.predictions_source()).ok();
     let threshold = applied_threshold(config, &layout, source.as_ref());
     let files = prediction_files(&layout)?;
-    if files.is_empty() {
+    if files.is_empty() && !layout.adaptation().is_file() {
         bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());
     }
+    let adapted = adaptation::load(&layout, &dir, config)?;
     let mut explainer = gallery_explainer(config, &layout, source.as_ref());
     let mut splits = Vec::new();
+    let external = source
+        .as_ref()
+        .filter(|s| s.external)
+        .map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
     for (split, path) in &files {
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
-        let mut report = report_split(config, &layout, &dir, split, path, threshold, source.as_ref())?;
-        let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
-        let thumbnails = match gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut()) {
-            Ok(thumbnails) => thumbnails,
-            Err(e) => {
-                // Heatmaps are an extra: the report goes on with plain thumbnails.
-                tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}");
-                explainer = None;
-                gallery::thumbnails(&cases, &config.preprocess, None)?
-            }
+        let role = match (&adapted, &external) {
+            (Some(a), None) => adaptation::role_of(split, a),
+            _ => tables::Role::of(split, external.as_deref()),
         };
-        report.cases = cases.into_iter().zip(thumbnails).collect();
+        let prior = source.as_ref().and_then(|s| s.adaptation_of(split));
+        let patients = patients_of(&layout, &[split]);
+        let file = ToReport { split, path, role, threshold, patients, prior };
+        let mut report = report_split(config, &dir, file)?;
+        with_thumbnails(config, &mut report, &mut explainer)?;
         splits.push(report);
+    }
+    if let Some(a) = &adapted {
+        let local: Vec<&str> = a.adaptation.local_splits.iter().map(String::as_str).collect();
+        for extra in adaptation::extra_files(&layout, a, &files) {
+            provenance.input(&extra.split, cxr_store::sha256_file(&extra.path)?);
+            let patients = patients_of(&layout, if extra.split.ends_with(adaptation::CROSSFIT) { &local } else { &[] });
+            let file = ToReport {
+                split: &extra.split,
+                path: &extra.path,
+                role: extra.role,
+                threshold: extra.threshold,
+                patients,
+                prior: None,
+            };
+            let mut report = report_split(config, &dir, file)?;
+            // Heatmaps come from the exported model alone: these calls were made by others.
+            with_thumbnails(config, &mut report, &mut None)?;
+            splits.push(report);
+        }
     }
     let metrics: Vec<MetricsRow> = splits.iter().map(|s| s.metrics.clone()).collect();
     write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
@@ -318,11 +346,32 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
         meta: meta.as_ref(),
         train_provenance: train_provenance.as_ref(),
         splits: &splits,
+        adapted: adapted.as_ref(),
     };
     let index = dir.join("index.html");
     cxr_store::write_atomic(&index, page.render().as_bytes())?;
     provenance.write(&dir, config)?;
     Ok(Summary { index, metrics })
+}
+
+/// Draws `report`'s gallery thumbnails, with the heatmaps of `explainer`'s model when it can.
+fn with_thumbnails(
+    config: &Config,
+    report: &mut SplitReport,
+    explainer: &mut Option<explained::Explainer>,
+) -> anyhow::Result<()> {
+    let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
+    let thumbnails = match gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut()) {
+        Ok(thumbnails) => thumbnails,
+        Err(e) => {
+            // Heatmaps are an extra: the report goes on with plain thumbnails.
+            tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}");
+            *explainer = None;
+            gallery::thumbnails(&cases, &config.preprocess, None)?
+        }
+    };
+    report.cases = cases.into_iter().zip(thumbnails).collect();
+    Ok(())
 }
 
 fn write_confusion(dir: &Path, split: &str, classes: &[String], m: &[Vec<usize>]) -> anyhow::Result<()> {

@@ -19,10 +19,6 @@ pub struct Series {
     pub dashed: bool,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let span = (hi - lo).max(1e-12);
     let raw = span / n as f64;
@@ -42,7 +38,7 @@ fn header(out: &mut String, title: &str) {
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="{W}" height="{H}" fill="white"/><text x="{}" y="24" text-anchor="middle" font-size="16">{}</text>"#,
         W / 2.0,
-        escape(title)
+        crate::html::esc(title)
     );
 }
 
@@ -143,7 +139,7 @@ impl Frame {
             W - RIGHT - 126.0,
             W - RIGHT - 120.0,
             ly + 4.0,
-            escape(&s.name)
+            crate::html::esc(&s.name)
         );
     }
 }
@@ -157,16 +153,29 @@ fn axes(out: &mut String, x_label: &str, y_label: &str) {
         W - RIGHT,
         (LEFT + W - RIGHT) / 2.0,
         H - 12.0,
-        escape(x_label),
+        crate::html::esc(x_label),
         (TOP + H - BOTTOM) / 2.0,
         (TOP + H - BOTTOM) / 2.0,
-        escape(y_label),
+        crate::html::esc(y_label),
         b = H - BOTTOM
     );
 }
 
 /// A line chart with axes, ticks and a legend. `y_range` fixes the y axis (e.g. 0..1).
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], y_range: Option<(f64, f64)>) -> String {
+    line_chart_with_intervals(title, x_label, y_label, series, &[], y_range)
+}
+
+/// [`line_chart`] with a vertical error bar at each point that has an interval:
+/// `intervals[i][j]` is the `(lo, hi)` of series `i`'s point `j` (missing: none).
+pub fn line_chart_with_intervals(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    intervals: &[Vec<Option<(f64, f64)>>],
+    y_range: Option<(f64, f64)>,
+) -> String {
     let frame = Frame::fit(series, y_range);
     let mut out = String::new();
     header(&mut out, title);
@@ -174,6 +183,20 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], 
     axes(&mut out, x_label, y_label);
     for (i, s) in series.iter().enumerate() {
         frame.series(&mut out, i, s);
+        let bars = intervals.get(i).map_or(&[][..], Vec::as_slice);
+        for (&(x, _), interval) in s.points.iter().zip(bars) {
+            if let Some((lo, hi)) = interval.filter(|(lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite()) {
+                let (px, ylo, yhi) = (frame.px(x), frame.py(lo), frame.py(hi));
+                let _ = write!(
+                    out,
+                    r#"<path d="M{:.1},{ylo:.1}V{yhi:.1}M{:.1},{ylo:.1}h8M{:.1},{yhi:.1}h8" stroke="{}" stroke-width="1.2" fill="none"/>"#,
+                    px,
+                    px - 4.0,
+                    px - 4.0,
+                    COLOURS[i % COLOURS.len()]
+                );
+            }
+        }
     }
     out.push_str("</svg>");
     out
@@ -219,10 +242,10 @@ pub fn heatmap(title: &str, classes: &[String], counts: &[Vec<usize>]) -> String
             r#"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><text x="{}" y="{}" text-anchor="middle" font-size="13">{}</text>"#,
             left - 8.0,
             top + (i as f64 + 0.5) * cell + 4.0,
-            escape(class),
+            crate::html::esc(class),
             left + (i as f64 + 0.5) * cell,
             top + size + 20.0,
-            escape(class)
+            crate::html::esc(class)
         );
     }
     let _ = write!(

@@ -77,6 +77,27 @@ impl Layout {
         self.train().join("checkpoint")
     }
 
+    /// `EXP/train/adaptation.json`: written by `train --adapt-from` (what the local sample chose).
+    pub fn adaptation(&self) -> PathBuf {
+        self.train().join("adaptation.json")
+    }
+
+    /// `EXP/train/budget.csv`: the label-budget curve of `train --adapt-from`.
+    pub fn budget(&self) -> PathBuf {
+        self.train().join("budget.csv")
+    }
+
+    /// `EXP/train/crossfit.csv`: the adapted model's cross-fitted predictions of the local
+    /// sample (each image scored by a refit that did not see it).
+    pub fn crossfit(&self) -> PathBuf {
+        self.train().join("crossfit.csv")
+    }
+
+    /// `EXP/train/crossfit_source.csv`: the source model's predictions of the same images.
+    pub fn crossfit_source(&self) -> PathBuf {
+        self.train().join("crossfit_source.csv")
+    }
+
     /// `<workdir>/.feature-cache/`: backbone features keyed by what they were computed from,
     /// shared by the experiments of one workdir.
     pub fn feature_cache(&self) -> PathBuf {
@@ -96,6 +117,12 @@ impl Layout {
     /// `EXP/predictions/model.json`: the model and threshold behind the predictions.
     pub fn predictions_source(&self) -> PathBuf {
         self.predictions_dir().join("model.json")
+    }
+
+    /// `EXP/predictions/source/`: in an adapted experiment, the source model's predictions
+    /// of the same images, for the report to set beside the adapted model's.
+    pub fn source_predictions_dir(&self) -> PathBuf {
+        self.predictions_dir().join("source")
     }
 
     /// `EXP/predictions/<source>.<extension>` (`csv` or `jsonl`).

@@ -2,6 +2,7 @@
 //! manifests and rejects (CSV), metadata and provenance (JSON), and the folder
 //! layout of an experiment. All writes are atomic (temporary file, then rename).
 
+pub mod adaptation;
 mod atomic;
 pub mod heatmaps;
 pub mod history;

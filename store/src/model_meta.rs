@@ -32,6 +32,26 @@ pub const PRIOR: &str = "cxr.prior";
 /// Where Grad-CAM reads the graph (JSON, [`ExplainMeta`]): the last convolution's
 /// activations and each Dense layer of the head.
 pub const EXPLAIN: &str = "cxr.explain";
+/// The source model an adapted model was refitted from, and with how many local images
+/// (JSON, [`AdaptedFrom`]); absent in a model trained from its own data alone.
+pub const ADAPTED_FROM: &str = "cxr.adapted_from";
+
+/// What `train --adapt-from` records in the model it writes: which model it adapted and
+/// on what local sample.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptedFrom {
+    /// The source model's path as the run found it (`SOURCE_EXP/train/model.onnx`).
+    pub source_model: String,
+    pub source_sha256: String,
+    /// Labelled local images the head was refitted with, and their patients.
+    pub local_images: usize,
+    pub local_patients: usize,
+    /// The weight of one local image relative to one source image.
+    pub local_weight: f64,
+    /// Cross-fitting folds the weight, temperature and threshold were chosen with.
+    pub folds: usize,
+}
 
 /// The values of `model.onnx` that a Grad-CAM graph (`cxr-explain`) is built from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +97,8 @@ pub struct ModelMeta {
     pub prior: Option<f64>,
     /// Where Grad-CAM reads the graph (absent in older models).
     pub explain: Option<ExplainMeta>,
+    /// Set in a model refitted from another by `train --adapt-from`.
+    pub adapted_from: Option<AdaptedFrom>,
 }
 
 /// The text of a channel order in model metadata and `tensors/meta.json`.
@@ -113,6 +135,9 @@ impl ModelMeta {
         }
         if let Some(e) = &self.explain {
             pairs.push((EXPLAIN, serde_json::to_string(e).expect("serialisable")));
+        }
+        if let Some(a) = &self.adapted_from {
+            pairs.push((ADAPTED_FROM, serde_json::to_string(a).expect("serialisable")));
         }
         pairs
     }
@@ -166,6 +191,9 @@ impl ModelMeta {
             explain: get(EXPLAIN)
                 .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {EXPLAIN} metadata: {e}")))
                 .transpose()?,
+            adapted_from: get(ADAPTED_FROM)
+                .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {ADAPTED_FROM} metadata: {e}")))
+                .transpose()?,
         })
     }
 
@@ -217,6 +245,14 @@ mod tests {
                 pooling: cxr_config::Pooling::Avg,
                 layers: vec![ExplainLayer { kernel: "head/dense0.kernel".into(), output: "gemm_9".into() }],
             }),
+            adapted_from: Some(AdaptedFrom {
+                source_model: "runs/kermany/train/model.onnx".into(),
+                source_sha256: "0f".repeat(32),
+                local_images: 200,
+                local_patients: 150,
+                local_weight: 16.0,
+                folds: 5,
+            }),
         }
     }
 
@@ -233,6 +269,8 @@ mod tests {
         assert!(ModelMeta::from_lookup(bad_prior).unwrap_err().contains("cxr.prior"));
         let bad_explain = |k: &str| if k == EXPLAIN { Some("{\"activations\": 3}") } else { get(k) };
         assert!(ModelMeta::from_lookup(bad_explain).unwrap_err().contains("cxr.explain"));
+        let bad_adapted = |k: &str| if k == ADAPTED_FROM { Some("{}") } else { get(k) };
+        assert!(ModelMeta::from_lookup(bad_adapted).unwrap_err().contains("cxr.adapted_from"));
         let (t, why) = meta().decision_threshold(Threshold::FromValidation).unwrap();
         assert_eq!(t, 0.8125);
         assert!(why.contains("metadata"));

@@ -273,7 +273,10 @@ pub fn fit(
             train.dim,
             shape.input
         );
-        let (loss_sum, correct) = train_epoch(config, shape, artifacts, train, state, epoch, hooks.show_progress)?;
+        let weights = class_weights(config, &train.labels);
+        let row_weights: Vec<f64> = train.labels.iter().map(|&l| weights[l as usize]).collect();
+        let (loss_sum, correct) =
+            train_epoch(config, shape, artifacts, train, &row_weights, state, epoch, hooks.show_progress)?;
         let (val_loss, val_probs) = evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
         let figures = val_figures(val_loss, &val_probs, &val.labels, config.data.positive_index());
         let train_figures = (loss_sum / train.len() as f64, correct as f64 / train.len() as f64);
@@ -287,20 +290,42 @@ pub fn fit(
     Ok(())
 }
 
-/// One epoch over the shuffled train split, batch by batch; returns the class-weighted
-/// loss summed over rows and the count of rows called right.
+/// Trains a fresh head for `epochs` epochs on `train`, each row's loss weighted by
+/// `row_weights`, without validation or checkpoints, and returns the last epoch's
+/// parameters: the refits of `train --adapt-from`, whose choices are made by cross-fitting.
+pub fn fit_weighted(
+    config: &Config,
+    shape: &HeadShape,
+    artifacts: &mut Artifacts,
+    train: &SplitFeatures,
+    row_weights: &[f64],
+    epochs: usize,
+) -> anyhow::Result<Params> {
+    anyhow::ensure!(row_weights.len() == train.len(), "{} weights for {} rows", row_weights.len(), train.len());
+    anyhow::ensure!(!train.is_empty(), "nothing to fit on");
+    let mut state = fresh_state(config, shape, String::new());
+    for epoch in 0..epochs {
+        train_epoch(config, shape, artifacts, train, row_weights, &mut state, epoch, false)?;
+        state.epochs_done += 1;
+    }
+    Ok(state.params)
+}
+
+/// One epoch over the shuffled train split, batch by batch, each row's loss weighted by
+/// `row_weights`; returns the weighted loss summed over rows and the count of rows called right.
+#[allow(clippy::too_many_arguments)]
 fn train_epoch(
     config: &Config,
     shape: &HeadShape,
     artifacts: &mut Artifacts,
     train: &SplitFeatures,
+    row_weights: &[f64],
     state: &mut State,
     epoch: usize,
     show_progress: bool,
 ) -> anyhow::Result<(f64, usize)> {
     let t = &config.train;
     let seed = config.experiment.seed;
-    let weights = class_weights(config, &train.labels);
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, epoch as u64 + 1, 0)));
     let steps = order.len().div_ceil(t.batch_size);
@@ -309,7 +334,7 @@ fn train_epoch(
     for (step, batch) in order.chunks(t.batch_size).enumerate() {
         let rows = batch.len();
         let (x, y) = gather(train, batch);
-        let w: Vec<f32> = y.iter().map(|&l| (weights[l as usize] / rows as f64) as f32).collect();
+        let w: Vec<f32> = batch.iter().map(|&i| (row_weights[i] / rows as f64) as f32).collect();
         let masks = dropout_masks(seed, epoch, step, rows, shape, config.model.head.dropout);
         let mut inputs = vec![
             ("features".to_string(), Input::F32(vec![rows, train.dim], x)),

@@ -4,6 +4,7 @@
 //! (`training_model.onnx`, `eval_model.onnx`, `optimizer_model.onnx`,
 //! `checkpoint/`), and `model.onnx` is exported as one self-contained model.
 
+pub mod adapt;
 pub mod augment;
 pub mod backbone;
 mod checkpoint;
@@ -71,8 +72,9 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(config: &Config, options: &Options) -> anyhow::Result<Setup> {
-        let layout = Layout::new(config);
+    /// The engine and backbone of the experiment at `layout`, trained under `config` (an
+    /// int8 backbone is calibrated on that experiment's train images).
+    fn new(config: &Config, layout: Layout, options: &Options) -> anyhow::Result<Setup> {
         let meta = read_tensors_meta(config, &layout)?;
         let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
         let spec = FeatureSpec::from_config(config);
@@ -108,19 +110,20 @@ fn cached_splits(config: &Config) -> &'static [&'static str] {
 /// cache; a later `train` without `--shard` merges the parts and fits the head. Returns
 /// the rows computed.
 pub fn run_shard(config: &Config, options: &Options, shard: cxr_store::shard::Shard) -> anyhow::Result<usize> {
-    let setup = Setup::new(config, options)?;
+    let setup = Setup::new(config, Layout::new(config), options)?;
     features::compute_shard(&setup.job(config, options), cached_splits(config), shard)
 }
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
-    let setup = Setup::new(config, options)?;
+    let setup = Setup::new(config, Layout::new(config), options)?;
     let (layout, meta, engine, backbone, encoded) =
         (&setup.layout, &setup.meta, &setup.engine, &setup.backbone, &setup.encoded);
     let mut provenance = Provenance::start("train", config);
     provenance.input("tensors.content_hash", meta.content_hash.clone());
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
+    remove_adaptation_outputs(layout)?;
     // model.onnx's bulk goes to disk while the features are computed and the head trains.
     let model_writer = export::ModelWriter::start(layout.model(), encoded.prefix.clone())?;
     let job = setup.job(config, options);
@@ -188,6 +191,19 @@ impl Summary {
             paused_after: Some(state.epochs_done),
         }
     }
+}
+
+/// What an earlier `train --adapt-from` in this experiment wrote: it describes another model.
+fn remove_adaptation_outputs(layout: &Layout) -> anyhow::Result<()> {
+    for file in [layout.adaptation(), layout.budget(), layout.crossfit(), layout.crossfit_source()] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", file.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether training has nothing left to do: every epoch run, or stopped early.
@@ -434,6 +450,7 @@ fn model_meta(
         prior: calibrated.mean_positive(config.data.positive_index()),
         // Filled in by `export_tail`, which names the head's values.
         explain: None,
+        adapted_from: None,
     }
 }
 

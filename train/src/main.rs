@@ -28,6 +28,15 @@ struct Args {
     /// without --shard merges them and fits the head.
     #[arg(long, value_name = "I/N", conflicts_with_all = ["resume", "stop_after_epoch", "build_backbone"])]
     shard: Option<cxr_store::shard::Shard>,
+    /// Adapt SOURCE_EXP's model to this experiment's labelled local images (every split but
+    /// test): its head refitted on its training features plus the local images, weighted;
+    /// weight, temperature and threshold chosen by cross-fitting over the local sample.
+    #[arg(
+        long,
+        value_name = "SOURCE_EXP",
+        conflicts_with_all = ["resume", "stop_after_epoch", "build_backbone", "shard"]
+    )]
+    adapt_from: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +53,12 @@ fn main() -> ExitCode {
             show_progress: args.common.show_progress(),
             device: args.device.map(Into::into),
         };
+        if let Some(source) = &args.adapt_from {
+            let summary = cxr_train::adapt::run(&config, &options, source)?;
+            log_adaptation(&summary);
+            tracing::info!("model: {}", cxr_store::layout::Layout::new(&config).model().display());
+            return Ok(());
+        }
         if let Some(shard) = args.shard {
             let rows = cxr_train::run_shard(&config, &options, shard)?;
             tracing::info!(
@@ -82,4 +97,31 @@ fn main() -> ExitCode {
         tracing::info!("model: {}", layout.model().display());
         Ok(())
     })
+}
+
+/// The adaptation's figures: the source model's and the adapted model's, cross-fitted.
+fn log_adaptation(summary: &cxr_train::adapt::Summary) {
+    let a = &summary.adaptation;
+    let figure = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let line = |what: &str, row: &cxr_store::adaptation::BudgetRow| {
+        tracing::info!(
+            "{what}: accuracy {} sensitivity {} specificity {} ROC AUC {}",
+            figure(row.accuracy),
+            figure(row.sensitivity),
+            figure(row.specificity),
+            figure(row.auc)
+        );
+    };
+    tracing::info!(
+        "adapted with {} local images ({} patients), local weight {}, {} refits in {:.1}s; cross-fitted on the local sample:",
+        a.local_images,
+        a.local_patients,
+        a.local_weight,
+        a.refits,
+        a.seconds
+    );
+    if let (Some(first), Some(last)) = (summary.budget.first(), summary.budget.last()) {
+        line("  source model", first);
+        line("  adapted", last);
+    }
 }

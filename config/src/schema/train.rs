@@ -18,6 +18,36 @@ pub struct Train {
     pub feature_batch_size: usize,
     /// How the exported probabilities are calibrated on the validation split.
     pub calibration: Calibration,
+    /// `train --adapt-from SOURCE_EXP`: refitting a source model's head with this
+    /// experiment's labelled local images.
+    pub adapt: Adapt,
+}
+
+/// Site adaptation (`train --adapt-from`): the head is refitted on the source experiment's
+/// training features plus this experiment's local sample (every split but `test`), the
+/// local images weighted; everything chosen is chosen by cross-fitting over the local
+/// sample, so no local image is scored by a model that saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Adapt {
+    /// Cross-fitting folds over the local sample, grouped by patient and stratified by class.
+    pub folds: usize,
+    /// Candidate weights of one local image relative to one source image (each group's
+    /// classes weighted within the group as `train.class_weights` says); the candidate with
+    /// the best cross-fitted ROC AUC on the local sample is used (ties: the smaller).
+    pub local_weights: Vec<f64>,
+    /// Local-sample sizes of the label-budget curve (refits on nested subsets of each
+    /// fold's training part; sizes the part cannot reach are left out, the whole part is
+    /// always a point). Empty: no curve.
+    pub budget: Vec<usize>,
+    /// Epochs of every refit; none: as many as the source run's exported epoch.
+    pub epochs: Option<usize>,
+}
+
+impl Default for Adapt {
+    fn default() -> Self {
+        Self { folds: 5, local_weights: vec![1.0, 4.0, 16.0, 64.0], budget: vec![25, 50, 100, 200, 400], epochs: None }
+    }
 }
 
 /// Probability calibration, fitted on `val` after training and built into `model.onnx`.
@@ -43,6 +73,7 @@ impl Default for Train {
             augment: Augment::default(),
             feature_batch_size: 32,
             calibration: Calibration::Temperature,
+            adapt: Adapt::default(),
         }
     }
 }

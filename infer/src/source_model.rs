@@ -1,0 +1,72 @@
+//! In an experiment adapted by `train --adapt-from`: the unadapted source model's
+//! predictions of the same splits, in `EXP/predictions/source/`, so that `report` measures
+//! the gain on the same images instead of claiming it.
+
+use std::path::PathBuf;
+
+use cxr_config::{Config, OutputFormat};
+use cxr_store::adaptation::Adaptation;
+use cxr_store::layout::Layout;
+use cxr_store::predictions::PredictionSource;
+
+use crate::{ModelInfo, Options, Runner, open_model, predict_split, threshold};
+
+/// Predicts `splits` with the source model `adaptation` names, when it is still the file
+/// that was adapted (else a warning says why there is no comparison); returns the files.
+pub(crate) fn predict(
+    config: &Config,
+    layout: &Layout,
+    adaptation: &Adaptation,
+    splits: &[String],
+    options: &Options,
+) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+    let path = PathBuf::from(&adaptation.source_model);
+    let dir = layout.source_predictions_dir();
+    if dir.is_dir() {
+        std::fs::remove_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
+    }
+    if splits.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !path.is_file() {
+        tracing::warn!(
+            "the source model {} is not there (from this folder): the report cannot set it beside the adapted model",
+            path.display()
+        );
+        return Ok(Vec::new());
+    }
+    let info = ModelInfo::load(&path, config)?;
+    let sha256 = cxr_store::sha256_bytes(&info.bytes);
+    if sha256 != adaptation.source_model_sha256 {
+        tracing::warn!(
+            "{} changed since this experiment was adapted from it (SHA-256 {sha256}, adapted from {}): the report cannot set it beside the adapted model",
+            path.display(),
+            adaptation.source_model_sha256
+        );
+        return Ok(Vec::new());
+    }
+    let (threshold, threshold_source) = threshold(config, layout, &info)?;
+    let plain = Options { explain: None, ..options.clone() };
+    let (_engine, session, _, _) = open_model(config, &plain, &info, 1)?;
+    let mut runner = Runner { session, info: &info, threshold, explaining: None };
+    let mut written = Vec::new();
+    for split in splits {
+        let predictions = predict_split(config, layout, &info, split, &mut runner, &plain)?;
+        let out = dir.join(format!("{split}.csv"));
+        cxr_store::predictions::write(&out, OutputFormat::Csv, &info.classes, &predictions)?;
+        written.push((out, predictions.len()));
+    }
+    let source = PredictionSource {
+        model_path: path.display().to_string(),
+        model_sha256: sha256,
+        experiment: Some(adaptation.source_experiment.clone()),
+        external: true,
+        backbone: info.meta.backbone.clone(),
+        temperature: info.meta.temperature,
+        threshold,
+        threshold_source,
+        adaptation: Vec::new(),
+    };
+    source.write(&dir.join("model.json"))?;
+    Ok(written)
+}
