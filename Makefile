@@ -27,6 +27,7 @@ help:
 	@echo "make test    - set up, then fmt + clippy + every test"
 	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/, nasm into .tools/ (idempotent)"
 	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
+	@echo "make experiment CONFIG=site.yaml ADAPT_FROM=runs/kermany - adapt another experiment's model to a site's labelled images"
 	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"

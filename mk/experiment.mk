@@ -11,6 +11,7 @@ SHELL := /bin/bash
 CONFIG ?= configs/demo.yaml
 BIN ?= target/debug
 SET ?=
+ADAPT_FROM ?=
 export CONFIG SET
 ifeq ($(EXP),)
 $(error EXP is not set: use `make experiment CONFIG=...` from the project root)
@@ -27,14 +28,15 @@ all: $(EXP)/report/index.html
 
 $(STAMPS)/%.hash: FORCE
 	@mkdir -p $(STAMPS)
-	@hash=$$($(STAGE) $(BIN)/$* --print-stage-hash); \
+	@hash="$$($(STAGE) $(BIN)/$* --print-stage-hash)$(if $(filter train,$*),$(ADAPT_FROM))"; \
 	if [[ ! -f $@ || "$$(cat $@)" != "$$hash" ]]; then echo "$$hash" > $@.tmp && mv $@.tmp $@; fi
 
 $(EXP)/tensors/meta.json: $(STAMPS)/preprocess.hash $(BIN)/preprocess
 	$(STAGE) $(BIN)/preprocess $(STAGE_FLAGS)
 
-$(EXP)/train/model.onnx: $(EXP)/tensors/meta.json $(STAMPS)/train.hash $(BIN)/train
-	$(STAGE) $(BIN)/train $(STAGE_FLAGS)
+# ADAPT_FROM=SOURCE_EXP: `train --adapt-from` (site adaptation); reruns when the source model changes.
+$(EXP)/train/model.onnx: $(EXP)/tensors/meta.json $(STAMPS)/train.hash $(BIN)/train $(if $(ADAPT_FROM),$(ADAPT_FROM)/train/model.onnx)
+	$(STAGE) $(BIN)/train $(STAGE_FLAGS) $(if $(ADAPT_FROM),--adapt-from $(ADAPT_FROM))
 
 $(EXP)/predictions/provenance.json: $(EXP)/train/model.onnx $(STAMPS)/infer.hash $(BIN)/infer
 	$(STAGE) $(BIN)/infer $(STAGE_FLAGS)

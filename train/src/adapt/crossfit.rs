@@ -47,10 +47,9 @@ impl Sample {
         out
     }
 
-    /// Patients of `rows` in a seeded order that keeps every prefix close to the classes'
-    /// shares: patients are shuffled within each class, then merged by taking next from
-    /// the class furthest behind its share.
-    fn stratified_patient_order(&self, rows: &[usize], seed: u64) -> Vec<Vec<usize>> {
+    /// The patients of `rows` (each as its rows among `rows`) by class, shuffled within
+    /// each class by `seed`.
+    fn shuffled_strata(&self, rows: &[usize], seed: u64) -> Vec<Vec<Vec<usize>>> {
         let wanted: std::collections::HashSet<usize> = rows.iter().copied().collect();
         let mut strata: Vec<Vec<Vec<usize>>> = vec![Vec::new(); self.classes];
         for (class, members) in self.patients_in_order() {
@@ -63,6 +62,14 @@ impl Sample {
         for stratum in &mut strata {
             stratum.shuffle(&mut rng);
         }
+        strata
+    }
+
+    /// Patients of `rows` in a seeded order that keeps every prefix close to the classes'
+    /// shares: patients are shuffled within each class, then merged by taking next from
+    /// the class furthest behind its share.
+    fn stratified_patient_order(&self, rows: &[usize], seed: u64) -> Vec<Vec<usize>> {
+        let strata = self.shuffled_strata(rows, seed);
         let total: usize = strata.iter().map(Vec::len).sum();
         let mut taken = vec![0usize; self.classes];
         let mut out = Vec::with_capacity(total);
@@ -81,15 +88,16 @@ impl Sample {
     }
 }
 
-/// The fold of every row: whole patients dealt in turn to `folds` folds, in a seeded order
-/// stratified by class. Fewer folds when there are fewer patients. Returns the fold of each
-/// row and the number of folds.
+/// The fold of every row: whole patients of each class, in a seeded order, dealt in turn to
+/// `folds` folds (the dealing goes on from class to class, so fold sizes stay even). Fewer
+/// folds when there are fewer patients. Returns the fold of each row and the number of folds.
 pub fn assign_folds(sample: &Sample, folds: usize, seed: u64) -> (Vec<usize>, usize) {
     let all: Vec<usize> = (0..sample.len()).collect();
-    let order = sample.stratified_patient_order(&all, seed);
-    let folds = folds.min(order.len()).max(1);
+    let strata = sample.shuffled_strata(&all, seed);
+    let patients: usize = strata.iter().map(Vec::len).sum();
+    let folds = folds.min(patients).max(1);
     let mut fold_of = vec![0; sample.len()];
-    for (i, rows) in order.iter().enumerate() {
+    for (i, rows) in strata.iter().flatten().enumerate() {
         for &r in rows {
             fold_of[r] = i % folds;
         }
@@ -251,6 +259,13 @@ mod tests {
     #[test]
     fn folds_keep_patients_whole_and_hold_both_classes() {
         let s = sample();
+        for k in [2, 3, 5] {
+            let (fold_of, folds) = assign_folds(&s, k, 7);
+            for f in 0..folds {
+                let labels: Vec<usize> = (0..s.len()).filter(|&r| fold_of[r] == f).map(|r| s.labels[r]).collect();
+                assert!(labels.contains(&0) && labels.contains(&1), "{k} folds: fold {f} lacks a class");
+            }
+        }
         let (fold_of, folds) = assign_folds(&s, 5, 7);
         assert_eq!(folds, 5);
         for (a, b) in (0..s.len()).flat_map(|a| (0..s.len()).map(move |b| (a, b))) {
