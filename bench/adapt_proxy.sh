@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${SIZES:-25 100 200}
 seeds=${SEEDS:-0 1 2}
-bin=target/debug
+bin=${BIN:-target/debug}
 data=../shared/data/chest_xray_224/train
 work=runs/proxy
 mkdir -p "$work" bench/out

@@ -131,6 +131,23 @@ pub fn library_candidates(runtime: &Runtime, device: Device) -> Vec<PathBuf> {
     out
 }
 
+/// The variable ONNX Runtime reads when its environment is created: set, it writes no
+/// device id or event database (`$XDG_CACHE_HOME` or `~/.cache/Microsoft/DeveloperTools/`).
+pub const TELEMETRY_ENV: &str = "ORT_DISABLE_TELEMETRY";
+
+/// Turns ONNX Runtime's telemetry off for this process: nothing leaves the experiment
+/// folder unasked. Its C++ code reads the variable when the environment is created, and
+/// `DisableTelemetryEvents` (which `with_telemetry(false)` calls) comes too late to stop
+/// the files. Call it first thing in `main`, while the process has one thread.
+#[allow(unsafe_code)]
+pub fn disable_telemetry() {
+    if std::env::var_os(TELEMETRY_ENV).is_none() {
+        // SAFETY: called at the start of `main`, before any other thread exists, so no
+        // other thread can read the environment while it changes.
+        unsafe { std::env::set_var(TELEMETRY_ENV, "1") };
+    }
+}
+
 impl Engine {
     /// Loads the ONNX Runtime library for `device` and creates the environment.
     ///
@@ -320,7 +337,8 @@ fn process_environment(library: PathBuf) -> Result<(PathBuf, ort::environment::E
     }
     let builder =
         ort::init_from(&library).map_err(|e| EngineError::Load { path: library.clone(), message: e.to_string() })?;
-    let env = builder.with_name("cxr").build().map_err(ort_err)?;
+    // Nothing leaves the experiment folder unasked: no usage events from ONNX Runtime.
+    let env = builder.with_name("cxr").with_telemetry(false).build().map_err(ort_err)?;
     tracing::debug!(library = %library.display(), "ONNX Runtime loaded");
     *slot = Some((library.clone(), env.clone()));
     Ok((library, env))

@@ -49,6 +49,8 @@ pub struct Options {
     pub shard: Option<cxr_store::shard::Shard>,
     /// Also draw each image's Grad-CAM heatmap (`--explain DIR`).
     pub explain: Option<explain::ExplainOptions>,
+    /// Go on when the model and tensors do not belong together (`--allow-stale`), and say so.
+    pub allow_stale: bool,
 }
 
 /// What one run produced.
@@ -231,11 +233,18 @@ impl SourceRun<'_> {
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
+    let shard = options.shard.map(|s| s.to_string());
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "infer", shard.as_deref())?;
     let layout = Layout::new(config);
     let model_path = options.model.clone().unwrap_or_else(|| layout.model());
+    let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
+    let stale = if external { Vec::new() } else { cxr_store::integrity::trained_model(&layout)? };
+    let stale = cxr_store::integrity::check(stale, options.allow_stale).map_err(anyhow::Error::msg)?;
+    for line in &stale {
+        tracing::warn!("--allow-stale: {line}");
+    }
     let info = ModelInfo::load(&model_path, config)?;
     let (threshold, threshold_source) = threshold(config, &layout, &info)?;
-    let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
     let adapt_from = match config.infer.adaptation {
         cxr_config::Adaptation::None => None,
         cxr_config::Adaptation::Prior if options.shard.is_some() => {
@@ -273,6 +282,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
     provenance.tool("provider", provider.to_string());
     provenance.tool("onnxruntime", engine.version());
+    if let Ok(meta) = TensorsMeta::read(&layout.tensors_meta()) {
+        provenance.input("tensors.content_hash", meta.content_hash);
+    }
     let target = match options.shard {
         Some(shard) => {
             provenance.tool("shard", format!("{}/{}", shard.index, shard.count));
@@ -303,6 +315,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             threshold,
             threshold_source,
             adaptation: outcome.adaptation.clone(),
+            stale,
         };
         source.write(&target.predictions_source())?;
         provenance.write(&target.predictions_dir(), config)?;
@@ -511,6 +524,7 @@ pub fn doctor_line(p: &Prediction, classes: &[String]) -> String {
 
 /// Concatenates the prediction files of `count` shards, in shard order, into `EXP/predictions/`.
 pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "infer --merge", None)?;
     let layout = Layout::new(config);
     // provenance.json is written last by an infer run: its presence means the shard is complete.
     let shards =

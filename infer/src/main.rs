@@ -44,6 +44,11 @@ struct Args {
     /// With --explain: draw the evidence for this class instead of each image's call.
     #[arg(long, value_name = "NAME", requires = "explain")]
     explain_class: Option<String>,
+    /// Go on when train/model.onnx and the tensors do not belong together (retrained or
+    /// preprocessed again since, or a train folder that mixes two runs); the predictions
+    /// and the report then say so.
+    #[arg(long)]
+    allow_stale: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -53,6 +58,7 @@ enum FormatArg {
 }
 
 fn main() -> ExitCode {
+    cxr_engine::disable_telemetry();
     let args = Args::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Infer, |config| {
         if let Some(count) = args.merge {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
                 .explain
                 .clone()
                 .map(|dir| cxr_infer::explain::ExplainOptions { dir, class: args.explain_class.clone() }),
+            allow_stale: args.allow_stale,
         };
         let outcome = cxr_infer::run(&config, &options)?;
         if let Some(p) = &outcome.single {

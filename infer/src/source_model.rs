@@ -66,6 +66,7 @@ pub(crate) fn predict(
         threshold,
         threshold_source,
         adaptation: Vec::new(),
+        stale: Vec::new(),
     };
     source.write(&dir.join("model.json"))?;
     Ok(written)

@@ -40,6 +40,8 @@ pub struct Options {
 
 /// Runs the stage for `config`.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
+    let shard = options.shard.map(|s| s.to_string());
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "preprocess", shard.as_deref())?;
     let threads = config.preprocess.worker_threads();
     let mut provenance = Provenance::start("preprocess", config);
     if config.data.adapter == Adapter::Synthetic {

@@ -40,6 +40,7 @@ impl SliceSplits for Shard {
 
 /// Concatenates the `count` shard stores of this experiment into `EXP/tensors/`.
 pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "preprocess --merge", None)?;
     let layout = Layout::new(config);
     let expected_hash = config.section_hash(SECTIONS);
     let shards = cxr_store::shard::complete_shards(&layout, count, "preprocess", Layout::tensors_meta)

@@ -185,10 +185,8 @@ pub fn section(h: &mut String, adapted: &Adapted, metrics: &[MetricsRow]) {
     h.push_str("<table><tr><th>images</th><th>model</th><th>N</th><th>accuracy</th><th>sensitivity</th><th>specificity</th><th>ROC AUC</th></tr>");
     for adapted_row in metrics.iter().filter(|m| m.role == "evaluation" || m.role == "cross-fitted") {
         let source = source_split(&adapted_row.split);
-        for (label, m) in [
-            ("source model", metrics.iter().find(|m| m.split == source)),
-            ("adapted", Some(adapted_row)),
-        ] {
+        for (label, m) in [("source model", metrics.iter().find(|m| m.split == source)), ("adapted", Some(adapted_row))]
+        {
             let Some(m) = m else { continue };
             let _ = write!(
                 h,
@@ -219,7 +217,6 @@ pub fn section(h: &mut String, adapted: &Adapted, metrics: &[MetricsRow]) {
     }
     h.push_str("</table>");
 }
-
 
 /// A figure with its interval, as the page's tables show it.
 fn cell(v: Option<f64>, lo: Option<f64>, hi: Option<f64>) -> String {

@@ -25,6 +25,8 @@ pub struct Page<'a> {
     pub splits: &'a [SplitReport],
     /// What `train --adapt-from` left, in an adapted experiment.
     pub adapted: Option<&'a crate::adaptation::Adapted>,
+    /// What did not belong together (`--allow-stale`): said before anything else.
+    pub stale: &'a [String],
 }
 
 /// Text made safe for HTML content and for attribute values in either quote.
@@ -99,11 +101,23 @@ impl Page<'_> {
             h,
             r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: chest X-ray report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;max-width:200px;font-size:11px}}.gallery img{{height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{overflow-wrap:anywhere}}</style></head><body>
-<h1>Experiment <code>{name}</code></h1>
+{stale}<h1>Experiment <code>{name}</code></h1>
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
             positive = esc(&c.data.classes[c.data.positive_index()]),
+            stale = self.stale_banner(),
         );
+    }
+
+    /// Said before anything else when the figures mix outputs that do not belong together.
+    fn stale_banner(&self) -> String {
+        if self.stale.is_empty() {
+            return String::new();
+        }
+        let items: String = self.stale.iter().map(|l| format!("<li>{}</li>", esc(l))).collect();
+        format!(
+            r#"<div class="headline optimistic"><p><b>Stale: these figures mix outputs that do not belong together (--allow-stale).</b></p><ul>{items}</ul></div>"#
+        )
     }
 
     fn headline(&self, h: &mut String) {

@@ -23,6 +23,14 @@ use serde::Serialize;
 use crate::svg::Series;
 use crate::tables::{METRICS_COLUMNS, MetricsRow, SplitData};
 
+/// How to run the report.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Go on when the predictions, the model and the tensors do not belong together, and
+    /// say so on the page's first line.
+    pub allow_stale: bool,
+}
+
 /// What a finished report contains.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -277,13 +285,15 @@ fn gallery_explainer(
 }
 
 /// Runs the stage.
-pub fn run(config: &Config) -> anyhow::Result<Summary> {
+pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "report", None)?;
     let layout = Layout::new(config);
     let dir = layout.report();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut provenance = Provenance::start("report", config);
     let curves = learning_curves(&layout, &dir, config)?;
     let source = PredictionSource::read(&layout.predictions_source()).ok();
+    let stale = stale_inputs(&layout, source.as_ref(), options)?;
     let threshold = applied_threshold(config, &layout, source.as_ref());
     let files = prediction_files(&layout)?;
     if files.is_empty() && !layout.adaptation().is_file() {
@@ -292,10 +302,8 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
     let adapted = adaptation::load(&layout, &dir, config)?;
     let mut explainer = gallery_explainer(config, &layout, source.as_ref());
     let mut splits = Vec::new();
-    let external = source
-        .as_ref()
-        .filter(|s| s.external)
-        .map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
+    let external =
+        source.as_ref().filter(|s| s.external).map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
     for (split, path) in &files {
         provenance.input(&format!("predictions/{split}.csv"), cxr_store::sha256_file(path)?);
         let role = match (&adapted, &external) {
@@ -347,11 +355,31 @@ pub fn run(config: &Config) -> anyhow::Result<Summary> {
         train_provenance: train_provenance.as_ref(),
         splits: &splits,
         adapted: adapted.as_ref(),
+        stale: &stale,
     };
     let index = dir.join("index.html");
     cxr_store::write_atomic(&index, page.render().as_bytes())?;
     provenance.write(&dir, config)?;
     Ok(Summary { index, metrics })
+}
+
+/// What does not belong together among this experiment's model, tensors and predictions;
+/// an error unless `--allow-stale`, else the lines the page opens with.
+fn stale_inputs(layout: &Layout, source: Option<&PredictionSource>, options: &Options) -> anyhow::Result<Vec<String>> {
+    let mut stale = Vec::new();
+    if source.is_none_or(|s| !s.external) {
+        stale.extend(cxr_store::integrity::trained_model(layout)?);
+    }
+    if let Some(s) = source {
+        stale.extend(cxr_store::integrity::predictions(layout, s)?);
+    }
+    let mut lines = cxr_store::integrity::check(stale, options.allow_stale).map_err(anyhow::Error::msg)?;
+    // Predictions that `infer --allow-stale` made stay marked whatever this run is told.
+    lines.extend(source.map_or(&[][..], |s| s.stale.as_slice()).iter().map(|l| format!("infer --allow-stale: {l}")));
+    for line in &lines {
+        tracing::warn!("{line}");
+    }
+    Ok(lines)
 }
 
 /// Draws `report`'s gallery thumbnails, with the heatmaps of `explainer`'s model when it can.
@@ -375,25 +403,24 @@ fn with_thumbnails(
 }
 
 fn write_confusion(dir: &Path, split: &str, classes: &[String], m: &[Vec<usize>]) -> anyhow::Result<()> {
-    let mut counts = csv::Writer::from_writer(Vec::new());
-    let mut rates = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["actual".to_string()];
-    header.extend(classes.iter().cloned());
-    counts.write_record(&header)?;
-    rates.write_record(&header)?;
-    for (class, row) in classes.iter().zip(m) {
-        let total: usize = row.iter().sum();
+    let mut header = vec!["actual"];
+    header.extend(classes.iter().map(String::as_str));
+    let counts = classes.iter().zip(m).map(|(class, row)| {
         let mut c = vec![class.clone()];
         c.extend(row.iter().map(|v| v.to_string()));
-        counts.write_record(&c)?;
+        c
+    });
+    let rates = classes.iter().zip(m).map(|(class, row)| {
+        let total: usize = row.iter().sum();
         let mut r = vec![class.clone()];
         r.extend(
             row.iter().map(|&v| if total == 0 { String::new() } else { format!("{:.6}", v as f64 / total as f64) }),
         );
-        rates.write_record(&r)?;
-    }
-    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}.csv")), &counts.into_inner()?)?;
-    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}_rates.csv")), &rates.into_inner()?)?;
+        r
+    });
+    use cxr_store::csv_file::encode;
+    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}.csv")), &encode(&header, counts)?)?;
+    cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}_rates.csv")), &encode(&header, rates)?)?;
     Ok(())
 }
 
@@ -413,27 +440,24 @@ pub fn compare(experiments: &[PathBuf], out: Option<&Path>) -> anyhow::Result<St
         "auc_lo",
         "auc_hi",
     ];
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["experiment".to_string()];
-    header.extend(keep.iter().map(|s| s.to_string()));
-    w.write_record(&header)?;
+    let mut header = vec!["experiment"];
+    header.extend(keep);
+    let mut rows = Vec::new();
     for exp in experiments {
         let path = Layout::at(exp).report().join("metrics.csv");
         cxr_store::layout::require(&path, "report")?;
-        let mut r = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let head = r.headers()?.clone();
+        let (head, records) = cxr_store::csv_file::read_records(&path)?;
         let idx: Vec<usize> = keep
             .iter()
             .map(|k| head.iter().position(|h| h == *k).with_context(|| format!("{}: no column {k}", path.display())))
             .collect::<anyhow::Result<_>>()?;
-        for rec in r.records() {
-            let rec = rec?;
+        for rec in records {
             let mut row = vec![exp.display().to_string()];
             row.extend(idx.iter().map(|&i| rec[i].to_string()));
-            w.write_record(&row)?;
+            rows.push(row);
         }
     }
-    let text = String::from_utf8(w.into_inner()?)?;
+    let text = String::from_utf8(cxr_store::csv_file::encode(&header, rows)?)?;
     if let Some(out) = out {
         cxr_store::write_atomic(out, text.as_bytes())?;
     }

@@ -13,6 +13,10 @@ struct Args {
     common: cxr_cli::CommonArgs,
     #[command(subcommand)]
     command: Option<Command>,
+    /// Go on when the predictions, the model and the tensors do not belong together
+    /// (trained or preprocessed again since `infer`); the page then says so first.
+    #[arg(long)]
+    allow_stale: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,13 +33,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cxr_engine::disable_telemetry();
     let args = Args::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Report, |config| {
         if let Some(Command::Compare { experiments, out }) = &args.command {
             print!("{}", cxr_report::compare(experiments, out.as_deref())?);
             return Ok(());
         }
-        let summary = cxr_report::run(&config)?;
+        let summary = cxr_report::run(&config, &cxr_report::Options { allow_stale: args.allow_stale })?;
         for m in &summary.metrics {
             let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
             tracing::info!(

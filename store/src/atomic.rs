@@ -67,6 +67,7 @@ impl AtomicFile {
         file.sync_all().map_err(|e| StoreError::io(&self.temp_path, e))?;
         drop(file);
         std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| StoreError::io(&self.final_path, e))?;
+        sync_parent(&self.final_path)?;
         Ok(self.final_path.clone())
     }
 }
@@ -109,6 +110,13 @@ pub fn remove_stale_temps(final_path: &Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Makes a rename or removal in `path`'s folder durable: without syncing the folder, a power
+/// cut can undo a rename the program already relied on.
+pub fn sync_parent(path: &Path) -> Result<(), StoreError> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(parent).and_then(|dir| dir.sync_all()).map_err(|e| StoreError::io(parent, e))
 }
 
 /// Writes `bytes` to `path` atomically.

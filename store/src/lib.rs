@@ -4,9 +4,12 @@
 
 pub mod adaptation;
 mod atomic;
+pub mod csv_file;
 pub mod heatmaps;
 pub mod history;
+pub mod integrity;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod model_meta;
 pub mod npy;
@@ -18,7 +21,7 @@ pub mod staging;
 
 use std::path::{Path, PathBuf};
 
-pub use atomic::{AtomicFile, remove_stale_temps, write_atomic};
+pub use atomic::{AtomicFile, remove_stale_temps, sync_parent, write_atomic};
 
 /// Errors of reading or writing stage files; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,10 @@ pub enum StoreError {
     MissingInput { path: PathBuf, stage: &'static str },
     #[error("{path}: {message}")]
     Incompatible { path: PathBuf, message: String },
+    #[error(
+        "{exp} is in use by another run ({holder}): wait for it to finish or stop it; two runs on one experiment would overwrite each other's files"
+    )]
+    Locked { exp: PathBuf, holder: String },
 }
 
 impl StoreError {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AtomicFile, StoreError};
+use crate::StoreError;
 
 /// One image in a split, in tensor row order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,30 +33,7 @@ pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "widt
 /// Columns of `rejects.csv`.
 pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
 
-/// Writes `header` then `rows` as CSV, atomically (the header is there even with no rows).
-pub fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), StoreError> {
-    let mut file = AtomicFile::create(path)?;
-    {
-        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut file);
-        w.write_record(header).map_err(|e| csv_err(path, e))?;
-        for row in rows {
-            w.serialize(row).map_err(|e| csv_err(path, e))?;
-        }
-        w.flush().map_err(|e| StoreError::io(path, e))?;
-    }
-    file.commit()?;
-    Ok(())
-}
-
-/// Reads every row of a CSV file with a header.
-pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StoreError> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
-    r.deserialize().map(|row| row.map_err(|e| csv_err(path, e))).collect()
-}
-
-fn csv_err(path: &Path, e: csv::Error) -> StoreError {
-    StoreError::Format { path: path.to_path_buf(), message: e.to_string() }
-}
+pub use crate::csv_file::{read_csv, write_csv};
 
 /// `EXP/tensors/meta.json`: what the tensors are, for later stages to check compatibility.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,6 +28,9 @@ pub struct PredictionSource {
     /// (`infer.adaptation`); empty when none was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adaptation: Vec<PriorAdaptation>,
+    /// What did not belong together when `infer --allow-stale` made these predictions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
 }
 
 /// One source's label-free prior adaptation: its probabilities in the predictions file are
@@ -80,16 +83,15 @@ pub fn write(path: &Path, format: OutputFormat, classes: &[String], rows: &[Pred
     let mut file = AtomicFile::create(path)?;
     match format {
         OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut file);
             let mut header = vec!["path".to_string(), "label".into(), "predicted".into()];
             header.extend(classes.iter().map(|c| format!("p_{c}")));
-            w.write_record(&header).map_err(csv_err)?;
-            for r in rows {
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            let records = rows.iter().map(|r| {
                 let mut rec = vec![r.path.clone(), r.label.clone().unwrap_or_default(), r.predicted.clone()];
                 rec.extend(r.probabilities.iter().map(|p| format!("{p:.6}")));
-                w.write_record(&rec).map_err(csv_err)?;
-            }
-            w.flush().map_err(io_err)?;
+                rec
+            });
+            file.write_all(&crate::csv_file::encode(&header, records).map_err(csv_err)?).map_err(io_err)?;
         }
         OutputFormat::Jsonl => {
             for r in rows {
@@ -112,8 +114,7 @@ pub fn write(path: &Path, format: OutputFormat, classes: &[String], rows: &[Pred
 /// Reads a predictions CSV; returns the class names from its `p_<CLASS>` columns and the rows.
 pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreError> {
     let bad = |message: String| StoreError::Format { path: path.to_path_buf(), message };
-    let mut r = csv::Reader::from_path(path).map_err(|e| bad(e.to_string()))?;
-    let header = r.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let (header, records) = crate::csv_file::read_records(path)?;
     if header.len() < 4 || &header[0] != "path" || &header[1] != "label" || &header[2] != "predicted" {
         return Err(bad("expected columns path,label,predicted,p_<CLASS>...".into()));
     }
@@ -123,8 +124,7 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreErro
         .map(|h| h.strip_prefix("p_").map(str::to_string).ok_or_else(|| bad(format!("column {h:?} is not p_<CLASS>"))))
         .collect::<Result<_, _>>()?;
     let mut rows = Vec::new();
-    for (i, record) in r.records().enumerate() {
-        let record = record.map_err(|e| bad(e.to_string()))?;
+    for (i, record) in records.into_iter().enumerate() {
         let probabilities = record
             .iter()
             .skip(3)

@@ -75,22 +75,9 @@ fn self_stage(path: &Path) -> &'static str {
     }
 }
 
-/// The current git revision (with `-dirty`), or `unknown` outside a checkout.
+/// The git revision this project was built from (`-dirty`: with uncommitted changes when
+/// it was built), or `unknown` when it was built outside a checkout. Read at build time
+/// (`store/build.rs`): no stage runs `git`.
 pub fn git_revision() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
-        }
-        None => "unknown".into(),
-    }
+    env!("CXR_GIT_REVISION").to_string()
 }

@@ -85,6 +85,7 @@ pub fn swap_in(new: &Path, target: &Path) -> Result<(), StoreError> {
         std::fs::rename(target, &old).map_err(|e| StoreError::io(target, e))?;
     }
     std::fs::rename(new, target).map_err(|e| StoreError::io(target, e))?;
+    crate::atomic::sync_parent(target)?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }

@@ -103,7 +103,10 @@ fn an_adapted_model_beats_its_source_on_a_shifted_site_and_carries_everything_in
     let stderr = ok(run_stage("infer", &config, &[]));
     assert!(stderr.contains("unadapted source model"), "{stderr}");
     let predictions = exp.join("predictions");
-    assert!(!predictions.join("train.csv").exists() && !predictions.join("val.csv").exists(), "local sample re-predicted");
+    assert!(
+        !predictions.join("train.csv").exists() && !predictions.join("val.csv").exists(),
+        "local sample re-predicted"
+    );
     let adapted_auc = auc_of(&predictions.join("test.csv"));
     let source_auc = auc_of(&predictions.join("source/test.csv"));
     assert!(adapted_auc > source_auc + 0.4, "adapted {adapted_auc} against source {source_auc}");
@@ -154,7 +157,10 @@ fn an_adapted_model_beats_its_source_on_a_shifted_site_and_carries_everything_in
     let metrics = read_csv(&exp.join("report/metrics.csv"));
     let splits = column(&metrics, "split");
     assert!(splits.contains(&"crossfit".to_string()) && splits.contains(&"test".to_string()), "{splits:?}");
-    assert!(splits.contains(&"source-test".to_string()) && splits.contains(&"source-crossfit".to_string()), "{splits:?}");
+    assert!(
+        splits.contains(&"source-test".to_string()) && splits.contains(&"source-crossfit".to_string()),
+        "{splits:?}"
+    );
 }
 
 #[test]
@@ -166,7 +172,11 @@ fn cross_fitting_never_lets_a_model_score_an_image_it_saw() {
     let root = dir.path().join("noise_data");
     for i in 0..30u32 {
         let class = if (i * 7919) % 11 < 5 { "NORMAL" } else { "PNEUMONIA" };
-        save(&image(3000 + i, i % 2 == 0), &root.join("train").join(class).join(format!("n{i:03}.png")), ImageFormat::Png);
+        save(
+            &image(3000 + i, i % 2 == 0),
+            &root.join("train").join(class).join(format!("n{i:03}.png")),
+            ImageFormat::Png,
+        );
     }
     let config = write_config(
         &dir.path().join("noise_cfg"),

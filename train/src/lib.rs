@@ -110,12 +110,15 @@ fn cached_splits(config: &Config) -> &'static [&'static str] {
 /// cache; a later `train` without `--shard` merges the parts and fits the head. Returns
 /// the rows computed.
 pub fn run_shard(config: &Config, options: &Options, shard: cxr_store::shard::Shard) -> anyhow::Result<usize> {
+    let _lock =
+        cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train --shard", Some(&shard.to_string()))?;
     let setup = Setup::new(config, Layout::new(config), options)?;
     features::compute_shard(&setup.job(config, options), cached_splits(config), shard)
 }
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train", None)?;
     let setup = Setup::new(config, Layout::new(config), options)?;
     let (layout, meta, engine, backbone, encoded) =
         (&setup.layout, &setup.meta, &setup.engine, &setup.backbone, &setup.encoded);

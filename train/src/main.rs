@@ -40,6 +40,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    cxr_engine::disable_telemetry();
     let args = Args::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Train, |config| {
         if args.build_backbone {

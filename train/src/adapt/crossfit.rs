@@ -140,7 +140,12 @@ pub fn out_of_fold(
         let train: Vec<usize> = (0..fold_of.len()).filter(|&r| fold_of[r] != k).collect();
         let score: Vec<usize> = (0..fold_of.len()).filter(|&r| fold_of[r] == k).collect();
         let probabilities = fit_score(k, &train, &score)?;
-        anyhow::ensure!(probabilities.len() == score.len(), "fold {k}: {} scores for {} rows", probabilities.len(), score.len());
+        anyhow::ensure!(
+            probabilities.len() == score.len(),
+            "fold {k}: {} scores for {} rows",
+            probabilities.len(),
+            score.len()
+        );
         for (r, p) in score.into_iter().zip(probabilities) {
             out[r] = p;
         }
@@ -173,13 +178,7 @@ pub fn auc_on(sample: &Sample, probabilities: &[Vec<f64>], rows: &[usize]) -> Op
 /// Chooses on `rows` only: the candidate whose probabilities rank them best (ROC AUC; ties
 /// go to the earlier candidate), the temperature fitted to that candidate's probabilities
 /// (when `calibrate`), and the threshold reaching `target` sensitivity on the calibrated ones.
-pub fn choose(
-    sample: &Sample,
-    candidates: &[Vec<Vec<f64>>],
-    rows: &[usize],
-    target: f64,
-    calibrate: bool,
-) -> Choice {
+pub fn choose(sample: &Sample, candidates: &[Vec<Vec<f64>>], rows: &[usize], target: f64, calibrate: bool) -> Choice {
     let mut candidate = 0;
     let mut best = f64::NEG_INFINITY;
     for (c, probabilities) in candidates.iter().enumerate() {
@@ -298,7 +297,9 @@ mod tests {
             }
             Ok(score
                 .iter()
-                .map(|&r| if seen.contains(&r) { vec![1.0 - s.labels[r] as f64, s.labels[r] as f64] } else { vec![0.5, 0.5] })
+                .map(|&r| {
+                    if seen.contains(&r) { vec![1.0 - s.labels[r] as f64, s.labels[r] as f64] } else { vec![0.5, 0.5] }
+                })
                 .collect())
         })
         .unwrap();

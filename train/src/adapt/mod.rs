@@ -51,6 +51,7 @@ struct Local {
 /// Runs `train --adapt-from source_exp` in the experiment `config` names.
 pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train --adapt-from", None)?;
     let source = source::Source::open(source_exp, config)?;
     let layout = Layout::new(config);
     let (meta, local_splits) = local_tensors(config, &layout)?;
@@ -191,12 +192,7 @@ fn remove_outputs_of_a_plain_run(layout: &Layout) -> anyhow::Result<()> {
 }
 
 /// The local splits' features in one table, with each row's path, class and patient.
-fn gather_local(
-    config: &Config,
-    layout: &Layout,
-    splits: &[&str],
-    parts: Vec<SplitFeatures>,
-) -> anyhow::Result<Local> {
+fn gather_local(config: &Config, layout: &Layout, splits: &[&str], parts: Vec<SplitFeatures>) -> anyhow::Result<Local> {
     let mut features = SplitFeatures { features: Vec::new(), labels: Vec::new(), dim: parts[0].dim };
     let mut paths = Vec::new();
     let mut patient_names = Vec::new();
@@ -239,7 +235,9 @@ fn refit_epochs(config: &Config, source: &source::Source) -> (usize, String) {
     match (config.train.adapt.epochs, source.exported_epoch) {
         (Some(n), _) => (n, "train.adapt.epochs".into()),
         (None, Some(n)) => (n, format!("the epoch {} exported", source.exp.display())),
-        (None, None) => (source.config.train.epochs, format!("{}'s train.epochs (no history.csv)", source.exp.display())),
+        (None, None) => {
+            (source.config.train.epochs, format!("{}'s train.epochs (no history.csv)", source.exp.display()))
+        }
     }
 }
 
@@ -302,7 +300,8 @@ impl<'a> Refitter<'a> {
 }
 
 fn subset(split: &SplitFeatures, rows: &[usize]) -> SplitFeatures {
-    let mut out = SplitFeatures { features: Vec::with_capacity(rows.len() * split.dim), labels: Vec::new(), dim: split.dim };
+    let mut out =
+        SplitFeatures { features: Vec::with_capacity(rows.len() * split.dim), labels: Vec::new(), dim: split.dim };
     for &r in rows {
         out.features.extend_from_slice(split.row(r));
         out.labels.push(split.labels[r]);
@@ -362,7 +361,8 @@ fn crossfit_and_refit(config: &Config, refit: &mut Refitter, sample: &Sample) ->
         let all: Vec<usize> = (0..sample.len()).collect();
         tracing::info!(
             "local weight {weight}: cross-fitted ROC AUC {} ({folds} refits, {:.1}s)",
-            crossfit::auc_on(sample, candidates.last().expect("pushed"), &all).map_or("n/a".into(), |a| format!("{a:.4}")),
+            crossfit::auc_on(sample, candidates.last().expect("pushed"), &all)
+                .map_or("n/a".into(), |a| format!("{a:.4}")),
             started.elapsed().as_secs_f64()
         );
     }
@@ -514,7 +514,13 @@ fn operating_point(config: &Config, sample: &Sample, fitted: &Fitted) -> Option<
 
 /// The adapted model's metadata: this experiment's classes and pixels, the cross-fitted
 /// temperature and threshold, and its source.
-fn adapted_meta(config: &Config, setup: &Setup, source: &source::Source, sample: &Sample, fitted: &Fitted) -> ModelMeta {
+fn adapted_meta(
+    config: &Config,
+    setup: &Setup,
+    source: &source::Source,
+    sample: &Sample,
+    fitted: &Fitted,
+) -> ModelMeta {
     let prior = (sample.classes == 2)
         .then(|| {
             let e = &fitted.estimate.probabilities;
