@@ -210,7 +210,7 @@ fn contract_keys_exist() {
 
 proptest::proptest! {
     #[test]
-    fn any_in_range_epochs_and_batch_round_trip(epochs in 1usize..10_000, batch in 1usize..100_000) {
+    fn any_in_range_epochs_and_batch_round_trip(epochs in 1usize..10_000, batch in 1usize..=65_536) {
         let c = Config::load(None, &[format!("train.epochs={epochs}"), format!("train.batch_size={batch}")]).unwrap();
         proptest::prop_assert_eq!(c.train.epochs, epochs);
         proptest::prop_assert_eq!(c.train.batch_size, batch);
@@ -240,4 +240,22 @@ fn patient_rules_parse_from_names_and_one_key_maps_and_round_trip() {
     assert!(err.contains("not a regular expression"), "{err}");
     let err = Config::load(None, &["data.classes=[NORMAL, ../x]".into()]).unwrap_err().to_string();
     assert!(err.contains("data.classes") && err.contains("letters, digits"), "{err}");
+}
+
+#[test]
+fn size_like_keys_are_bounded_before_any_work() {
+    for (set, key) in [
+        ("preprocess.threads=100000", "preprocess.threads"),
+        ("model.head.hidden=[100000000]", "model.head.hidden[0]"),
+        ("train.batch_size=10000000", "train.batch_size"),
+        ("train.feature_batch_size=100000", "train.feature_batch_size"),
+        ("infer.batch_size=100000", "infer.batch_size"),
+        ("report.bootstrap=100000000", "report.bootstrap"),
+        ("train.adapt.folds=1", "train.adapt.folds"),
+        ("train.adapt.local_weights=[0]", "train.adapt.local_weights"),
+    ] {
+        let err = load_text("", &[set]).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains("out of range") || err.contains("positive"), "{set}: {err}");
+    }
+    assert!(load_text("", &["preprocess.threads=64", "model.head.hidden=[4096, 256]"]).is_ok());
 }

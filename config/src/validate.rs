@@ -40,6 +40,16 @@ impl Checker<'_> {
         }
     }
 
+    /// An integer in `[min, max]`: size-like keys are bounded before any work, so a typo
+    /// cannot hang the machine or ask for terabytes.
+    fn between(&self, key: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(self.fail(key, format!("{value} is out of range, expected an integer in [{min}, {max}]")))
+        }
+    }
+
     fn at_least(&self, key: &str, value: usize, min: usize) -> Result<(), ConfigError> {
         if value >= min {
             Ok(())
@@ -65,8 +75,12 @@ impl Config {
         self.validate_preprocess(&c)?;
         self.validate_model(&c)?;
         self.validate_train(&c)?;
-        c.at_least("infer.batch_size", self.infer.batch_size, 1)?;
+        c.between("infer.batch_size", self.infer.batch_size, 1, 4096)?;
         c.range("report.target_sensitivity", self.report.target_sensitivity, 0.01, 1.0, "a rate in [0.01, 1]")?;
+        c.between("report.bootstrap", self.report.bootstrap, 0, 100_000)?;
+        c.between("report.gallery", self.report.gallery, 0, 100)?;
+        c.between("runtime.intra_threads", self.runtime.intra_threads, 0, 1024)?;
+        c.between("runtime.inter_threads", self.runtime.inter_threads, 0, 1024)?;
         Ok(())
     }
 
@@ -134,7 +148,9 @@ impl Config {
             _ => {}
         }
         self.validate_class_patterns(c)?;
-        c.at_least("data.synthetic.train_per_class", data.synthetic.train_per_class, 2)?;
+        c.between("data.synthetic.train_per_class", data.synthetic.train_per_class, 2, 100_000)?;
+        c.between("data.synthetic.val_per_class", data.synthetic.val_per_class, 0, 100_000)?;
+        c.between("data.synthetic.test_per_class", data.synthetic.test_per_class, 0, 100_000)?;
         c.range("data.synthetic.size", data.synthetic.size as f64, 64.0, 4096.0, "pixels in [64, 4096]")?;
         Ok(())
     }
@@ -223,12 +239,13 @@ impl Config {
         if self.preprocess.max_file_bytes == 0 {
             return Err(c.fail("preprocess.max_file_bytes", "0 is out of range, expected >= 1".into()));
         }
+        c.between("preprocess.threads", self.preprocess.threads, 0, 1024)?;
         c.at_least("preprocess.min_side", self.preprocess.min_side as usize, 1)
     }
 
     fn validate_model(&self, c: &Checker) -> Result<(), ConfigError> {
         c.range("model.head.dropout", self.model.head.dropout, 0.0, 0.95, "a rate in [0, 0.95]")?;
-        c.at_least("model.quantization.images", self.model.quantization.images, 1)?;
+        c.between("model.quantization.images", self.model.quantization.images, 1, 100_000)?;
         c.range(
             "model.quantization.percentile",
             self.model.quantization.percentile,
@@ -236,17 +253,18 @@ impl Config {
             100.0,
             "a percentile in [90, 100]",
         )?;
+        c.between("model.head.hidden (layers)", self.model.head.hidden.len(), 0, 16)?;
         for (i, width) in self.model.head.hidden.iter().enumerate() {
-            c.at_least(&format!("model.head.hidden[{i}]"), *width, 1)?;
+            c.between(&format!("model.head.hidden[{i}]"), *width, 1, 65_536)?;
         }
         Ok(())
     }
 
     fn validate_train(&self, c: &Checker) -> Result<(), ConfigError> {
         let t = &self.train;
-        c.at_least("train.epochs", t.epochs, 1)?;
-        c.at_least("train.batch_size", t.batch_size, 1)?;
-        c.at_least("train.feature_batch_size", t.feature_batch_size, 1)?;
+        c.between("train.epochs", t.epochs, 1, 100_000)?;
+        c.between("train.batch_size", t.batch_size, 1, 65_536)?;
+        c.between("train.feature_batch_size", t.feature_batch_size, 1, 4096)?;
         c.range("train.optimizer.lr", t.optimizer.lr, 1e-12, 10.0, "a learning rate in (0, 10]")?;
         c.range("train.optimizer.momentum", t.optimizer.momentum, 0.0, 0.999, "a value in [0, 0.999]")?;
         c.range("train.optimizer.beta1", t.optimizer.beta1, 0.0, 0.9999, "a value in [0, 0.9999]")?;
@@ -268,7 +286,7 @@ impl Config {
         c.range("train.augment.shift_fraction", t.augment.shift_fraction, 0.0, 0.5, "a fraction in [0, 0.5]")?;
         c.range("train.augment.brightness", t.augment.brightness, 0.0, 1.0, "a fraction in [0, 1]")?;
         let a = &t.adapt;
-        c.at_least("train.adapt.folds", a.folds, 2)?;
+        c.between("train.adapt.folds", a.folds, 2, 50)?;
         if a.local_weights.is_empty() || a.local_weights.iter().any(|w| !(w.is_finite() && *w > 0.0)) {
             return Err(c.fail("train.adapt.local_weights", "expected a list of positive numbers".into()));
         }
@@ -276,7 +294,7 @@ impl Config {
             return Err(c.fail("train.adapt.budget", "sizes are numbers of local images, at least 1".into()));
         }
         if let Some(epochs) = a.epochs {
-            c.at_least("train.adapt.epochs", epochs, 1)?;
+            c.between("train.adapt.epochs", epochs, 1, 100_000)?;
         }
         Ok(())
     }

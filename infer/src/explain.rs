@@ -39,6 +39,9 @@ pub(crate) struct Explaining {
     pub maps: Vec<Vec<f32>>,
 }
 
+/// The file every `--explain` folder holds: a folder without it is not ours to replace.
+const MARKER: &str = ".cxr-explain";
+
 /// Checks the options against the model and `DIR`; returns the Grad-CAM model's bytes.
 pub(crate) fn open(info: &ModelInfo, options: &ExplainOptions) -> anyhow::Result<(Vec<u8>, Explaining)> {
     let class =
@@ -49,8 +52,12 @@ pub(crate) fn open(info: &ModelInfo, options: &ExplainOptions) -> anyhow::Result
             })?),
         };
     let dir = &options.dir;
-    let foreign = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
-        && !cxr_store::heatmaps::csv_path(dir).is_file();
+    if dir.exists() && !dir.is_dir() {
+        bail!("--explain {}: a file is there; give a folder (an --explain folder is replaced whole)", dir.display());
+    }
+    // Only a folder that --explain wrote (it holds the marker) may be replaced.
+    let foreign =
+        std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) && !dir.join(MARKER).is_file();
     if foreign {
         bail!(
             "--explain {}: the folder exists and holds files that an earlier --explain did not write; give a new or empty folder (an --explain folder is replaced whole)",
@@ -154,6 +161,7 @@ pub(crate) fn write(
     bar.finish_and_clear();
     let (rows, values): (Vec<HeatmapRow>, Vec<Vec<f32>>) = rows.into_iter().unzip();
     cxr_store::heatmaps::write(&out, &rows, &values, grid)?;
+    cxr_store::write_atomic(&out.join(MARKER), b"written by infer --explain; the folder is replaced whole\n")?;
     staging.commit()?;
     Ok(())
 }

@@ -193,6 +193,18 @@ impl SourceRun<'_> {
             OutputFormat::Csv => "csv",
             OutputFormat::Jsonl => "jsonl",
         };
+        if predictions.is_empty() && !rejected.is_empty() {
+            let out = options.out.clone().unwrap_or_else(|| self.target.predictions_file(&name, extension));
+            let rejects_path = cxr_store::layout::rejects_beside(&out);
+            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
+            bail!(
+                "every one of the {} input file(s) was rejected (for example {}: {}); see {}",
+                rejected.len(),
+                rejected[0].path,
+                rejected[0].reason,
+                rejects_path.display()
+            );
+        }
         if let Some(model_prior) = self.adapt_from {
             outcome.adaptation.push(adapt::adapt(&name, &mut predictions, info, model_prior, runner.threshold)?);
         }

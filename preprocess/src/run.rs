@@ -84,11 +84,37 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     for r in &rejects {
         *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
     }
+    if options.shard.is_none() {
+        check_usable(config, &summary, &rejects)?;
+    }
     provenance.input("data.root", config.data.root.display().to_string());
     provenance.tool("threads", threads.to_string());
     crate::tensor_store::finish(&layout, config, summary.splits.clone(), &rejects, provenance)?;
     staging.commit()?;
     Ok(summary)
+}
+
+/// Refuses a store nothing could be learnt from: no usable image at all, or a train split
+/// whose every file was rejected. The error says why the files were rejected; the previous
+/// tensors stay as they were.
+fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow]) -> anyhow::Result<()> {
+    let total: usize = summary.splits.iter().map(|s| s.count).sum();
+    let train_listed = summary.splits.iter().any(|s| s.name == "train");
+    let train_empty = summary.splits.iter().find(|s| s.name == "train").is_some_and(|s| s.count == 0);
+    if total > 0 && !(train_listed && train_empty) {
+        return Ok(());
+    }
+    let mut kinds: Vec<(&String, &usize)> = summary.rejected.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1));
+    let reasons: Vec<String> = kinds.iter().take(3).map(|(k, n)| format!("{n} {k}")).collect();
+    let example = rejects.first().map_or(String::new(), |r| format!("; for example {}: {}", r.path, r.reason));
+    bail!(
+        "{}: no usable {}image: {} file(s) rejected ({}){example}",
+        config.data.root.display(),
+        if total > 0 { "training " } else { "" },
+        rejects.len(),
+        if reasons.is_empty() { "none found".into() } else { reasons.join(", ") }
+    )
 }
 
 /// The first word of a reason, used to count rejects by kind.

@@ -159,7 +159,9 @@ pub fn headline_note(adapted: &Adapted, headline: &MetricsRow) -> String {
     } else {
         format!("estimate on {} other local images", headline.n)
     };
-    format!("Adapted from {} with {} local images; {what}.", a.source_experiment, a.local_images)
+    let warning =
+        cxr_store::adaptation::worse_than_source(&adapted.budget).map_or(String::new(), |w| format!(" Warning: {w}."));
+    format!("Adapted from {} with {} local images; {what}.{warning}", a.source_experiment, a.local_images)
 }
 
 /// The section that sets the source model beside the adapted one and draws the budget curve.

@@ -104,6 +104,19 @@ pub const BUDGET_COLUMNS: &[&str] = &[
     "auc_hi",
 ];
 
+/// When the adapted model's cross-fitted accuracy on the local sample (the curve's last point)
+/// is below the unchanged source model's (its first): what to tell the user.
+pub fn worse_than_source(budget: &[BudgetRow]) -> Option<String> {
+    let (source, adapted) = (budget.first()?, budget.last()?);
+    let (s, a) = (source.accuracy?, adapted.accuracy?);
+    (budget.len() > 1 && a < s).then(|| {
+        format!(
+            "on the local sample the adapted model's cross-fitted accuracy ({a:.3}) is below the unadapted source model's ({s:.3}): with {:.0} local images per refit its threshold is not reliable yet; label more images (see the label-budget curve) or keep using the source model",
+            adapted.local_images
+        )
+    })
+}
+
 pub fn write_budget(path: &Path, rows: &[BudgetRow]) -> Result<(), StoreError> {
     crate::manifest::write_csv(path, BUDGET_COLUMNS, rows)
 }
@@ -144,6 +157,16 @@ mod tests {
         assert_eq!(read_budget(&path).unwrap(), rows);
         let header = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_string();
         assert_eq!(header, BUDGET_COLUMNS.join(","));
+    }
+
+    #[test]
+    fn an_adaptation_worse_than_its_source_is_said() {
+        let point =
+            |local_images: f64, accuracy: f64| BudgetRow { local_images, accuracy: Some(accuracy), ..rows_default() };
+        assert!(worse_than_source(&[point(0.0, 0.9), point(20.0, 0.95)]).is_none());
+        let said = worse_than_source(&[point(0.0, 0.92), point(20.0, 0.76)]).unwrap();
+        assert!(said.contains("0.760") && said.contains("0.920") && said.contains("20 local images"), "{said}");
+        assert!(worse_than_source(&[point(0.0, 0.9)]).is_none(), "no adapted point");
     }
 
     fn rows_default() -> BudgetRow {

@@ -219,6 +219,18 @@ fn explain_writes_one_named_png_per_image_and_refuses_what_it_cannot_do() {
     let err = fails(run(&[], &foreign));
     assert!(err.contains("mine") && err.contains("holds files"), "{err}");
     assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).unwrap(), "keep me");
+    // Nor a folder holding only the user's own heatmaps.csv, nor a file.
+    let own = dir.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("heatmaps.csv"), "mine").unwrap();
+    let err = fails(run(&[], &own));
+    assert!(err.contains("holds files"), "{err}");
+    assert_eq!(std::fs::read_to_string(own.join("heatmaps.csv")).unwrap(), "mine");
+    let file = dir.path().join("notes.md");
+    std::fs::write(&file, "keep me").unwrap();
+    let err = fails(run(&[], &file));
+    assert!(err.contains("a file is there"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 
     let err = fails(run(&["--shard", "0/2"], &out));
     assert!(err.contains("--shard"), "{err}");

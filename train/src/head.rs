@@ -33,6 +33,25 @@ impl HeadShape {
         sizes.windows(2).map(|w| (w[0], w[1])).collect()
     }
 
+    /// Parameters of the head, weights and biases.
+    pub fn parameter_count(&self) -> u64 {
+        self.layers().iter().map(|&(r, c)| (r as u64 + 1) * c as u64).sum()
+    }
+
+    /// Refuses a head too large to train (each parameter is held several times: value,
+    /// gradient, optimizer slots, best copy), naming the keys that size it.
+    pub fn check_size(&self) -> anyhow::Result<()> {
+        const MAX_PARAMETERS: u64 = 1 << 28;
+        let n = self.parameter_count();
+        anyhow::ensure!(
+            n <= MAX_PARAMETERS,
+            "the head would have {n} parameters ({} features into model.head.hidden {:?}), above the limit of {MAX_PARAMETERS} (about 1 GiB each copy): lower model.head.hidden or use model.pooling: avg",
+            self.input,
+            self.hidden
+        );
+        Ok(())
+    }
+
     /// Parameter names and shapes in order: `dense{i}.kernel`, `dense{i}.bias`, ...
     pub fn params(&self) -> Vec<(String, Vec<usize>)> {
         self.layers()

@@ -119,6 +119,12 @@ pub fn run_shard(config: &Config, options: &Options, shard: cxr_store::shard::Sh
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train", None)?;
+    if !matches!(config.model.backbone, cxr_config::Backbone::Path(_)) {
+        // Known before the backbone pass for VGG16: a head too large fails now, not after it.
+        let input = backbone::vgg16_feature_dim(&FeatureSpec::from_config(config));
+        let classes = config.data.classes.len();
+        HeadShape { input, hidden: config.model.head.hidden.clone(), classes }.check_size()?;
+    }
     let setup = Setup::new(config, Layout::new(config), options)?;
     let (layout, meta, engine, backbone, encoded) =
         (&setup.layout, &setup.meta, &setup.engine, &setup.backbone, &setup.encoded);
@@ -143,6 +149,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     };
     let shape =
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
+    shape.check_size()?;
 
     let checkpoint = layout.checkpoint();
     let mut state = initial_state(config, options, &shape, &checkpoint)?;

@@ -125,4 +125,7 @@ fn log_adaptation(summary: &cxr_train::adapt::Summary) {
         line("  source model", first);
         line("  adapted", last);
     }
+    if let Some(warning) = cxr_store::adaptation::worse_than_source(&summary.budget) {
+        tracing::warn!("{warning}");
+    }
 }

@@ -98,6 +98,7 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
         hidden: config.model.head.hidden.clone(),
         classes: config.data.classes.len(),
     };
+    shape.check_size()?;
     let artifacts = fit::write_and_open(&setup.engine, &train_dir, &shape, config)?;
     let mut refit = Refitter::new(config, shape.clone(), artifacts, &source_train, &local.features, epochs, options);
     let fitted = crossfit_and_refit(config, &mut refit, &local.sample)?;
