@@ -65,12 +65,84 @@ fn decode_with_image(bytes: &[u8], format: Format, t: &Transform) -> Result<Deco
     let mut decoder = reader().into_decoder().map_err(corrupt)?;
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    // (scaled to its significant bits below, before 8 bits are taken)
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     let (w, h) = (img.width(), img.height());
+    if format == Format::Png {
+        img = scale_significant_bits(img, png_significant_bits(bytes));
+    }
     // 16-bit and alpha variants become 8-bit grey or RGB; alpha is dropped.
     Ok(from_dynamic(img, w, h, format))
+}
+
+/// The largest significant-bit count of a PNG's colour channels, from its `sBIT` chunk.
+fn png_significant_bits(bytes: &[u8]) -> Option<u8> {
+    let mut i = 8;
+    while i + 8 <= bytes.len() {
+        let length = u32::from_be_bytes(bytes[i..i + 4].try_into().ok()?) as usize;
+        let kind = &bytes[i + 4..i + 8];
+        if kind == b"IDAT" || kind == b"IEND" {
+            return None; // sBIT comes before the image data
+        }
+        if kind == b"sBIT" {
+            let data = bytes.get(i + 8..i + 8 + length)?;
+            // Grey+alpha and RGBA end with the alpha channel's bits.
+            let colour = match data.len() {
+                2 => &data[..1],
+                4 => &data[..3],
+                _ => data,
+            };
+            return colour.iter().copied().max();
+        }
+        i = i.checked_add(12 + length)?;
+    }
+    None
+}
+
+/// 9- to 15-bit data stored in 16-bit samples, scaled over its own range rather than the
+/// container's (where 12-bit data would come out nearly black): the bits are the `sBIT`
+/// chunk's, or else those the largest sample needs. Other images are returned unchanged.
+fn scale_significant_bits(img: DynamicImage, significant: Option<u8>) -> DynamicImage {
+    let samples: &[u16] = match &img {
+        DynamicImage::ImageLuma16(i) => i.as_raw(),
+        DynamicImage::ImageLumaA16(i) => i.as_raw(),
+        DynamicImage::ImageRgb16(i) => i.as_raw(),
+        DynamicImage::ImageRgba16(i) => i.as_raw(),
+        _ => return img,
+    };
+    let largest = samples.iter().copied().max().unwrap_or(0);
+    let needed = (16 - largest.leading_zeros()) as u8;
+    let bits = significant.filter(|b| (1..16).contains(b)).unwrap_or(needed).max(needed.min(16));
+    if !(9..16).contains(&bits) {
+        return img;
+    }
+    let max = (1u32 << bits) - 1;
+    let stretch = |v: u16| ((v as u32).min(max) * 65535 / max) as u16;
+    match img {
+        DynamicImage::ImageLuma16(mut i) => {
+            i.iter_mut().for_each(|v| *v = stretch(*v));
+            DynamicImage::ImageLuma16(i)
+        }
+        DynamicImage::ImageRgb16(mut i) => {
+            i.iter_mut().for_each(|v| *v = stretch(*v));
+            DynamicImage::ImageRgb16(i)
+        }
+        // Alpha is dropped later: only colour samples matter.
+        other => {
+            let grey = !other.color().has_color();
+            if grey {
+                let mut i = other.into_luma16();
+                i.iter_mut().for_each(|v| *v = stretch(*v));
+                DynamicImage::ImageLuma16(i)
+            } else {
+                let mut i = other.into_rgb16();
+                i.iter_mut().for_each(|v| *v = stretch(*v));
+                DynamicImage::ImageRgb16(i)
+            }
+        }
+    }
 }
 
 fn decode_dicom(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {

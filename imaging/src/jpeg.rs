@@ -41,16 +41,71 @@ fn ends_cleanly(bytes: &[u8]) -> bool {
     tail[..end].ends_with(&[0xFF, 0xD9])
 }
 
-/// The libjpeg path. `Ok(None)` hands the file to `jpeg-decoder`; `Err` only for checks that
-/// do not depend on the decoder (the size limits).
+extern "C-unwind" fn fail_on_error(_: &mut mozjpeg_sys::jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new("libjpeg error"));
+}
+
+/// Level -1 is a warning: corrupt data, a premature end of a segment or of the file, after
+/// which libjpeg would fill the rest of the image with grey. Here it ends the decode.
+extern "C-unwind" fn fail_on_warning(_: &mut mozjpeg_sys::jpeg_common_struct, level: std::os::raw::c_int) {
+    if level < 0 {
+        std::panic::resume_unwind(Box::new(WARNING));
+    }
+}
+
+/// What unwinds out of libjpeg after a warning.
+const WARNING: &str = "libjpeg warning";
+
+/// A decode that libjpeg stopped with a warning: the file is damaged, whatever a decoder
+/// that fills the gap would make of it.
+fn warned(payload: &(dyn std::any::Any + Send)) -> Option<ImagingError> {
+    (payload.downcast_ref::<&str>() == Some(&WARNING)).then(|| ImagingError::Corrupt {
+        format: "JPEG",
+        message: "corrupt or truncated data (libjpeg: premature end of a data segment or corrupt entropy data; the rest of the image would be filled with grey)".into(),
+    })
+}
+
+extern "C-unwind" fn quiet(_: &mut mozjpeg_sys::jpeg_common_struct) {}
+
+extern "C-unwind" fn no_format(_: &mut mozjpeg_sys::jpeg_common_struct, _: &[u8; 80]) {}
+
+/// An error manager under which every libjpeg error and warning unwinds out of the decode
+/// (as the `mozjpeg` crate's own does for errors only); messages are not formatted, since
+/// `jpeg-decoder` then decides and says why.
+fn strict_error_manager() -> mozjpeg_sys::jpeg_error_mgr {
+    mozjpeg_sys::jpeg_error_mgr {
+        error_exit: Some(fail_on_error),
+        emit_message: Some(fail_on_warning),
+        output_message: Some(quiet),
+        format_message: Some(no_format),
+        reset_error_mgr: Some(quiet),
+        msg_code: 0,
+        msg_parm: Default::default(),
+        trace_level: 0,
+        num_warnings: 0,
+        jpeg_message_table: std::ptr::null(),
+        last_jpeg_message: 0,
+        addon_message_table: std::ptr::null(),
+        first_addon_message: 0,
+        last_addon_message: 0,
+    }
+}
+
+/// The libjpeg path. `Ok(None)` hands the file to `jpeg-decoder`; `Err` for the size limits
+/// and for a file libjpeg warned about (`jpeg-decoder` would fill the gap silently too).
 fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, ImagingError> {
-    // libjpeg reports fatal errors by unwinding (`resume_unwind`, no panic message).
+    // libjpeg reports errors and (with the strict manager) warnings by unwinding.
     let header = catch_unwind(AssertUnwindSafe(|| {
-        let d = Decompress::builder().with_markers(&[Marker::APP(1)]).from_mem(bytes).ok()?;
+        let builder = Decompress::builder().with_err(strict_error_manager()).with_markers(&[Marker::APP(1)]);
+        let d = builder.from_mem(bytes).ok()?;
         let (w, h) = (d.width() as u32, d.height() as u32);
         Some((d, w, h))
     }));
-    let Ok(Some((mut d, source_width, source_height))) = header else { return Ok(None) };
+    let (mut d, source_width, source_height) = match header {
+        Ok(Some(found)) => found,
+        Err(payload) if let Some(e) = warned(payload.as_ref()) => return Err(e),
+        _ => return Ok(None),
+    };
     t.check_size(source_width, source_height)?;
     let channels: u8 = match d.color_space() {
         ColorSpace::JCS_GRAYSCALE => 1,
@@ -70,7 +125,11 @@ fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, Imagin
         started.finish().ok()?;
         Some((width, height, data))
     }));
-    let Ok(Some((width, height, data))) = pixels else { return Ok(None) };
+    let (width, height, data) = match pixels {
+        Ok(Some(found)) => found,
+        Err(payload) if let Some(e) = warned(payload.as_ref()) => return Err(e),
+        _ => return Ok(None),
+    };
     if data.len() != width as usize * height as usize * channels as usize {
         return Ok(None);
     }
@@ -248,8 +307,8 @@ mod tests {
         let bytes = jpeg(200, 160, true);
         let cut = &bytes[..bytes.len() * 2 / 3];
         assert!(!ends_cleanly(cut), "a truncated file has no EOI marker");
-        // libjpeg alone would hand back a grey-filled picture without an error:
-        assert!(decode_libjpeg(cut, &transform(32)).unwrap().is_some());
+        // libjpeg warns about it: a reject, not a grey-filled picture.
+        assert_eq!(decode_libjpeg(cut, &transform(32)).unwrap_err().kind(), "corrupt");
         let e = decode(cut, &transform(32)).unwrap_err();
         assert_eq!(e.kind(), "corrupt", "{e}");
     }

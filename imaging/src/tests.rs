@@ -415,3 +415,62 @@ fn a_12_bit_dct_jpeg_is_rejected_with_a_reason_that_says_so() {
 }
 
 pub(crate) use high_depth_jpeg::lossless as lossless_jpeg;
+
+#[test]
+fn a_truncated_jpeg_with_an_end_marker_appended_is_a_reject() {
+    // Cut to 10% and given an EOI: libjpeg warns "premature end of data segment" and would
+    // fill the rest with grey; that warning is a reject, not a 90% grey image.
+    let jpeg = encode(&DynamicImage::ImageLuma8(gradient(400, 400)), ImageFormat::Jpeg);
+    let mut cut = jpeg[..jpeg.len() / 10].to_vec();
+    cut.extend_from_slice(&[0xFF, 0xD9]);
+    let e = transform(32, 32).apply_bytes(&cut).unwrap_err();
+    assert_eq!(e.kind(), "corrupt", "{e}");
+}
+
+/// A 16-bit grey PNG of `values`, with an `sBIT` chunk when `sbit` is given.
+fn png16(w: u32, h: u32, values: impl Fn(u32, u32) -> u16, sbit: Option<u8>) -> Vec<u8> {
+    let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, y| image::Luma([values(x, y)]));
+    let mut png = encode(&DynamicImage::ImageLuma16(img), ImageFormat::Png);
+    if let Some(bits) = sbit {
+        // sBIT goes right after IHDR (8-byte signature + 25-byte IHDR chunk).
+        let mut chunk = 1u32.to_be_bytes().to_vec();
+        chunk.extend_from_slice(b"sBIT");
+        chunk.push(bits);
+        let crc = crc32(&chunk[4..]);
+        chunk.extend_from_slice(&crc.to_be_bytes());
+        png.splice(33..33, chunk);
+    }
+    png
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn twelve_bit_data_in_a_16_bit_png_is_scaled_over_12_bits_with_or_without_sbit() {
+    // Values 0..4000 of 4095: a mid-grey X-ray in 12 bits, nearly black over 16.
+    let values = |x: u32, y: u32| ((y * 64 + x) * 4000 / 4095) as u16;
+    let mean = |p: &Prepared| p.pixels.iter().map(|&v| v as f64).sum::<f64>() / p.pixels.len() as f64;
+    let t = Transform { filter: ResizeFilter::Nearest, ..transform(64, 64) };
+    for sbit in [None, Some(12)] {
+        let p = t.apply_bytes(&png16(64, 64, values, sbit)).unwrap();
+        let m = mean(&p);
+        assert!((m - 124.5).abs() < 8.0, "sBIT {sbit:?}: mean {m} (over 16 bits it would be about 7.8)");
+    }
+    // sBIT wins over the data's own range: 0..1000 declared 12-bit stays dark.
+    let dim = |x: u32, y: u32| ((y * 64 + x) * 1000 / 4095) as u16;
+    let declared = mean(&t.apply_bytes(&png16(64, 64, dim, Some(12))).unwrap());
+    let inferred = mean(&t.apply_bytes(&png16(64, 64, dim, None)).unwrap());
+    assert!(declared < 40.0 && inferred > 100.0, "declared {declared}, inferred {inferred}");
+    // Full 16-bit data stays scaled over 16 bits.
+    let full = t.apply_bytes(&png16(64, 64, |x, y| ((x * 997 + y * 331) % 65536) as u16, None)).unwrap();
+    assert!(mean(&full) > 100.0);
+}

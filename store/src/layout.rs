@@ -8,15 +8,29 @@ use cxr_config::Config;
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub exp: PathBuf,
+    /// Where `train/`'s files go instead, while a run builds them (see [`Layout::staged_train`]).
+    train_at: Option<PathBuf>,
 }
 
 impl Layout {
     pub fn new(config: &Config) -> Layout {
-        Layout { exp: config.experiment_dir() }
+        Layout { exp: config.experiment_dir(), train_at: None }
     }
 
     pub fn at(exp: &Path) -> Layout {
-        Layout { exp: exp.to_path_buf() }
+        Layout { exp: exp.to_path_buf(), train_at: None }
+    }
+
+    /// `EXP/.train.partial/`: where a `train` run writes until it is complete, when the folder
+    /// is swapped in for `EXP/train/` whole; an interrupted run leaves the previous `train/`
+    /// as it was, and its checkpoint here for `--resume`.
+    pub fn train_partial(&self) -> PathBuf {
+        self.exp.join(".train.partial")
+    }
+
+    /// This layout with `train/`'s files in [`Layout::train_partial`].
+    pub fn staged_train(&self) -> Layout {
+        Layout { exp: self.exp.clone(), train_at: Some(self.train_partial()) }
     }
 
     /// `EXP/tensors/`: written by `preprocess`.
@@ -60,9 +74,9 @@ impl Layout {
         self.exp.join("shards").join(format!("{index}-of-{count}"))
     }
 
-    /// `EXP/train/`: written by `train`.
+    /// `EXP/train/`: written by `train` (or, staged, its partial folder).
     pub fn train(&self) -> PathBuf {
-        self.exp.join("train")
+        self.train_at.clone().unwrap_or_else(|| self.exp.join("train"))
     }
 
     pub fn model(&self) -> PathBuf {

@@ -83,11 +83,11 @@ fn kill_9_during_training_then_resume_equals_an_uninterrupted_run() {
     ok(run_stage("preprocess", &config, &["experiment.name=whole"]));
     ok(run_stage("train", &config, &["experiment.name=whole"]));
     let exp = dir.path().join("runs/e");
-    let history = exp.join("train/history.csv");
+    let history = exp.join(".train.partial/history.csv");
     // Kill mid-run: after at least one epoch's checkpoint, usually inside a later epoch.
     let killed = kill_when("train", &config, &[], || history.exists(), Duration::from_secs(60));
     if killed {
-        assert!(!exp.join("train/model.onnx").exists());
+        assert!(!exp.join("train").exists(), "a killed first run leaves no train folder to trust");
     }
     ok(bin("train").args(["--config", config.to_str().unwrap(), "--resume"]).output().unwrap());
     let whole = dir.path().join("runs/whole/train");
@@ -103,6 +103,56 @@ fn kill_9_during_training_then_resume_equals_an_uninterrupted_run() {
         .filter(|n| n.starts_with(".model.onnx.tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "the killed run's temporary files are cleared: {leftovers:?}");
+}
+
+/// Every file of a train folder with its bytes (history without its wall-time column).
+fn train_files(train: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(train)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_retrain_killed_at_any_point_leaves_the_previous_train_folder_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &dir.path().join("runs"));
+    let quick = ["train.epochs=2"];
+    ok(run_stage("preprocess", &config, &quick));
+    ok(run_stage("train", &config, &quick));
+    ok(run_stage("infer", &config, &quick));
+    let exp = dir.path().join("runs/e");
+    let before = train_files(&exp.join("train"));
+    let partial = exp.join(".train.partial");
+    let points: [(&str, Box<dyn Fn() -> bool>); 3] = [
+        ("as it starts", Box::new(|| partial.exists())),
+        ("after a checkpoint", Box::new(|| partial.join("history.csv").exists())),
+        ("with its training artifacts written", Box::new(|| partial.join("training_model.onnx").exists())),
+    ];
+    for (when, ready) in points {
+        kill_when("train", &config, &["train.epochs=40"], ready, Duration::from_secs(60));
+        assert_eq!(train_files(&exp.join("train")), before, "killed {when}: train/ changed");
+        // infer and report find nothing mixed: the predictions are of the model in train/.
+        ok(run_stage("report", &config, &quick));
+    }
+    // A retrain stopped after an epoch also leaves train/ alone; --resume completes it.
+    ok(bin("train")
+        .args(["--config", config.to_str().unwrap(), "--set", "train.epochs=3", "--stop-after-epoch", "1"])
+        .output()
+        .unwrap());
+    assert_eq!(train_files(&exp.join("train")), before);
+    ok(bin("train")
+        .args(["--config", config.to_str().unwrap(), "--set", "train.epochs=3", "--resume"])
+        .output()
+        .unwrap());
+    assert_eq!(read_csv(&exp.join("train/history.csv")).len(), 4, "three epochs, swapped in whole");
+    assert!(!partial.exists());
+    let err = fails(run_stage("report", &config, &["train.epochs=3"]));
+    assert!(err.contains("rerun `infer`"), "the old predictions are not reported as the new model's: {err}");
 }
 
 struct Mount(std::path::PathBuf);

@@ -164,10 +164,13 @@ fn crash_resume_and_compare(dir: &Path, sets: &[&str]) -> (PathBuf, PathBuf) {
     }
     let stopped = ok(bin("train").args(&args).args(["--stop-after-epoch", "2"]).output().unwrap());
     assert!(stopped.contains("stopped after epoch 2"), "{stopped}");
-    let partial = dir.join("runs/crashed/train");
-    assert_eq!(read_csv(&partial.join("history.csv")).len(), 3, "two epochs were saved before the crash");
-    assert!(!partial.join("model.onnx").exists());
+    // The stopped run's files are in the partial folder; no train/ was ever complete.
+    let staged = dir.join("runs/crashed/.train.partial");
+    assert_eq!(read_csv(&staged.join("history.csv")).len(), 3, "two epochs were saved before the crash");
+    assert!(!staged.join("model.onnx").exists() && !dir.join("runs/crashed/train").exists());
     ok(bin("train").args(&args).arg("--resume").output().unwrap());
+    let partial = dir.join("runs/crashed/train");
+    assert!(!staged.exists(), "the complete run was swapped in");
 
     let whole = dir.join("runs/whole/train");
     for name in ["dense0.kernel", "dense0.bias", "dense1.kernel", "dense1.bias"] {
@@ -364,7 +367,8 @@ fn a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint()
     let err = fails(run_stage("train", &config, &sets));
     assert!(err.contains("training diverged:"), "{err}");
     assert!(err.contains("Lower train.optimizer.lr"), "{err}");
-    let train = dir.path().join("runs/e/train");
+    assert!(!dir.path().join("runs/e/train").exists(), "no train folder comes of a diverged run");
+    let train = dir.path().join("runs/e/.train.partial");
     assert!(!train.join("model.onnx").exists(), "no model is exported from a diverged run");
     // Whatever epochs completed before the blow-up are intact and loadable.
     if train.join("checkpoint/state.json").exists() {

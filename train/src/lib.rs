@@ -17,6 +17,7 @@ mod pool_trim;
 pub mod quantize;
 mod saver;
 mod seed;
+mod staged;
 
 use anyhow::{Context, bail};
 use cxr_config::{Config, Device};
@@ -125,14 +126,13 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         let classes = config.data.classes.len();
         HeadShape { input, hidden: config.model.head.hidden.clone(), classes }.check_size()?;
     }
-    let setup = Setup::new(config, Layout::new(config), options)?;
+    let setup = Setup::new(config, staged::begin(&Layout::new(config), options.resume)?, options)?;
     let (layout, meta, engine, backbone, encoded) =
         (&setup.layout, &setup.meta, &setup.engine, &setup.backbone, &setup.encoded);
     let mut provenance = Provenance::start("train", config);
     provenance.input("tensors.content_hash", meta.content_hash.clone());
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
-    remove_adaptation_outputs(layout)?;
     // model.onnx's bulk goes to disk while the features are computed and the head trains.
     let model_writer = export::ModelWriter::start(layout.model(), encoded.prefix.clone())?;
     let job = setup.job(config, options);
@@ -179,6 +179,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("temperature", format!("{}", calibrated.temperature));
     provenance.input("model.onnx", model_sha256);
     provenance.write(&train_dir, config)?;
+    staged::commit(layout)?;
     Ok(Summary {
         history: state.history,
         best_epoch: state.best_epoch,
@@ -201,19 +202,6 @@ impl Summary {
             paused_after: Some(state.epochs_done),
         }
     }
-}
-
-/// What an earlier `train --adapt-from` in this experiment wrote: it describes another model.
-fn remove_adaptation_outputs(layout: &Layout) -> anyhow::Result<()> {
-    for file in [layout.adaptation(), layout.budget(), layout.crossfit(), layout.crossfit_source()] {
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove {}", file.display()));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Whether training has nothing left to do: every epoch run, or stopped early.

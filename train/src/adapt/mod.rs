@@ -53,7 +53,8 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     let started = Instant::now();
     let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train --adapt-from", None)?;
     let source = source::Source::open(source_exp, config)?;
-    let layout = Layout::new(config);
+    // The train folder is built beside the old one and swapped in whole (`staged`).
+    let layout = crate::staged::begin(&Layout::new(config), false)?;
     let (meta, local_splits) = local_tensors(config, &layout)?;
     let setup = Setup::new(&source.config, source.layout.clone(), options)?;
     if let Some(recorded) = source.backbone_sha256()
@@ -68,7 +69,6 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     let mut provenance = Provenance::start("train --adapt-from", config);
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
-    remove_outputs_of_a_plain_run(&layout)?;
     let model_writer = export::ModelWriter::start(layout.model(), setup.encoded.prefix.clone())?;
 
     let features_started = Instant::now();
@@ -155,6 +155,7 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     provenance.tool("precision", cxr_config::spelling(&config.model.precision));
     provenance.tool("temperature", format!("{}", fitted.choice.temperature));
     provenance.write(&train_dir, config)?;
+    crate::staged::commit(&layout)?;
     Ok(Summary { adaptation, budget })
 }
 
@@ -173,23 +174,6 @@ fn local_tensors(config: &Config, layout: &Layout) -> anyhow::Result<(TensorsMet
         );
     }
     Ok((meta, splits))
-}
-
-/// A plain `train` run's outputs that describe another model than an adapted one.
-fn remove_outputs_of_a_plain_run(layout: &Layout) -> anyhow::Result<()> {
-    for file in [layout.history(), layout.operating_point(), layout.adaptation()] {
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove {}", file.display()));
-            }
-            _ => {}
-        }
-    }
-    let checkpoint = layout.checkpoint();
-    if checkpoint.is_dir() {
-        std::fs::remove_dir_all(&checkpoint).with_context(|| format!("cannot remove {}", checkpoint.display()))?;
-    }
-    Ok(())
 }
 
 /// The local splits' features in one table, with each row's path, class and patient.
