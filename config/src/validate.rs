@@ -236,6 +236,9 @@ impl Config {
         if self.preprocess.max_pixels == 0 {
             return Err(c.fail("preprocess.max_pixels", "0 is out of range, expected >= 1".into()));
         }
+        if self.preprocess.max_decoded_bytes == 0 {
+            return Err(c.fail("preprocess.max_decoded_bytes", "0 is out of range, expected >= 1".into()));
+        }
         if self.preprocess.max_file_bytes == 0 {
             return Err(c.fail("preprocess.max_file_bytes", "0 is out of range, expected >= 1".into()));
         }

@@ -63,6 +63,7 @@ fn decode_with_image(bytes: &[u8], format: Format, t: &Transform) -> Result<Deco
     let (width, height) = reader().into_dimensions().map_err(corrupt)?;
     t.check_size(width, height)?;
     let mut decoder = reader().into_decoder().map_err(corrupt)?;
+    t.check_decoded_bytes(decoder.total_bytes())?;
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     // (scaled to its significant bits below, before 8 bits are taken)

@@ -24,7 +24,24 @@ fn scale_divisor(width: u32, height: u32, t: &Transform) -> u32 {
     [8u32, 4, 2].into_iter().find(|&d| width.div_ceil(d) >= t.width && height.div_ceil(d) >= t.height).unwrap_or(1)
 }
 
+/// More scans than any real progressive JPEG has (they use about 10): a file that repeats
+/// its scans makes the decoder redo the whole image each time (a decompression bomb).
+const MAX_SCANS: usize = 100;
+
+/// The start-of-scan markers in `bytes`. Entropy-coded data never holds `FF DA` (an `FF`
+/// there is followed by `00` or a restart marker), so a byte search counts them.
+fn scan_count(bytes: &[u8]) -> usize {
+    bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count()
+}
+
 pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
+    let scans = scan_count(bytes);
+    if scans > MAX_SCANS {
+        return Err(ImagingError::Corrupt {
+            format: "JPEG",
+            message: format!("{scans} scans, more than {MAX_SCANS}: a progressive file built to make decoding slow"),
+        });
+    }
     if ends_cleanly(bytes)
         && let Some(decoded) = decode_libjpeg(bytes, t)?
     {
@@ -107,6 +124,7 @@ fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, Imagin
         _ => return Ok(None),
     };
     t.check_size(source_width, source_height)?;
+    t.check_decoded_bytes(source_width as u64 * source_height as u64 * d.components().len() as u64)?;
     let channels: u8 = match d.color_space() {
         ColorSpace::JCS_GRAYSCALE => 1,
         ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => 3,
@@ -190,6 +208,9 @@ fn decode_jpeg_decoder(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingEr
     let info = decoder.info().expect("read_info succeeded");
     let (source_width, source_height) = (info.width as u32, info.height as u32);
     t.check_size(source_width, source_height)?;
+    let sample_bytes = if info.pixel_format == jpeg_decoder::PixelFormat::L16 { 2 } else { 1 };
+    let channels = info.pixel_format.pixel_bytes() as u64 / sample_bytes;
+    t.check_decoded_bytes(source_width as u64 * source_height as u64 * channels * sample_bytes)?;
     let (mut width, mut height) = (source_width, source_height);
     let divisor = scale_divisor(source_width, source_height, t);
     if divisor > 1 {

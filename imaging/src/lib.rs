@@ -38,6 +38,8 @@ pub enum ImagingError {
     NotAFile(&'static str),
     #[error("file is {bytes} bytes, over preprocess.max_file_bytes {max}")]
     FileTooLarge { bytes: u64, max: u64 },
+    #[error("decoding would take {bytes} bytes, over preprocess.max_decoded_bytes {max}")]
+    DecodedTooLarge { bytes: u64, max: u64 },
 }
 
 impl ImagingError {
@@ -53,6 +55,7 @@ impl ImagingError {
             ImagingError::TooSmall { .. } => "too-small",
             ImagingError::NotAFile(_) => "not-a-file",
             ImagingError::FileTooLarge { .. } => "file-too-large",
+            ImagingError::DecodedTooLarge { .. } => "too-large",
         }
     }
 }
@@ -80,6 +83,8 @@ pub struct Transform {
     pub min_side: u32,
     /// Files larger than this are rejected before they are read.
     pub max_file_bytes: u64,
+    /// Images whose decoded samples would take more bytes than this are rejected unread.
+    pub max_decoded_bytes: u64,
     /// Let JPEG decoding skip detail the output cannot show (IDCT scaling by 1/2, 1/4, 1/8).
     pub jpeg_scaling: bool,
 }
@@ -95,6 +100,7 @@ impl Transform {
             max_pixels: p.max_pixels,
             min_side: p.min_side,
             max_file_bytes: p.max_file_bytes,
+            max_decoded_bytes: p.max_decoded_bytes,
             jpeg_scaling: true,
         }
     }
@@ -143,6 +149,14 @@ impl Transform {
         let width = ((decoded.width as f64 * scale).round() as u32).max(1);
         let height = ((decoded.height as f64 * scale).round() as u32).max(1);
         resize::resize_keeping_channels(decoded, width, height)
+    }
+
+    /// Refuses an image whose decoded samples would take more than `max_decoded_bytes`.
+    pub(crate) fn check_decoded_bytes(&self, bytes: u64) -> Result<(), ImagingError> {
+        if bytes > self.max_decoded_bytes {
+            return Err(ImagingError::DecodedTooLarge { bytes, max: self.max_decoded_bytes });
+        }
+        Ok(())
     }
 
     pub(crate) fn check_size(&self, width: u32, height: u32) -> Result<(), ImagingError> {

@@ -474,3 +474,34 @@ fn twelve_bit_data_in_a_16_bit_png_is_scaled_over_12_bits_with_or_without_sbit()
     let full = t.apply_bytes(&png16(64, 64, |x, y| ((x * 997 + y * 331) % 65536) as u16, None)).unwrap();
     assert!(mean(&full) > 100.0);
 }
+
+#[test]
+fn memory_is_bounded_by_decoded_bytes_and_scans_are_capped() {
+    // 16-bit RGBA, 3000x3000: a small file (one colour) that decodes to 72 MB.
+    let img = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_pixel(
+        3000,
+        3000,
+        image::Rgba([9000, 9000, 9000, 65535]),
+    );
+    let png = encode(&DynamicImage::ImageRgba16(img), ImageFormat::Png);
+    assert!(png.len() < 1_000_000);
+    let t = Transform { max_decoded_bytes: 64 << 20, ..transform(32, 32) };
+    let e = t.apply_bytes(&png).unwrap_err();
+    assert_eq!(e.kind(), "too-large", "{e}");
+    assert!(e.to_string().contains("72000000") && e.to_string().contains("max_decoded_bytes"), "{e}");
+    assert!(Transform { max_decoded_bytes: 80 << 20, ..transform(32, 32) }.apply_bytes(&png).is_ok());
+
+    // A JPEG whose scan repeats 150 times: rejected before any decoding.
+    let jpeg = encode(&DynamicImage::ImageLuma8(gradient(64, 64)), ImageFormat::Jpeg);
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let scan = &jpeg[sos..jpeg.len() - 2];
+    let mut bomb = jpeg[..jpeg.len() - 2].to_vec();
+    for _ in 0..150 {
+        bomb.extend_from_slice(scan);
+    }
+    bomb.extend_from_slice(&[0xFF, 0xD9]);
+    let started = std::time::Instant::now();
+    let e = transform(32, 32).apply_bytes(&bomb).unwrap_err();
+    assert!(e.to_string().contains("151 scans"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}

@@ -94,8 +94,14 @@ fn load_folders(
     names: &NameRules,
     rule: &PatientRule,
 ) -> Result<Dataset, DatasetError> {
-    let has_class_dirs =
-        |dir: &Path| classes.iter().map(String::as_str).chain(names.folders()).any(|c| dir.join(c).is_dir());
+    let has_class_dirs = |dir: &Path| {
+        let found = subdirs(dir).unwrap_or_default();
+        classes
+            .iter()
+            .map(String::as_str)
+            .chain(names.folders())
+            .any(|c| found.iter().any(|d| name(d).eq_ignore_ascii_case(c)))
+    };
     let mut dataset = Dataset::default();
     let split_dirs: Vec<PathBuf> = subdirs(root)?.into_iter().filter(|d| has_class_dirs(d)).collect();
     if let Some(bad) = split_dirs.iter().find(|d| !cxr_config::is_safe_name(&name(d))) {
@@ -114,20 +120,20 @@ fn load_folders(
     for (split, dir) in layout {
         let mut items = Vec::new();
         let patient = |path: &Path| rule.key_from_path(root, path).unwrap_or_else(|| path.display().to_string());
+        warn_about_other_folders(&dir, classes, names);
         for (label, class) in classes.iter().enumerate() {
-            let class_dir = dir.join(class);
-            if !class_dir.is_dir() {
-                if !names.gives(label) {
-                    tracing::warn!(split, class, "no folder {}", class_dir.display());
-                }
-                continue;
+            let class_dirs = folders_named(&dir, class);
+            if class_dirs.is_empty() && !names.gives(label) {
+                tracing::warn!(split, class, "no folder {}", dir.join(class).display());
             }
-            // A pattern that does not match leaves the image its own patient.
-            items.extend(non_empty_files(&class_dir)?.into_iter().map(|path| Item {
-                patient: patient(&path),
-                path,
-                label,
-            }));
+            for class_dir in class_dirs {
+                // A pattern that does not match leaves the image its own patient.
+                items.extend(non_empty_files(&class_dir)?.into_iter().map(|path| Item {
+                    patient: patient(&path),
+                    path,
+                    label,
+                }));
+            }
         }
         for folder in names.folders() {
             let folder_dir = dir.join(folder);
@@ -148,6 +154,33 @@ fn load_folders(
         dataset.splits.insert(split, items);
     }
     Ok(dataset)
+}
+
+/// The folders in `dir` named `class`, whatever the case of the letters (`Pneumonia/` for
+/// PNEUMONIA: an export from another system must not lose a class without a word); a
+/// folder whose name differs only in case is read with a warning.
+fn folders_named(dir: &Path, class: &str) -> Vec<PathBuf> {
+    let found: Vec<PathBuf> =
+        subdirs(dir).unwrap_or_default().into_iter().filter(|d| name(d).eq_ignore_ascii_case(class)).collect();
+    for d in found.iter().filter(|d| name(d) != class) {
+        tracing::warn!("{} is read as class {class}: its name differs from data.classes only in case", d.display());
+    }
+    found
+}
+
+/// A warning for each folder of a split that names no class: its images are not read.
+fn warn_about_other_folders(dir: &Path, classes: &[String], names: &NameRules) {
+    for d in subdirs(dir).unwrap_or_default() {
+        let n = name(&d);
+        let known = classes.iter().map(String::as_str).chain(names.folders()).any(|c| c.eq_ignore_ascii_case(&n));
+        if !known {
+            tracing::warn!(
+                "{} is not a class folder (data.classes: {}): its files are not read",
+                d.display(),
+                classes.join(", ")
+            );
+        }
+    }
 }
 
 /// The image files below `dir`; none is an error (a class folder left empty by mistake).

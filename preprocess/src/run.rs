@@ -86,6 +86,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     }
     if options.shard.is_none() {
         check_usable(config, &summary, &rejects)?;
+        let names: Vec<&str> = summary.splits.iter().map(|s| s.name.as_str()).collect();
+        check_duplicates(config, &layout, &names)?;
     }
     provenance.input("data.root", config.data.root.display().to_string());
     provenance.tool("threads", threads.to_string());
@@ -115,6 +117,43 @@ fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow]) -> an
         rejects.len(),
         if reasons.is_empty() { "none found".into() } else { reasons.join(", ") }
     )
+}
+
+/// Byte-identical images in two splits (a leak: the model is judged on what it learnt) or
+/// under two labels (a contradiction): an error, or with `data.duplicates: warn` a warning.
+fn check_duplicates(config: &Config, layout: &Layout, splits: &[&str]) -> anyhow::Result<()> {
+    let mut seen: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for split in splits {
+        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(split))? {
+            match seen.get(&row.sha256) {
+                Some((s, class, path)) if s != split || *class != row.class => {
+                    conflicts.push(format!("{path} ({s}, {class}) = {} ({split}, {})", row.path, row.class));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(row.sha256.clone(), (split.to_string(), row.class.clone(), row.path.clone()));
+                }
+            }
+        }
+    }
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let message = format!(
+        "{} image(s) are byte for byte the same as another in another split or under another label, for example {}",
+        conflicts.len(),
+        conflicts.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+    );
+    match config.data.duplicates {
+        cxr_config::Duplicates::Error => {
+            bail!("{message}; remove the copies, or set data.duplicates: warn to go on")
+        }
+        cxr_config::Duplicates::Warn => {
+            tracing::warn!("{message} (data.duplicates: warn)");
+            Ok(())
+        }
+    }
 }
 
 /// The first word of a reason, used to count rejects by kind.

@@ -32,6 +32,9 @@ pub struct Data {
     /// A patient group holding more than this share of a split's images (and more than
     /// [`Data::MIN_IMAGES_FOR_SHARE_CHECK`] images) is an error: the grouping is wrong.
     pub max_patient_share: f64,
+    /// What a byte-identical image in two splits, or under two labels, is: an error (a leak
+    /// between training and evaluation, or a contradiction) or a warning.
+    pub duplicates: Duplicates,
     /// A seeded, balanced subset of at most this many training images per class
     /// (validation and test are not limited).
     pub limit_per_class: Option<usize>,
@@ -66,6 +69,7 @@ impl Default for Data {
             group_by_patient: true,
             patient: PatientId::Auto,
             max_patient_share: 0.05,
+            duplicates: Duplicates::Error,
             limit_per_class: None,
             class_patterns: Vec::new(),
             csv: CsvAdapter::default(),
@@ -166,6 +170,14 @@ pub enum Adapter {
 }
 
 /// Where the validation split comes from.
+/// `data.duplicates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Duplicates {
+    Error,
+    Warn,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValSource {

@@ -20,6 +20,10 @@ pub struct Preprocess {
     pub min_side: u32,
     /// Files larger than this many bytes are rejected before they are read.
     pub max_file_bytes: u64,
+    /// Images whose decoded samples would take more than this many bytes (width x height x
+    /// channels x bytes per sample, read from the header) are rejected before decoding: the
+    /// memory a worker needs is bounded by this, not by the file's size.
+    pub max_decoded_bytes: u64,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
 }
@@ -36,6 +40,8 @@ impl Default for Preprocess {
             min_side: 16,
             // 256 MiB: above any single chest radiograph (a 16-bit 4k x 4k DICOM is 32 MiB).
             max_file_bytes: 256 << 20,
+            // 512 MiB: a 100-megapixel 16-bit grey image fits, a 16-bit RGBA one does not.
+            max_decoded_bytes: 512 << 20,
             threads: 0,
         }
     }
