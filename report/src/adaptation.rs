@@ -55,9 +55,12 @@ pub fn load(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Result<Opti
     Ok(Some(Adapted { adaptation, budget, budget_svg }))
 }
 
+/// A figure of a budget point with its interval: `[value, lo, hi]`.
+type Figure = fn(&BudgetRow) -> [Option<f64>; 3];
+
 /// Accuracy, specificity and ROC AUC against the local labels used, with their intervals.
 fn budget_plot(budget: &[BudgetRow]) -> String {
-    let figures: [(&str, fn(&BudgetRow) -> [Option<f64>; 3]); 3] = [
+    let figures: [(&str, Figure); 3] = [
         ("accuracy", |r| [r.accuracy, r.accuracy_lo, r.accuracy_hi]),
         ("specificity", |r| [r.specificity, r.specificity_lo, r.specificity_hi]),
         ("ROC AUC", |r| [r.auc, r.auc_lo, r.auc_hi]),

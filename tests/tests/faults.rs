@@ -128,7 +128,8 @@ fn a_retrain_killed_at_any_point_leaves_the_previous_train_folder_whole() {
     let exp = dir.path().join("runs/e");
     let before = train_files(&exp.join("train"));
     let partial = exp.join(".train.partial");
-    let points: [(&str, Box<dyn Fn() -> bool>); 3] = [
+    type Ready<'a> = Box<dyn Fn() -> bool + 'a>;
+    let points: [(&str, Ready); 3] = [
         ("as it starts", Box::new(|| partial.exists())),
         ("after a checkpoint", Box::new(|| partial.join("history.csv").exists())),
         ("with its training artifacts written", Box::new(|| partial.join("training_model.onnx").exists())),
