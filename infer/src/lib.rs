@@ -250,11 +250,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let layout = Layout::new(config);
     let model_path = options.model.clone().unwrap_or_else(|| layout.model());
     let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
-    let stale = if external { Vec::new() } else { cxr_store::integrity::trained_model(&layout)? };
-    let stale = cxr_store::integrity::check(stale, options.allow_stale).map_err(anyhow::Error::msg)?;
-    for line in &stale {
-        tracing::warn!("--allow-stale: {line}");
-    }
+    let (stale, adapted) = own_model(&layout, options, external)?;
     let info = ModelInfo::load(&model_path, config)?;
     let (threshold, threshold_source) = threshold(config, &layout, &info)?;
     let adapt_from = match config.infer.adaptation {
@@ -263,13 +259,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             bail!("infer.adaptation: prior estimates each cohort's prevalence from all its images; run without --shard")
         }
         cxr_config::Adaptation::Prior => Some(adapt::check_model(&info)?),
-    };
-    // In an experiment adapted by `train --adapt-from`, its own model's predictions are set
-    // beside its source model's, and the local sample it was fitted on is not predicted again.
-    let adapted = if external || options.out.is_some() || !layout.adaptation().is_file() {
-        None
-    } else {
-        Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?)
     };
     let sources = resolve_sources(&layout, options, adapted.as_ref())?;
     if options.out.is_some() && sources.len() > 1 {
@@ -333,6 +322,31 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         provenance.write(&target.predictions_dir(), config)?;
     }
     Ok(outcome)
+}
+
+/// With this experiment's own model: what does not belong together with it (an error unless
+/// `--allow-stale`), and, in an experiment adapted by `train --adapt-from`, its adaptation
+/// (its predictions are set beside its source model's, and the local sample it was fitted
+/// on is not predicted again).
+fn own_model(
+    layout: &Layout,
+    options: &Options,
+    external: bool,
+) -> anyhow::Result<(Vec<String>, Option<cxr_store::adaptation::Adaptation>)> {
+    if external {
+        return Ok((Vec::new(), None));
+    }
+    let stale = cxr_store::integrity::trained_model(layout)?;
+    let stale = cxr_store::integrity::check(stale, options.allow_stale).map_err(anyhow::Error::msg)?;
+    for line in &stale {
+        tracing::warn!("--allow-stale: {line}");
+    }
+    let adapted = if options.out.is_some() || !layout.adaptation().is_file() {
+        None
+    } else {
+        Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?)
+    };
+    Ok((stale, adapted))
 }
 
 /// Opens the engine and the model it runs: `model.onnx`, or with `--explain` the Grad-CAM

@@ -56,41 +56,15 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     // The train folder is built beside the old one and swapped in whole (`staged`).
     let layout = crate::staged::begin(&Layout::new(config), false)?;
     let (meta, local_splits) = local_tensors(config, &layout)?;
-    let setup = Setup::new(&source.config, source.layout.clone(), options)?;
-    if let Some(recorded) = source.backbone_sha256()
-        && recorded != setup.backbone.sha256
-    {
-        bail!(
-            "--adapt-from {}: its backbone here has SHA-256 {} but its model was trained with {recorded}; rebuild the backbone (make build) or retrain the source",
-            source.exp.display(),
-            setup.backbone.sha256
-        );
-    }
+    let setup = source_setup(&source, options)?;
     let mut provenance = Provenance::start("train --adapt-from", config);
     let train_dir = layout.train();
     std::fs::create_dir_all(&train_dir).with_context(|| format!("cannot create {}", train_dir.display()))?;
     let model_writer = export::ModelWriter::start(layout.model(), setup.encoded.prefix.clone())?;
 
     let features_started = Instant::now();
-    let source_train = features::compute(&setup.job(&source.config, options), &["train"])?.remove(0);
-    let local_job = features::FeatureJob {
-        layout: &layout,
-        meta: &meta,
-        transform_hash: config.section_hash(&["preprocess"]),
-        ..setup.job(config, options)
-    };
-    let local_refs: Vec<&str> = local_splits.iter().map(String::as_str).collect();
-    let local = gather_local(config, &layout, &local_refs, features::compute(&local_job, &local_refs)?)?;
+    let (source_train, local) = all_features(config, options, &setup, &source, &layout, &meta, &local_splits)?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
-    tracing::info!(
-        local = local.sample.len(),
-        patients = local.sample.patient_count(),
-        source = source_train.len(),
-        "adapting {} with {} local images ({})",
-        source.model_path.display(),
-        local.sample.len(),
-        local_splits.join(", ")
-    );
 
     let (epochs, epochs_from) = refit_epochs(config, &source);
     let shape = HeadShape {
@@ -143,20 +117,71 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     );
     let model_sha256 = model_writer.finish(&tail)?;
     let adaptation = Adaptation { seconds: started.elapsed().as_secs_f64(), ..adaptation };
-    // Written last with provenance: its presence means this folder holds one adaptation.
     adaptation.write(&layout.adaptation())?;
     provenance.input("tensors.content_hash", meta.content_hash.clone());
-    provenance.input("source model.onnx", source.model_sha256.clone());
     provenance.input("model.onnx", model_sha256);
+    provenance.tool("temperature", format!("{}", fitted.choice.temperature));
+    record_tools(&mut provenance, config, &setup, &source);
+    provenance.write(&train_dir, config)?;
+    crate::staged::commit(&layout)?;
+    Ok(Summary { adaptation, budget })
+}
+
+/// The source's engine and backbone, checked to be the backbone its model was trained with.
+fn source_setup(source: &source::Source, options: &Options) -> anyhow::Result<Setup> {
+    let setup = Setup::new(&source.config, source.layout.clone(), options)?;
+    if let Some(recorded) = source.backbone_sha256()
+        && recorded != setup.backbone.sha256
+    {
+        bail!(
+            "--adapt-from {}: its backbone here has SHA-256 {} but its model was trained with {recorded}; rebuild the backbone (make build) or retrain the source",
+            source.exp.display(),
+            setup.backbone.sha256
+        );
+    }
+    Ok(setup)
+}
+
+/// The source's training features (from its feature cache) and the local sample's, both
+/// through the source's backbone.
+fn all_features(
+    config: &Config,
+    options: &Options,
+    setup: &Setup,
+    source: &source::Source,
+    layout: &Layout,
+    meta: &TensorsMeta,
+    local_splits: &[String],
+) -> anyhow::Result<(SplitFeatures, Local)> {
+    let source_train = features::compute(&setup.job(&source.config, options), &["train"])?.remove(0);
+    let local_job = features::FeatureJob {
+        layout,
+        meta,
+        transform_hash: config.section_hash(&["preprocess"]),
+        ..setup.job(config, options)
+    };
+    let local_refs: Vec<&str> = local_splits.iter().map(String::as_str).collect();
+    let local = gather_local(config, layout, &local_refs, features::compute(&local_job, &local_refs)?)?;
+    tracing::info!(
+        local = local.sample.len(),
+        patients = local.sample.patient_count(),
+        source = source_train.len(),
+        "adapting {} with {} local images ({})",
+        source.model_path.display(),
+        local.sample.len(),
+        local_splits.join(", ")
+    );
+    Ok((source_train, local))
+}
+
+/// What `provenance.json` says of the source and the tools.
+fn record_tools(provenance: &mut Provenance, config: &Config, setup: &Setup, source: &source::Source) {
+    provenance.input("source model.onnx", source.model_sha256.clone());
     provenance.tool("adapted_from", source.model_path.display().to_string());
     provenance.tool("onnxruntime", setup.engine.version());
     provenance.tool("backbone", setup.backbone.description.clone());
     provenance.tool("backbone_sha256", setup.backbone.sha256.clone());
     provenance.tool("precision", cxr_config::spelling(&config.model.precision));
-    provenance.tool("temperature", format!("{}", fitted.choice.temperature));
-    provenance.write(&train_dir, config)?;
-    crate::staged::commit(&layout)?;
-    Ok(Summary { adaptation, budget })
 }
 
 /// This experiment's tensors, checked against the config, and the splits that make the
