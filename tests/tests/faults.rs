@@ -186,6 +186,26 @@ fn a_full_disk_is_a_clear_error_and_earlier_outputs_stay_intact() {
 }
 
 #[test]
+fn a_full_disk_during_a_retrain_leaves_the_previous_train_folder_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().join("small-disk");
+    std::fs::create_dir_all(&workdir).unwrap();
+    // model.onnx carries VGG16's weights (about 59 MB): room for one, not for a second.
+    let status =
+        StdCommand::new("mount").args(["-t", "tmpfs", "-o", "size=100m", "tmpfs"]).arg(&workdir).status().unwrap();
+    assert!(status.success(), "this test mounts a 100 MB tmpfs (needs root, as CI and make test run)");
+    let _mount = Mount(workdir.clone());
+    let config = config(dir.path(), &workdir);
+    ok(run_stage("preprocess", &config, &["train.epochs=1"]));
+    ok(run_stage("train", &config, &["train.epochs=1"]));
+    let before = train_files(&workdir.join("e/train"));
+    let err = fails(run_stage("train", &config, &["train.epochs=2"]));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(train_files(&workdir.join("e/train")), before, "the previous train folder is intact");
+    ok(run_stage("infer", &config, &["train.epochs=1"]));
+}
+
+#[test]
 fn a_read_only_experiment_folder_is_a_clear_error_and_outputs_stay_intact() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &dir.path().join("runs"));
