@@ -61,7 +61,11 @@ fn chexpert_keeps_frontal_views_and_keeps_patients_together() {
         for study in 1..=2 {
             for (view, kind) in [("view1_frontal", "Frontal"), ("view2_lateral", "Lateral")] {
                 let rel = format!("CheXpert-v1.0-small/train/patient{p:05}/study{study}/{view}.jpg");
-                save(&xray_like(p * 10 + study, 64, 60, positive), &root.join(&rel), ImageFormat::Jpeg);
+                save(
+                    &xray_like_unique(p * 10 + study, p * 10 + study, 64, 60, positive),
+                    &root.join(&rel),
+                    ImageFormat::Jpeg,
+                );
                 let label = if p == 3 && study == 2 {
                     "-1.0"
                 } else if positive {
@@ -115,7 +119,7 @@ fn nih_keeps_no_finding_as_normal_and_a_patients_follow_ups_together() {
             let finding = findings[((patient + follow_up) % 6) as usize];
             let positive = finding.contains("Pneumonia");
             save(
-                &xray_like(patient * 7 + follow_up, 70, 64, positive),
+                &xray_like_unique(patient * 7 + follow_up, patient * 100 + follow_up, 70, 64, positive),
                 &root.join("images").join(&name),
                 ImageFormat::Png,
             );

@@ -93,6 +93,16 @@ pub fn xray_like(seed: u32, w: u32, h: u32, bright: bool) -> DynamicImage {
     }))
 }
 
+/// [`xray_like`], with `id`'s bits written into its first row: `xray_like` repeats itself
+/// every 60 seeds, and `preprocess` refuses byte-identical images in two splits.
+pub fn xray_like_unique(seed: u32, id: u32, w: u32, h: u32, bright: bool) -> DynamicImage {
+    let mut img = xray_like(seed, w, h, bright).into_luma8();
+    for x in 0..32.min(w) {
+        img.put_pixel(x, 0, image::Luma([if id >> x & 1 == 1 { 250 } else { 5 }]));
+    }
+    DynamicImage::ImageLuma8(img)
+}
+
 pub fn save(img: &DynamicImage, path: &Path, format: ImageFormat) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     img.save_with_format(path, format).unwrap();
