@@ -43,7 +43,7 @@ fn infer_refuses_a_model_trained_on_other_tensors_and_a_train_folder_that_mixes_
     let config = trained(dir.path());
     let exp = dir.path().join("runs/e");
     // The tensors made again from other images: the model was not trained on these.
-    write_split(&dir.path().join("data"), "train", 12, 300);
+    write_split(&dir.path().join("data"), "train", 12, 330);
     ok(run_stage("preprocess", &config, &[]));
     let err = fails(run_stage("infer", &config, &[]));
     assert!(err.contains("changed after the model was trained") && err.contains("rerun `train`"), "{err}");
