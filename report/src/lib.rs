@@ -288,8 +288,11 @@ fn gallery_explainer(
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "report", None)?;
     let layout = Layout::new(config);
-    let dir = layout.report();
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The report folder is built beside the old one and swapped in whole: an interrupted
+    // report leaves the previous one, never a page beside another run's tables.
+    cxr_store::staging::recover(&layout.report());
+    let staging = cxr_store::staging::Staging::new(&layout.report())?;
+    let dir = staging.path().to_path_buf();
     let mut provenance = Provenance::start("report", config);
     let curves = learning_curves(&layout, &dir, config)?;
     let source = PredictionSource::read(&layout.predictions_source()).ok();
@@ -357,9 +360,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         adapted: adapted.as_ref(),
         stale: &stale,
     };
-    let index = dir.join("index.html");
-    cxr_store::write_atomic(&index, page.render().as_bytes())?;
+    cxr_store::write_atomic(&dir.join("index.html"), page.render().as_bytes())?;
     provenance.write(&dir, config)?;
+    let index = staging.commit()?.join("index.html");
     Ok(Summary { index, metrics })
 }
 
