@@ -6,6 +6,7 @@
 pub mod adapt;
 pub mod explain;
 pub mod model;
+pub mod shift;
 mod source_model;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,8 @@ pub struct Outcome {
     pub adaptation: Vec<cxr_store::predictions::PriorAdaptation>,
     /// In an adapted experiment: the source model's predictions of the same splits.
     pub source_outputs: Vec<(PathBuf, usize)>,
+    /// The shift monitor's scores of every source (a model with the monitor).
+    pub shift: shift::Monitor,
 }
 
 /// The decision threshold on the positive class's probability, and where it came from:
@@ -137,16 +140,23 @@ impl Runner<'_> {
         }
         let [h, w] = self.info.size;
         let input = Input::U8(vec![n, h as usize, w as usize, 3], batch.pixels);
-        let wanted: &[&str] =
-            if self.explaining.is_some() { &["probabilities", cxr_explain::CAM] } else { &["probabilities"] };
-        let mut outputs = self.session.run_shaped(vec![("image".into(), input)], wanted)?;
+        let shift = self.info.meta.shift.as_ref();
+        let mut wanted = vec!["probabilities"];
+        if shift.is_some() {
+            wanted.push("shift_score");
+        }
+        if self.explaining.is_some() {
+            wanted.push(cxr_explain::CAM);
+        }
+        let mut outputs = self.session.run_shaped(vec![("image".into(), input)], &wanted)?;
         let (_, probs) = outputs.remove(0);
+        let scores = if shift.is_some() { Some(outputs.remove(0).1) } else { None };
         if let (Some(explaining), Some((shape, cam))) = (&mut self.explaining, outputs.pop()) {
             explaining.keep(&shape, &cam, n)?;
         }
         let classes = self.info.classes.len();
         let mut out = Vec::with_capacity(n);
-        for ((path, label), p) in batch.items.into_iter().zip(probs.chunks(classes)) {
+        for (i, ((path, label), p)) in batch.items.into_iter().zip(probs.chunks(classes)).enumerate() {
             // A model that returns NaN/inf (bad weights, a broken export) must not become a
             // predictions file that every metric downstream would then misread.
             if let Some(bad) = p.iter().find(|v| !v.is_finite()) {
@@ -157,7 +167,11 @@ impl Runner<'_> {
             }
             let p: Vec<f64> = p.iter().map(|&v| v as f64).collect();
             let predicted = self.info.classes[cxr_metrics::decide(&p, self.info.positive, self.threshold)].clone();
-            out.push(Prediction { path, label, predicted, probabilities: p });
+            let shift = match (&scores, shift) {
+                (Some(scores), Some(meta)) => Some((scores[i] as f64, scores[i] as f64 > meta.p99)),
+                _ => None,
+            };
+            out.push(Prediction { path, label, predicted, probabilities: p, shift });
         }
         Ok(out)
     }
@@ -207,6 +221,9 @@ impl SourceRun<'_> {
         }
         if let Some(model_prior) = self.adapt_from {
             outcome.adaptation.push(adapt::adapt(&name, &mut predictions, info, model_prior, runner.threshold)?);
+        }
+        if let Some(meta) = &info.meta.shift {
+            outcome.shift.add(&name, &predictions, meta);
         }
         if let (Some(asked), Some(explaining)) = (&options.explain, runner.explaining.take()) {
             let transform = model_transform(config, info);
@@ -277,6 +294,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         single: None,
         adaptation: Vec::new(),
         source_outputs: Vec::new(),
+        shift: shift::Monitor::default(),
     };
     let started = Instant::now();
     let mut provenance = Provenance::start("infer", config);
@@ -317,6 +335,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             threshold_source,
             adaptation: outcome.adaptation.clone(),
             stale,
+            shift: info.meta.shift.as_ref().and_then(|meta| std::mem::take(&mut outcome.shift).finish(meta)),
         };
         source.write(&target.predictions_source())?;
         provenance.write(&target.predictions_dir(), config)?;

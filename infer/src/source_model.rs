@@ -67,6 +67,7 @@ pub(crate) fn predict(
         threshold_source,
         adaptation: Vec::new(),
         stale: Vec::new(),
+        shift: None,
     };
     source.write(&dir.join("model.json"))?;
     Ok(written)

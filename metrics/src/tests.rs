@@ -247,3 +247,16 @@ fn two_classes_decide_at_the_threshold_and_more_by_the_largest() {
     assert_eq!(decide(&[0.9, 0.1], 0, 0.5), 0, "the positive class may be the first");
     assert_eq!(decide(&[0.2, 0.5, 0.3], 0, 0.99), 1, "three classes ignore the threshold");
 }
+
+#[test]
+fn mann_whitney_agrees_with_scipy() {
+    // scipy.stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic"), scipy 1.17.1.
+    let x = [1.2, 3.4, 2.2, 5.1, 4.4, 3.3, 2.9, 6.0];
+    let y = [1.0, 0.5, 2.2, 1.9, 0.7, 1.1, 2.5, 0.2, 1.4, 3.0];
+    let p = mann_whitney_greater(&x, &y).unwrap();
+    assert!((p - 0.002927039660740872).abs() < 1e-7, "{p}");
+    let q = mann_whitney_greater(&y, &x).unwrap();
+    assert!((q - 0.9977776356403268).abs() < 1e-7, "{q}");
+    assert_eq!(mann_whitney_greater(&[], &y), None);
+    assert_eq!(mann_whitney_greater(&[1.0, 1.0], &[1.0]), None, "all tied");
+}

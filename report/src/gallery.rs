@@ -160,6 +160,7 @@ mod tests {
                 label: Some(label.into()),
                 predicted: predicted.into(),
                 probabilities: vec![1.0 - p, p],
+                shift: None,
             })
             .collect();
         SplitData::new("test", &classes, 1, &predictions, |_| None).unwrap()

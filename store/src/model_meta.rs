@@ -32,6 +32,27 @@ pub const PRIOR: &str = "cxr.prior";
 /// Where Grad-CAM reads the graph (JSON, [`ExplainMeta`]): the last convolution's
 /// activations and each Dense layer of the head.
 pub const EXPLAIN: &str = "cxr.explain";
+/// The cohort-shift monitor (JSON, [`ShiftMeta`]): the model's second output `shift_score`
+/// and the scores of its validation images that a cohort's are compared with.
+pub const SHIFT: &str = "cxr.shift";
+
+/// What `model.onnx`'s `shift_score` output means and what it is compared with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftMeta {
+    /// What the score is computed from (the head's features, or their channel means).
+    pub features: String,
+    pub dim: usize,
+    /// Ledoit-Wolf shrinkage of the training features' covariance.
+    pub shrinkage: f64,
+    pub train_images: usize,
+    /// The validation images' scores, sorted: the reference a cohort's are tested against.
+    pub val_scores: Vec<f32>,
+    /// The 95th and 99th percentiles of `val_scores`; above the 99th an image is `shifted`.
+    pub p95: f64,
+    pub p99: f64,
+}
+
 /// The source model an adapted model was refitted from, and with how many local images
 /// (JSON, [`AdaptedFrom`]); absent in a model trained from its own data alone.
 pub const ADAPTED_FROM: &str = "cxr.adapted_from";
@@ -99,6 +120,8 @@ pub struct ModelMeta {
     pub explain: Option<ExplainMeta>,
     /// Set in a model refitted from another by `train --adapt-from`.
     pub adapted_from: Option<AdaptedFrom>,
+    /// The cohort-shift monitor, when the model has a `shift_score` output.
+    pub shift: Option<ShiftMeta>,
 }
 
 /// The text of a channel order in model metadata and `tensors/meta.json`.
@@ -138,6 +161,9 @@ impl ModelMeta {
         }
         if let Some(a) = &self.adapted_from {
             pairs.push((ADAPTED_FROM, serde_json::to_string(a).expect("serialisable")));
+        }
+        if let Some(s) = &self.shift {
+            pairs.push((SHIFT, serde_json::to_string(s).expect("serialisable")));
         }
         pairs
     }
@@ -193,6 +219,9 @@ impl ModelMeta {
                 .transpose()?,
             adapted_from: get(ADAPTED_FROM)
                 .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {ADAPTED_FROM} metadata: {e}")))
+                .transpose()?,
+            shift: get(SHIFT)
+                .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {SHIFT} metadata: {e}")))
                 .transpose()?,
         })
     }
@@ -252,6 +281,15 @@ mod tests {
                 local_patients: 150,
                 local_weight: 16.0,
                 folds: 5,
+            }),
+            shift: Some(ShiftMeta {
+                features: "the head's input features".into(),
+                dim: 512,
+                shrinkage: 0.25,
+                train_images: 4000,
+                val_scores: vec![0.5, 0.75, 1.0, 1.25],
+                p95: 1.2,
+                p99: 1.24,
             }),
         }
     }

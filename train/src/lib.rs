@@ -17,6 +17,7 @@ mod pool_trim;
 pub mod quantize;
 mod saver;
 mod seed;
+pub mod shift;
 mod staged;
 
 use anyhow::{Context, bail};
@@ -163,13 +164,20 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
     let calibrated = calibrate(config, &mut artifacts, &shape, &state, &val)?;
+    // With augmentation the train split's features are not kept: no reference to fit on.
+    let monitor = match &fixed_train {
+        Some(train) => shift::monitor(train, &val, backbone_channels(config))?,
+        None => None,
+    };
     let operating_point = choose_operating_point(config, &calibrated);
     if let Some(op) = &operating_point {
         op.write(&layout.operating_point())?;
     }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
     let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
-    let tail = export_tail(encoded, &state.best_params, &shape, calibrated.temperature, meta, config.model.pooling);
+    let meta = model_meta::ModelMeta { shift: monitor.as_ref().map(|(_, m)| m.clone()), ..meta };
+    let head = Head { params: &state.best_params, shape: &shape, temperature: calibrated.temperature };
+    let tail = export_tail(encoded, &head, meta, config.model.pooling, monitor.as_ref().map(|(m, _)| m));
     let model_sha256 = model_writer.finish(&tail)?;
 
     provenance.tool("onnxruntime", engine.version());
@@ -278,17 +286,33 @@ fn augmented_train<'a>(
     }))
 }
 
-/// The bytes that complete `model.onnx`: the head with `temperature`, its output and
-/// `meta`, with where Grad-CAM reads the graph added to it.
+/// The channels of the backbone's feature map, when known (VGG16: 512).
+fn backbone_channels(config: &Config) -> Option<usize> {
+    match config.model.backbone {
+        cxr_config::Backbone::Imagenet | cxr_config::Backbone::Random => Some(512),
+        cxr_config::Backbone::Path(_) => None,
+    }
+}
+
+/// The head to export: its parameters, shape and temperature.
+struct Head<'a> {
+    params: &'a head::Params,
+    shape: &'a HeadShape,
+    temperature: f64,
+}
+
+/// The bytes that complete `model.onnx`: the head with its temperature, the `probabilities`
+/// output, the shift monitor's `shift_score` output when there is one, and `meta`, with
+/// where Grad-CAM reads the graph added to it.
 fn export_tail(
     encoded: &backbone::EncodedFeatures,
-    params: &head::Params,
-    shape: &HeadShape,
-    temperature: f64,
+    head: &Head,
     meta: model_meta::ModelMeta,
     pooling: cxr_config::Pooling,
+    monitor: Option<&shift::ShiftModel>,
 ) -> Vec<u8> {
     let (mut tail, features) = encoded.tail();
+    let (params, shape, temperature) = (head.params, head.shape, head.temperature);
     let (probs, layers) = head::append_head(&mut tail, features, params, temperature);
     let (activations, layout) = &encoded.activations;
     let explain =
@@ -299,6 +323,10 @@ fn export_tail(
         cxr_onnx::DataType::Float,
         &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(shape.classes as i64)],
     );
+    if let Some(monitor) = monitor {
+        let score = monitor.append(&mut tail, features);
+        tail.output(&score, "shift_score", cxr_onnx::DataType::Float, &[cxr_onnx::Dim::named("N")]);
+    }
     let meta = model_meta::ModelMeta { explain: Some(explain), ..meta };
     for (key, value) in meta.to_pairs() {
         tail.metadata(key, &value);
@@ -449,6 +477,7 @@ fn model_meta(
         // Filled in by `export_tail`, which names the head's values.
         explain: None,
         adapted_from: None,
+        shift: None,
     }
 }
 

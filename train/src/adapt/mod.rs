@@ -107,14 +107,8 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
         op.write(&layout.operating_point())?;
     }
     let model_meta = adapted_meta(config, &setup, &source, &local.sample, &fitted);
-    let tail = crate::export_tail(
-        &setup.encoded,
-        &fitted.params,
-        &shape,
-        fitted.choice.temperature,
-        model_meta,
-        config.model.pooling,
-    );
+    let head = crate::Head { params: &fitted.params, shape: &shape, temperature: fitted.choice.temperature };
+    let tail = crate::export_tail(&setup.encoded, &head, model_meta, config.model.pooling, None);
     let model_sha256 = model_writer.finish(&tail)?;
     let adaptation = Adaptation { seconds: started.elapsed().as_secs_f64(), ..adaptation };
     adaptation.write(&layout.adaptation())?;
@@ -489,6 +483,7 @@ fn write_local_predictions(
                 label: Some(classes[local.sample.labels[r]].clone()),
                 predicted: classes[predicted[r]].clone(),
                 probabilities: probabilities[r].clone(),
+                shift: None,
             })
             .collect()
     };
@@ -550,6 +545,7 @@ fn adapted_meta(
         preprocess: Some(config.preprocess.clone()),
         prior,
         explain: None,
+        shift: None,
         adapted_from: Some(AdaptedFrom {
             source_model: source.model_path.display().to_string(),
             source_sha256: source.model_sha256.clone(),

@@ -1,0 +1,98 @@
+//! The cohort-shift monitor at prediction time: each image's `shift_score` (the model's
+//! second output) against the validation images' scores that `model.onnx` carries, and a
+//! cohort's verdict: the share of images above validation's 99th percentile and a one-sided
+//! Mann-Whitney test of its scores against validation's. A rank test needs no assumption
+//! about the scores' distribution, and it asks the question a user has: are these images,
+//! as a group, further from the training data than images like the training data are?
+
+use cxr_store::model_meta::ShiftMeta;
+use cxr_store::predictions::{CohortShift, Prediction, ShiftSummary};
+
+/// A cohort is called shifted when its test says so at this level...
+pub const P_VALUE: f64 = 0.01;
+/// ...and more than this share of its images is flagged (about 1% would be, at random).
+pub const FLAGGED_SHARE: f64 = 0.05;
+
+/// The verdict on `scores`, named `source`.
+pub fn summarize(source: &str, scores: &[f64], meta: &ShiftMeta) -> ShiftSummary {
+    let flagged = scores.iter().filter(|&&s| s > meta.p99).count();
+    let flagged_share = if scores.is_empty() { 0.0 } else { flagged as f64 / scores.len() as f64 };
+    let reference: Vec<f64> = meta.val_scores.iter().map(|&v| v as f64).collect();
+    let p_value = cxr_metrics::mann_whitney_greater(scores, &reference).unwrap_or(1.0);
+    ShiftSummary {
+        source: source.to_string(),
+        images: scores.len(),
+        flagged_share,
+        p_value,
+        threshold: meta.p99,
+        median_score: median(scores),
+        val_median_score: median(&reference),
+        shifted: p_value < P_VALUE && flagged_share > FLAGGED_SHARE,
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Collects each source's scores during a run, then the run's verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Monitor {
+    all: Vec<f64>,
+    sources: Vec<ShiftSummary>,
+}
+
+impl Monitor {
+    /// Adds the predictions of `source`; warns on stderr when they look shifted.
+    pub fn add(&mut self, source: &str, predictions: &[Prediction], meta: &ShiftMeta) {
+        let scores: Vec<f64> = predictions.iter().filter_map(|p| p.shift.map(|s| s.0)).collect();
+        if scores.is_empty() {
+            return;
+        }
+        let summary = summarize(source, &scores, meta);
+        if summary.shifted {
+            tracing::warn!(
+                "{source}: {:.0}% of these {} images lie outside what the model saw in training (shift score above {:.3}; p = {:.2e}): its figures may not hold here",
+                summary.flagged_share * 100.0,
+                summary.images,
+                summary.threshold,
+                summary.p_value
+            );
+        }
+        self.all.extend(scores);
+        self.sources.push(summary);
+    }
+
+    /// The run's verdict: every image, and each source.
+    pub fn finish(self, meta: &ShiftMeta) -> Option<CohortShift> {
+        (!self.sources.is_empty())
+            .then(|| CohortShift { all: summarize("all", &self.all, meta), sources: self.sources })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> ShiftMeta {
+        let val_scores: Vec<f32> = (0..200).map(|i| 0.8 + i as f32 * 0.002).collect();
+        ShiftMeta { features: "x".into(), dim: 4, shrinkage: 0.1, train_images: 100, p95: 1.18, p99: 1.196, val_scores }
+    }
+
+    #[test]
+    fn images_like_validation_pass_and_far_ones_are_called_shifted() {
+        let like: Vec<f64> = (0..100).map(|i| 0.81 + i as f64 * 0.0039).collect();
+        let s = summarize("test", &like, &meta());
+        assert!(!s.shifted && s.p_value > 0.1 && s.flagged_share < 0.02, "{s:?}");
+        let far: Vec<f64> = (0..100).map(|i| if i < 60 { 2.0 + i as f64 * 0.01 } else { 1.0 }).collect();
+        let s = summarize("files", &far, &meta());
+        assert!(s.shifted && s.p_value < 1e-6 && (s.flagged_share - 0.6).abs() < 1e-12, "{s:?}");
+        assert_eq!(s.threshold, 1.196);
+    }
+}
