@@ -71,8 +71,11 @@ impl Monitor {
 
     /// The run's verdict: every image, and each source.
     pub fn finish(self, meta: &ShiftMeta) -> Option<CohortShift> {
-        (!self.sources.is_empty())
-            .then(|| CohortShift { all: summarize("all", &self.all, meta), sources: self.sources })
+        (!self.sources.is_empty()).then(|| CohortShift {
+            all: summarize("all", &self.all, meta),
+            sources: self.sources,
+            val_scores: meta.val_scores.clone(),
+        })
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Case {
     /// one the threshold applies to), else the predicted class.
     pub shown: String,
     pub probability: f64,
+    /// Its shift score (how unlike the training images it is), from a model with the monitor.
+    pub shift_score: Option<f64>,
 }
 
 /// Up to `per_kind` cases of each kind from the labelled rows of `d`. With two classes:
@@ -69,6 +71,7 @@ pub fn pick(d: &SplitData, per_kind: usize) -> Vec<Case> {
             predicted: d.classes[d.predicted[row]].clone(),
             shown: d.classes[shown].clone(),
             probability: d.probabilities[row][shown],
+            shift_score: d.shift_scores.get(row).copied().flatten(),
         }
     };
     let confidence = |row: &usize| d.probabilities[*row][d.predicted[*row]];

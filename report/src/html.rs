@@ -81,6 +81,9 @@ impl Page<'_> {
         self.head(&mut h);
         self.headline(&mut h);
         self.model(&mut h);
+        if let Some(shift) = self.source.and_then(|s| s.shift.as_ref()) {
+            crate::shift::section(&mut h, shift, self.splits);
+        }
         if let Some(adapted) = self.adapted {
             let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();
             crate::adaptation::section(&mut h, adapted, &metrics);
@@ -105,8 +108,25 @@ impl Page<'_> {
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
             positive = esc(&c.data.classes[c.data.positive_index()]),
-            stale = self.stale_banner(),
+            stale = self.stale_banner() + &self.shift_banner(),
         );
+    }
+
+    /// Said before any figure when a split's images are unlike the training images.
+    fn shift_banner(&self) -> String {
+        let Some(shift) = self.source.and_then(|s| s.shift.as_ref()) else { return String::new() };
+        let lines: String = shift
+            .sources
+            .iter()
+            .filter_map(|s| {
+                crate::shift::headline_warning(shift, &s.source)
+                    .map(|w| format!("<li><code>{}</code> ({} images): {}</li>", esc(&s.source), s.images, esc(&w)))
+            })
+            .collect();
+        if lines.is_empty() {
+            return String::new();
+        }
+        format!(r#"<div class="headline optimistic"><p><b>Cohort shift.</b></p><ul>{lines}</ul></div>"#)
     }
 
     /// Said before anything else when the figures mix outputs that do not belong together.
@@ -124,7 +144,14 @@ impl Page<'_> {
         let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();
         match headline(&metrics) {
             Some(m) => {
-                let note = self.adapted.map(|a| format!("<p>{}</p>", esc(&crate::adaptation::headline_note(a, m))));
+                let shifted = self
+                    .source
+                    .and_then(|s| s.shift.as_ref())
+                    .and_then(|shift| crate::shift::headline_warning(shift, &m.split))
+                    .map(|w| format!("<p><b>{}</b></p>", esc(&w)));
+                let adapted = self.adapted.map(|a| format!("<p>{}</p>", esc(&crate::adaptation::headline_note(a, m))));
+                let note = [shifted, adapted].into_iter().flatten().collect::<Vec<_>>().join("");
+                let note = (!note.is_empty()).then_some(note);
                 let _ = write!(
                     h,
                     r#"<div class="headline">{}<h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}. Chosen on: {}. Intervals: {}.</p></div>"#,
@@ -331,9 +358,10 @@ impl Page<'_> {
                     },
                 );
                 let name = case.path.rsplit('/').next().unwrap_or(&case.path);
+                let shift = case.shift_score.map_or(String::new(), |s| format!("<br>shift score {s:.2}"));
                 let _ = write!(
                     h,
-                    r#"<figure title="{}">{picture}<figcaption>{}<br>label {} · called {}<br>p({}) {:.3}</figcaption></figure>"#,
+                    r#"<figure title="{}">{picture}<figcaption>{}<br>label {} · called {}<br>p({}) {:.3}{shift}</figcaption></figure>"#,
                     esc(&case.path),
                     esc(name),
                     esc(&case.label),

@@ -6,6 +6,7 @@ mod adaptation;
 mod explained;
 mod gallery;
 mod html;
+mod shift;
 pub mod svg;
 pub mod tables;
 
@@ -143,6 +144,8 @@ pub struct SplitReport {
     pub per_class: Vec<tables::PerClassRow>,
     /// The gallery: cases and their thumbnails, when the file could be read.
     pub cases: Vec<(gallery::Case, Option<gallery::Thumbnail>)>,
+    /// The histogram of its shift scores against validation's (a model with the monitor).
+    pub shift_svg: Option<String>,
 }
 
 /// One predictions file to report: its split name, what it is to the model, the threshold
@@ -154,10 +157,13 @@ struct ToReport<'a> {
     threshold: Option<f64>,
     patients: std::collections::HashMap<String, String>,
     prior: Option<&'a cxr_store::predictions::PriorAdaptation>,
+    /// The shift monitor's reference (a model with the monitor): validation's scores and the
+    /// flag threshold.
+    shift: Option<(&'a [f32], f64)>,
 }
 
 fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<SplitReport> {
-    let ToReport { split, path, role, threshold, patients, prior } = file;
+    let ToReport { split, path, role, threshold, patients, prior, shift } = file;
     let classes = &config.data.classes;
     let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
     if &file_classes != classes {
@@ -205,9 +211,25 @@ fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<S
         tracing::warn!(split, "no labelled predictions: metrics are empty");
     }
     let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
+    let shift_svg = shift
+        .filter(|_| !data.all_shift_scores.is_empty())
+        .map(|(val, threshold)| crate::shift::histogram(split, &data.all_shift_scores, val, threshold));
+    if let Some(svg) = &shift_svg {
+        write_plot(dir, &format!("shift_{split}"), svg, config.report.png)?;
+    }
     // Thumbnails are drawn by `run`, which holds the model for their heatmaps.
     let cases = gallery::pick(&data, config.report.gallery).into_iter().map(|case| (case, None)).collect();
-    Ok(SplitReport { data, metrics, operating_point, roc_svg, confusion_svg, calibration_svg, per_class, cases })
+    Ok(SplitReport {
+        data,
+        metrics,
+        operating_point,
+        roc_svg,
+        confusion_svg,
+        calibration_svg,
+        per_class,
+        cases,
+        shift_svg,
+    })
 }
 
 /// The ROC curve of one split against chance.
@@ -315,7 +337,11 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         };
         let prior = source.as_ref().and_then(|s| s.adaptation_of(split));
         let patients = patients_of(&layout, &[split]);
-        let file = ToReport { split, path, role, threshold, patients, prior };
+        let shift = source
+            .as_ref()
+            .and_then(|s| s.shift.as_ref())
+            .and_then(|c| c.of(split).map(|summary| (c.val_scores.as_slice(), summary.threshold)));
+        let file = ToReport { split, path, role, threshold, patients, prior, shift };
         let mut report = report_split(config, &dir, file)?;
         with_thumbnails(config, &mut report, &mut explainer)?;
         splits.push(report);
@@ -332,6 +358,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
                 threshold: extra.threshold,
                 patients,
                 prior: None,
+                shift: None,
             };
             let mut report = report_split(config, &dir, file)?;
             // Heatmaps come from the exported model alone: these calls were made by others.

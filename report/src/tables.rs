@@ -23,6 +23,10 @@ pub struct SplitData {
     pub probabilities: Vec<Vec<f64>>,
     /// The patient of each labelled row, as a group id (its own id when unknown).
     pub patients: Vec<usize>,
+    /// Each labelled row's shift score, from a model with the shift monitor.
+    pub shift_scores: Vec<Option<f64>>,
+    /// Every row's shift score, labelled or not (a cohort to check is often unlabelled).
+    pub all_shift_scores: Vec<f64>,
     pub unlabelled: usize,
 }
 
@@ -48,9 +52,12 @@ impl SplitData {
             scores: Vec::new(),
             probabilities: Vec::new(),
             patients: Vec::new(),
+            shift_scores: Vec::new(),
+            all_shift_scores: Vec::new(),
             unlabelled: 0,
         };
         for r in rows {
+            d.all_shift_scores.extend(r.shift.map(|s| s.0));
             let predicted = index(&r.predicted)
                 .ok_or_else(|| format!("{}: predicted class {:?} is not in data.classes", r.path, r.predicted))?;
             match &r.label {
@@ -62,6 +69,7 @@ impl SplitData {
                     d.predicted.push(predicted);
                     d.scores.push(r.probabilities[positive]);
                     d.probabilities.push(r.probabilities.clone());
+                    d.shift_scores.push(r.shift.map(|s| s.0));
                     // Rows without a known patient are each their own.
                     let key = patient_of(&r.path).unwrap_or_else(|| format!("\0{}", r.path));
                     let next = patient_ids.len();

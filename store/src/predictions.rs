@@ -45,6 +45,16 @@ pub struct CohortShift {
     pub all: ShiftSummary,
     /// One summary per source of the run.
     pub sources: Vec<ShiftSummary>,
+    /// The model's validation images' scores (sorted): what the cohorts were compared with.
+    #[serde(default)]
+    pub val_scores: Vec<f32>,
+}
+
+impl CohortShift {
+    /// The summary of `source`, if the run predicted it.
+    pub fn of(&self, source: &str) -> Option<&ShiftSummary> {
+        self.sources.iter().find(|s| s.source == source)
+    }
 }
 
 /// The shift scores of a group of images against the model's validation images.

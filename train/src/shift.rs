@@ -32,7 +32,9 @@ impl Reduce {
         if dim <= MAX_DIM {
             return Some(Reduce::None);
         }
-        channels.filter(|&c| c > 0 && c <= MAX_DIM && dim % c == 0).map(|channels| Reduce::ChannelMeans { channels })
+        channels
+            .filter(|&c| c > 0 && c <= MAX_DIM && dim.is_multiple_of(c))
+            .map(|channels| Reduce::ChannelMeans { channels })
     }
 
     fn apply(self, row: &[f32]) -> Vec<f64> {
