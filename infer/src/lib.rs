@@ -270,13 +270,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let (stale, adapted) = own_model(&layout, options, external)?;
     let info = ModelInfo::load(&model_path, config)?;
     let (threshold, threshold_source) = threshold(config, &layout, &info)?;
-    let adapt_from = match config.infer.adaptation {
-        cxr_config::Adaptation::None => None,
-        cxr_config::Adaptation::Prior if options.shard.is_some() => {
-            bail!("infer.adaptation: prior estimates each cohort's prevalence from all its images; run without --shard")
-        }
-        cxr_config::Adaptation::Prior => Some(adapt::check_model(&info)?),
-    };
+    let adapt_from = prior_adaptation(config, options, &info)?;
     let sources = resolve_sources(&layout, options, adapted.as_ref())?;
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
@@ -341,6 +335,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         provenance.write(&target.predictions_dir(), config)?;
     }
     Ok(outcome)
+}
+
+/// The model's prior when `infer.adaptation: prior` (checked before any image is read).
+fn prior_adaptation(config: &Config, options: &Options, info: &ModelInfo) -> anyhow::Result<Option<f64>> {
+    match config.infer.adaptation {
+        cxr_config::Adaptation::None => Ok(None),
+        cxr_config::Adaptation::Prior if options.shard.is_some() => {
+            bail!("infer.adaptation: prior estimates each cohort's prevalence from all its images; run without --shard")
+        }
+        cxr_config::Adaptation::Prior => Ok(Some(adapt::check_model(info)?)),
+    }
 }
 
 /// With this experiment's own model: what does not belong together with it (an error unless

@@ -347,24 +347,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         splits.push(report);
     }
     if let Some(a) = &adapted {
-        let local: Vec<&str> = a.adaptation.local_splits.iter().map(String::as_str).collect();
-        for extra in adaptation::extra_files(&layout, a, &files) {
-            provenance.input(&extra.split, cxr_store::sha256_file(&extra.path)?);
-            let patients = patients_of(&layout, if extra.split.ends_with(adaptation::CROSSFIT) { &local } else { &[] });
-            let file = ToReport {
-                split: &extra.split,
-                path: &extra.path,
-                role: extra.role,
-                threshold: extra.threshold,
-                patients,
-                prior: None,
-                shift: None,
-            };
-            let mut report = report_split(config, &dir, file)?;
-            // Heatmaps come from the exported model alone: these calls were made by others.
-            with_thumbnails(config, &mut report, &mut None)?;
-            splits.push(report);
-        }
+        splits.extend(report_adaptation_splits(config, &layout, &dir, a, &files, &mut provenance)?);
     }
     let metrics: Vec<MetricsRow> = splits.iter().map(|s| s.metrics.clone()).collect();
     write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
@@ -410,6 +393,38 @@ fn stale_inputs(layout: &Layout, source: Option<&PredictionSource>, options: &Op
         tracing::warn!("{line}");
     }
     Ok(lines)
+}
+
+/// An adapted experiment's extra splits: the cross-fitted local sample and the source model's
+/// predictions of each split.
+fn report_adaptation_splits(
+    config: &Config,
+    layout: &Layout,
+    dir: &Path,
+    adapted: &adaptation::Adapted,
+    files: &[(String, PathBuf)],
+    provenance: &mut Provenance,
+) -> anyhow::Result<Vec<SplitReport>> {
+    let local: Vec<&str> = adapted.adaptation.local_splits.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    for extra in adaptation::extra_files(layout, adapted, files) {
+        provenance.input(&extra.split, cxr_store::sha256_file(&extra.path)?);
+        let patients = patients_of(layout, if extra.split.ends_with(adaptation::CROSSFIT) { &local } else { &[] });
+        let file = ToReport {
+            split: &extra.split,
+            path: &extra.path,
+            role: extra.role,
+            threshold: extra.threshold,
+            patients,
+            prior: None,
+            shift: None,
+        };
+        let mut report = report_split(config, dir, file)?;
+        // Heatmaps come from the exported model alone: these calls were made by others.
+        with_thumbnails(config, &mut report, &mut None)?;
+        out.push(report);
+    }
+    Ok(out)
 }
 
 /// Draws `report`'s gallery thumbnails, with the heatmaps of `explainer`'s model when it can.
