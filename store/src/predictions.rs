@@ -200,7 +200,12 @@ pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Prediction>), StoreErro
                 record[3 + class_columns].parse().ok().filter(|s: &f64| s.is_finite()).ok_or_else(|| {
                     bad(format!("row {}: shift_score {:?} is not a number", i + 2, &record[3 + class_columns]))
                 })?;
-            Some((score, &record[4 + class_columns] == "true"))
+            let shifted = match &record[4 + class_columns] {
+                "true" => true,
+                "false" => false,
+                other => return Err(bad(format!("row {}: shifted {other:?} is not true or false", i + 2))),
+            };
+            Some((score, shifted))
         } else {
             None
         };

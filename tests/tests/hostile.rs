@@ -148,8 +148,8 @@ fn nan_in_a_predictions_file_stops_report_naming_file_and_row() {
     let text = std::fs::read_to_string(&predictions).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut cells: Vec<String> = lines[3].split(',').map(str::to_string).collect();
-    let last = cells.len() - 1;
-    cells[last] = "NaN".into();
+    let column = lines[0].split(',').position(|h| h == "p_PNEUMONIA").unwrap();
+    cells[column] = "NaN".into();
     lines[3] = cells.join(",");
     std::fs::write(&predictions, lines.join("\n") + "\n").unwrap();
     let output = bin("report").arg("--config").arg(&config).timeout(Duration::from_secs(10)).output().unwrap();
