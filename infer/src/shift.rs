@@ -89,6 +89,33 @@ mod tests {
     }
 
     #[test]
+    fn the_cohort_test_raises_false_alarms_at_about_its_nominal_level() {
+        // 1000 cohorts of 80 images drawn from the validation images' own distribution.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // Scores like the monitor's: a square root of a mean of squares, skewed to the right.
+        let mut score = || ((0..6).map(|_| (uniform() * 2.0 - 1.0).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let mut val: Vec<f32> = (0..400).map(|_| score() as f32).collect();
+        val.sort_by(f32::total_cmp);
+        let meta = ShiftMeta { val_scores: val.clone(), p99: val[395] as f64, p95: val[379] as f64, ..meta() };
+        let (mut alarms, mut shifted) = (0, 0);
+        for _ in 0..1000 {
+            let cohort: Vec<f64> = (0..80).map(|_| score()).collect();
+            let s = summarize("cohort", &cohort, &meta);
+            alarms += usize::from(s.p_value < P_VALUE);
+            shifted += usize::from(s.shifted);
+        }
+        // Nominal 1%: 10 of 1000, with a binomial allowance.
+        assert!(alarms <= 25, "{alarms} of 1000 in-distribution cohorts had p < 0.01");
+        assert!(shifted <= alarms, "the verdict needs the test too");
+    }
+
+    #[test]
     fn images_like_validation_pass_and_far_ones_are_called_shifted() {
         let like: Vec<f64> = (0..100).map(|i| 0.81 + i as f64 * 0.0039).collect();
         let s = summarize("test", &like, &meta());

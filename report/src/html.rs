@@ -81,8 +81,10 @@ impl Page<'_> {
         self.head(&mut h);
         self.headline(&mut h);
         self.model(&mut h);
-        if let Some(shift) = self.source.and_then(|s| s.shift.as_ref()) {
-            crate::shift::section(&mut h, shift, self.splits);
+        match self.source.map(|s| s.shift.as_ref()) {
+            Some(Some(shift)) => crate::shift::section(&mut h, shift, self.splits),
+            Some(None) => h.push_str("<h2>Are these images like the training images?</h2><p class=note>Unknown: the model that made these predictions has no shift monitor (no <code>shift_score</code> output: it was exported before the monitor, trained with augmentation, or adapted with <code>train --adapt-from</code>).</p>"),
+            None => {}
         }
         if let Some(adapted) = self.adapted {
             let metrics: Vec<MetricsRow> = self.splits.iter().map(|s| s.metrics.clone()).collect();

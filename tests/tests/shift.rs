@@ -105,4 +105,6 @@ fn a_model_without_the_monitor_still_predicts_without_the_columns() {
     assert_eq!(test[0], ["path", "label", "predicted", "p_NORMAL", "p_PNEUMONIA"]);
     assert!(model_json(&exp).get("shift").is_none());
     ok(run_stage("report", &config, &[]));
+    let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
+    assert!(html.contains("has no shift monitor"), "the report says the monitor is unavailable");
 }

@@ -245,3 +245,73 @@ fn grad_cam_reads_an_int8_vgg16_before_its_final_max_pool_too() {
     assert_eq!(spliced.activations, format!("backbone/{}", last_pool.input[0]));
     assert!(spliced.activations.ends_with("/dq"), "{}", spliced.activations);
 }
+
+#[test]
+fn the_shift_score_in_the_graph_equals_scikit_learns_mahalanobis() {
+    // sklearn.covariance.LedoitWolf().fit(X).mahalanobis(Y), square-rooted over the
+    // dimension (scikit-learn 1.9.1): 0.8147702260123837, 2.695581446155098, 0.4496224478533669.
+    let x: [[f32; 4]; 12] = [
+        [0.00123, 0.29973, -0.274138, -2.055322],
+        [-0.454671, -1.355383, 0.060144, 2.740574],
+        [-0.492207, -1.01424, 0.489842, 1.203616],
+        [0.105414, -0.846137, -0.029252, 1.361355],
+        [-1.344215, -1.532987, -1.901223, -4.480298],
+        [-1.841735, -1.708479, -1.267446, -0.724918],
+        [0.156751, -0.06153, -2.51676, -3.594146],
+        [-0.048501, 0.074508, -1.530136, -2.485642],
+        [-0.978519, -1.591653, 1.060899, -0.554171],
+        [-0.032522, 0.858373, -0.5836, -0.807004],
+        [0.110464, 0.152153, -1.225056, -1.072775],
+        [1.358823, -0.460086, 0.859383, 1.098091],
+    ];
+    let y: [[f32; 4]; 3] = [[0.5, -0.2, 1.0, 0.3], [3.0, 2.5, -1.0, 4.0], [0.0, 0.0, 0.0, 0.0]];
+    let expected = [0.8147702260123837, 2.695581446155098, 0.4496224478533669];
+    let split = |rows: &[[f32; 4]]| crate::features::SplitFeatures {
+        features: rows.iter().flatten().copied().collect(),
+        labels: vec![0; rows.len()],
+        dim: 4,
+    };
+    let model = crate::shift::ShiftModel::fit(&split(&x), crate::shift::Reduce::None).unwrap();
+    assert!((model.shrinkage - 0.22040296638685525).abs() < 1e-6, "{}", model.shrinkage);
+    let reference = model.scores(&split(&y));
+    let mut g = cxr_onnx::GraphBuilder::new("shift");
+    let features =
+        g.input("features", cxr_onnx::DataType::Float, &[cxr_onnx::Dim::named("N"), cxr_onnx::Dim::Fixed(4)]);
+    let score = model.append(&mut g, &features);
+    g.output(&score, "shift_score", cxr_onnx::DataType::Float, &[cxr_onnx::Dim::named("N")]);
+    let engine = engine();
+    let mut session = session(&engine, &g.into_model("test"));
+    let out =
+        session.run(vec![("features".into(), Input::F32(vec![3, 4], split(&y).features))], &["shift_score"]).unwrap();
+    for ((graph, rust), sklearn) in out[0].iter().zip(&reference).zip(expected) {
+        assert!((rust - sklearn).abs() < 1e-5, "rust {rust} vs scikit-learn {sklearn}");
+        assert!((*graph as f64 - sklearn).abs() < 1e-4, "graph {graph} vs scikit-learn {sklearn}");
+    }
+}
+
+#[test]
+fn in_distribution_images_are_flagged_at_about_the_nominal_rate() {
+    // Correlated Gaussian features: train, validation (whose 99th percentile is the flag
+    // threshold) and a fresh in-distribution set of 4000 images each.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut draw = |n: usize| {
+        let mut features = Vec::with_capacity(n * 8);
+        for _ in 0..n {
+            let z: Vec<f64> = (0..8)
+                .map(|_| {
+                    // Box-Muller.
+                    let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random::<f64>());
+                    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+                })
+                .collect();
+            features.extend((0..8).map(|i| (z[i] + 0.7 * z[(i + 3) % 8]) as f32));
+        }
+        crate::features::SplitFeatures { features, labels: vec![0; n], dim: 8 }
+    };
+    let (train, val, fresh) = (draw(4000), draw(4000), draw(4000));
+    let (_, meta) = crate::shift::monitor(&train, &val, None).unwrap().unwrap();
+    let model = crate::shift::ShiftModel::fit(&train, crate::shift::Reduce::None).unwrap();
+    let flagged = model.scores(&fresh).iter().filter(|&&s| s > meta.p99).count() as f64 / 4000.0;
+    // 1% nominal; 4 binomial standard deviations of 4000 draws, plus the threshold's own noise.
+    assert!((0.004..0.018).contains(&flagged), "flagged share {flagged}");
+}
