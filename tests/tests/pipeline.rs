@@ -96,7 +96,7 @@ fn full_pipeline_writes_every_contract_file() {
     assert_eq!(read_csv(&exp.join("train/history.csv")).len(), 4);
     for split in ["val", "test"] {
         let preds = read_csv(&exp.join(format!("predictions/{split}.csv")));
-        assert_eq!(preds[0], ["path", "label", "predicted", "p_NORMAL", "p_PNEUMONIA"]);
+        assert_eq!(preds[0], ["path", "label", "predicted", "p_NORMAL", "p_PNEUMONIA", "shift_score", "shifted"]);
         for row in &preds[1..] {
             let p: f64 = row[3].parse::<f64>().unwrap() + row[4].parse::<f64>().unwrap();
             assert!((p - 1.0).abs() < 1e-4, "{row:?}");

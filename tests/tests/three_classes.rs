@@ -71,9 +71,12 @@ fn three_classes_from_file_names_are_trained_predicted_and_reported_per_class() 
     ok(run_stage("train", &config, &[]));
     ok(run_stage("infer", &config, &[]));
     let predictions = read_csv(&exp.join("predictions/test.csv"));
-    assert_eq!(predictions[0], ["path", "label", "predicted", "p_NORMAL", "p_BACTERIA", "p_VIRUS"]);
+    assert_eq!(
+        predictions[0],
+        ["path", "label", "predicted", "p_NORMAL", "p_BACTERIA", "p_VIRUS", "shift_score", "shifted"]
+    );
     for row in predictions.iter().skip(1) {
-        let p: Vec<f64> = row[3..].iter().map(|v| v.parse().unwrap()).collect();
+        let p: Vec<f64> = row[3..6].iter().map(|v| v.parse().unwrap()).collect();
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{row:?}");
         let argmax = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
         assert_eq!(
