@@ -83,7 +83,7 @@ impl Page<'_> {
         self.model(&mut h);
         match self.source.map(|s| s.shift.as_ref()) {
             Some(Some(shift)) => crate::shift::section(&mut h, shift, self.splits),
-            Some(None) => h.push_str("<h2>Are these images like the training images?</h2><p class=note>Unknown: the model that made these predictions has no shift monitor (no <code>shift_score</code> output: it was exported before the monitor, trained with augmentation, or adapted with <code>train --adapt-from</code>).</p>"),
+            Some(None) => h.push_str("<h2>Are these images like the training images?</h2><p class=note>Unknown: the model that made these predictions has no shift monitor (no <code>shift_score</code> output: it was exported before the monitor or trained with augmentation).</p>"),
             None => {}
         }
         if let Some(adapted) = self.adapted {

@@ -132,6 +132,8 @@ fn an_adapted_model_beats_its_source_on_a_shifted_site_and_carries_everything_in
     assert_eq!(from.source_sha256, cxr_store::sha256_file(&source.join("train/model.onnx")).unwrap());
     assert_eq!(from.local_images, 32);
     assert!(meta.threshold_chosen_on.unwrap().contains("cross-fitted"));
+    assert!(meta.shift.is_some(), "the adapted model carries the shift monitor");
+    assert_eq!(ours[0][5..], ["shift_score", "shifted"]);
 
     // The label-budget curve: the source first, every point with its intervals, rising.
     let budget = read_csv(&exp.join("train/budget.csv"));

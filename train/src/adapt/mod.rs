@@ -63,7 +63,8 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     let model_writer = export::ModelWriter::start(layout.model(), setup.encoded.prefix.clone())?;
 
     let features_started = Instant::now();
-    let (source_train, local) = all_features(config, options, &setup, &source, &layout, &meta, &local_splits)?;
+    let (source_train, source_val, local) =
+        all_features(config, options, &setup, &source, &layout, &meta, &local_splits)?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
 
     let (epochs, epochs_from) = refit_epochs(config, &source);
@@ -106,9 +107,14 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     if let Some(op) = operating_point(config, &local.sample, &fitted) {
         op.write(&layout.operating_point())?;
     }
-    let model_meta = adapted_meta(config, &setup, &source, &local.sample, &fitted);
+    let monitor = adapted_monitor(&source_train, &source_val, &local, &source)?;
+    let model_meta = ModelMeta {
+        shift: monitor.as_ref().map(|(_, m)| m.clone()),
+        ..adapted_meta(config, &setup, &source, &local.sample, &fitted)
+    };
     let head = crate::Head { params: &fitted.params, shape: &shape, temperature: fitted.choice.temperature };
-    let tail = crate::export_tail(&setup.encoded, &head, model_meta, config.model.pooling, None);
+    let monitor = monitor.as_ref().map(|(m, _)| m);
+    let tail = crate::export_tail(&setup.encoded, &head, model_meta, config.model.pooling, monitor);
     let model_sha256 = model_writer.finish(&tail)?;
     let adaptation = Adaptation { seconds: started.elapsed().as_secs_f64(), ..adaptation };
     adaptation.write(&layout.adaptation())?;
@@ -136,8 +142,8 @@ fn source_setup(source: &source::Source, options: &Options) -> anyhow::Result<Se
     Ok(setup)
 }
 
-/// The source's training features (from its feature cache) and the local sample's, both
-/// through the source's backbone.
+/// The source's training and validation features (from its feature cache) and the local
+/// sample's, all through the source's backbone.
 fn all_features(
     config: &Config,
     options: &Options,
@@ -146,8 +152,10 @@ fn all_features(
     layout: &Layout,
     meta: &TensorsMeta,
     local_splits: &[String],
-) -> anyhow::Result<(SplitFeatures, Local)> {
-    let source_train = features::compute(&setup.job(&source.config, options), &["train"])?.remove(0);
+) -> anyhow::Result<(SplitFeatures, SplitFeatures, Local)> {
+    let mut source_splits = features::compute(&setup.job(&source.config, options), &["train", "val"])?;
+    let source_val = source_splits.pop().expect("val");
+    let source_train = source_splits.pop().expect("train");
     let local_job = features::FeatureJob {
         layout,
         meta,
@@ -165,7 +173,23 @@ fn all_features(
         local.sample.len(),
         local_splits.join(", ")
     );
-    Ok((source_train, local))
+    Ok((source_train, source_val, local))
+}
+
+/// The shift monitor of the adapted model: the images its head was fitted on (the source's
+/// training images and the local ones), against the source's validation images.
+fn adapted_monitor(
+    source_train: &SplitFeatures,
+    source_val: &SplitFeatures,
+    local: &Local,
+    source: &source::Source,
+) -> anyhow::Result<Option<(crate::shift::ShiftModel, cxr_store::model_meta::ShiftMeta)>> {
+    let fitted_on = SplitFeatures {
+        features: [source_train.features.as_slice(), local.features.features.as_slice()].concat(),
+        labels: [source_train.labels.as_slice(), local.features.labels.as_slice()].concat(),
+        dim: source_train.dim,
+    };
+    crate::shift::monitor(&fitted_on, source_val, crate::backbone_channels(&source.config))
 }
 
 /// What `provenance.json` says of the source and the tools.
