@@ -572,6 +572,12 @@ pub fn doctor_line(p: &Prediction, classes: &[String]) -> String {
     format!("{} {:.2}  {}", p.predicted, p.probabilities[idx], p.path)
 }
 
+/// A predictions CSV (not a rejects list).
+fn is_predictions_csv(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".csv") && !name.ends_with(".rejects.csv")
+}
+
 /// Concatenates the prediction files of `count` shards, in shard order, into `EXP/predictions/`.
 pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usize)>> {
     let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "infer --merge", None)?;
@@ -621,10 +627,20 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
         cxr_store::write_atomic(&out, text.as_bytes())?;
         written.push((out, rows));
     }
-    // Every shard ran the same model with the same threshold: shard 0 says which.
+    // Every shard ran the same model with the same threshold: shard 0 says which. The shift
+    // verdict is of shard 0's images only: it is made again from the merged predictions.
     let source = dirs[0].join("model.json");
     if source.is_file() {
-        cxr_store::predictions::PredictionSource::read(&source)?.write(&layout.predictions_source())?;
+        let mut recorded = cxr_store::predictions::PredictionSource::read(&source)?;
+        if let Some(shift) = &recorded.shift {
+            let mut merged = Vec::new();
+            for (path, _) in written.iter().filter(|(p, _)| is_predictions_csv(p)) {
+                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("files").to_string();
+                merged.push((name, cxr_store::predictions::read_csv(path)?.1));
+            }
+            recorded.shift = Some(shift::merged(shift, &merged));
+        }
+        recorded.write(&layout.predictions_source())?;
     }
     provenance.write(&layout.predictions_dir(), config)?;
     Ok(written)

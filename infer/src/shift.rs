@@ -13,18 +13,31 @@ pub const P_VALUE: f64 = 0.01;
 /// ...and more than this share of its images is flagged (about 1% would be, at random).
 pub const FLAGGED_SHARE: f64 = 0.05;
 
+/// What a cohort is compared with: the validation images' scores and the flag threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct Reference<'a> {
+    pub val_scores: &'a [f32],
+    pub threshold: f64,
+}
+
+impl<'a> From<&'a ShiftMeta> for Reference<'a> {
+    fn from(meta: &'a ShiftMeta) -> Self {
+        Reference { val_scores: &meta.val_scores, threshold: meta.p99 }
+    }
+}
+
 /// The verdict on `scores`, named `source`.
-pub fn summarize(source: &str, scores: &[f64], meta: &ShiftMeta) -> ShiftSummary {
-    let flagged = scores.iter().filter(|&&s| s > meta.p99).count();
+pub fn summarize(source: &str, scores: &[f64], against: Reference) -> ShiftSummary {
+    let flagged = scores.iter().filter(|&&s| s > against.threshold).count();
     let flagged_share = if scores.is_empty() { 0.0 } else { flagged as f64 / scores.len() as f64 };
-    let reference: Vec<f64> = meta.val_scores.iter().map(|&v| v as f64).collect();
+    let reference: Vec<f64> = against.val_scores.iter().map(|&v| v as f64).collect();
     let p_value = cxr_metrics::mann_whitney_greater(scores, &reference).unwrap_or(1.0);
     ShiftSummary {
         source: source.to_string(),
         images: scores.len(),
         flagged_share,
         p_value,
-        threshold: meta.p99,
+        threshold: against.threshold,
         median_score: median(scores),
         val_median_score: median(&reference),
         shifted: p_value < P_VALUE && flagged_share > FLAGGED_SHARE,
@@ -41,6 +54,22 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The verdict on merged shard predictions: every source's scores, read back from the
+/// predictions files, against the reference the shards' `model.json` recorded.
+pub fn merged(recorded: &CohortShift, sources: &[(String, Vec<Prediction>)]) -> CohortShift {
+    let against = Reference { val_scores: &recorded.val_scores, threshold: recorded.all.threshold };
+    let mut all = Vec::new();
+    let mut summaries = Vec::new();
+    for (name, predictions) in sources {
+        let scores: Vec<f64> = predictions.iter().filter_map(|p| p.shift.map(|s| s.0)).collect();
+        if !scores.is_empty() {
+            summaries.push(summarize(name, &scores, against));
+            all.extend(scores);
+        }
+    }
+    CohortShift { all: summarize("all", &all, against), sources: summaries, val_scores: recorded.val_scores.clone() }
+}
+
 /// Collects each source's scores during a run, then the run's verdict.
 #[derive(Debug, Clone, Default)]
 pub struct Monitor {
@@ -55,7 +84,7 @@ impl Monitor {
         if scores.is_empty() {
             return;
         }
-        let summary = summarize(source, &scores, meta);
+        let summary = summarize(source, &scores, meta.into());
         if summary.shifted {
             tracing::warn!(
                 "{source}: {:.0}% of these {} images lie outside what the model saw in training (shift score above {:.3}; p = {:.2e}): its figures may not hold here",
@@ -72,7 +101,7 @@ impl Monitor {
     /// The run's verdict: every image, and each source.
     pub fn finish(self, meta: &ShiftMeta) -> Option<CohortShift> {
         (!self.sources.is_empty()).then(|| CohortShift {
-            all: summarize("all", &self.all, meta),
+            all: summarize("all", &self.all, meta.into()),
             sources: self.sources,
             val_scores: meta.val_scores.clone(),
         })
@@ -106,7 +135,7 @@ mod tests {
         let (mut alarms, mut shifted) = (0, 0);
         for _ in 0..1000 {
             let cohort: Vec<f64> = (0..80).map(|_| score()).collect();
-            let s = summarize("cohort", &cohort, &meta);
+            let s = summarize("cohort", &cohort, (&meta).into());
             alarms += usize::from(s.p_value < P_VALUE);
             shifted += usize::from(s.shifted);
         }
@@ -118,10 +147,10 @@ mod tests {
     #[test]
     fn images_like_validation_pass_and_far_ones_are_called_shifted() {
         let like: Vec<f64> = (0..100).map(|i| 0.81 + i as f64 * 0.0039).collect();
-        let s = summarize("test", &like, &meta());
+        let s = summarize("test", &like, (&meta()).into());
         assert!(!s.shifted && s.p_value > 0.1 && s.flagged_share < 0.02, "{s:?}");
         let far: Vec<f64> = (0..100).map(|i| if i < 60 { 2.0 + i as f64 * 0.01 } else { 1.0 }).collect();
-        let s = summarize("files", &far, &meta());
+        let s = summarize("files", &far, (&meta()).into());
         assert!(s.shifted && s.p_value < 1e-6 && (s.flagged_share - 0.6).abs() < 1e-12, "{s:?}");
         assert_eq!(s.threshold, 1.196);
     }

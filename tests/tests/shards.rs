@@ -75,6 +75,14 @@ fn three_shards_merged_equal_one_unsharded_run() {
         let b = std::fs::read(many.join(format!("predictions/{split}.csv"))).unwrap();
         assert!(a == b, "predictions/{split}.csv differs");
     }
+    // The merged shift verdict covers every shard's images, as the unsharded run's does.
+    let shift = |exp: &std::path::Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(exp.join("predictions/model.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["shift"].clone()
+    };
+    let (whole, merged) = (shift(&one), shift(&many));
+    assert_eq!(merged["images"], whole["images"], "{merged}");
+    assert_eq!(merged["flagged_share"], whole["flagged_share"]);
     // A merge before every shard is done names the missing one.
     let err = fails(bin("preprocess").args(["--config", config.to_str().unwrap(), "--merge", "4"]).output().unwrap());
     assert!(err.contains("run `preprocess --shard 0/4` first"), "{err}");
