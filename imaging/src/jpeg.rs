@@ -34,6 +34,11 @@ fn scan_count(bytes: &[u8]) -> usize {
     bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count()
 }
 
+/// The work a decode may take, in scans x pixels: each scan of a progressive JPEG revisits
+/// the whole image, so this bounds decoding time whatever the file (about 15 s on one core
+/// at the cap; a 5-megapixel X-ray with 10 scans is 5e7).
+const MAX_SCAN_PIXELS: u64 = 1_500_000_000;
+
 pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingError> {
     let scans = scan_count(bytes);
     if scans > MAX_SCANS {
@@ -41,6 +46,17 @@ pub(crate) fn decode(bytes: &[u8], t: &Transform) -> Result<Decoded, ImagingErro
             format: "JPEG",
             message: format!("{scans} scans, more than {MAX_SCANS}: a progressive file built to make decoding slow"),
         });
+    }
+    if let Some((height, width)) = frame_size(bytes) {
+        let work = scans as u64 * height as u64 * width as u64;
+        if work > MAX_SCAN_PIXELS {
+            return Err(ImagingError::Corrupt {
+                format: "JPEG",
+                message: format!(
+                    "{scans} scans of {width}x{height} pixels, more decoding work than {MAX_SCAN_PIXELS} scan-pixels"
+                ),
+            });
+        }
     }
     if ends_cleanly(bytes)
         && let Some(decoded) = decode_libjpeg(bytes, t)?
@@ -155,8 +171,8 @@ fn decode_libjpeg(bytes: &[u8], t: &Transform) -> Result<Option<Decoded>, Imagin
     Ok(Some(crate::decoded::apply_orientation(decoded, orientation)))
 }
 
-/// The sample precision (bits) in the file's frame header (SOFn), if there is one.
-pub(crate) fn sample_precision(bytes: &[u8]) -> Option<u8> {
+/// The frame header (SOFn): the bytes after its length field (precision, height, width, ...).
+fn frame_header(bytes: &[u8]) -> Option<&[u8]> {
     let mut i = 2;
     while i + 4 < bytes.len() {
         if bytes[i] != 0xFF {
@@ -169,12 +185,23 @@ pub(crate) fn sample_precision(bytes: &[u8]) -> Option<u8> {
         }
         // SOF0..SOF15 but DHT (C4), JPG (C8) and DAC (CC).
         if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-            return bytes.get(i + 4).copied();
+            return bytes.get(i + 4..);
         }
         let length = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
         i += 2 + length;
     }
     None
+}
+
+/// `(height, width)` from the frame header, if there is one.
+fn frame_size(bytes: &[u8]) -> Option<(u16, u16)> {
+    let h = frame_header(bytes)?;
+    (h.len() >= 5).then(|| (u16::from_be_bytes([h[1], h[2]]), u16::from_be_bytes([h[3], h[4]])))
+}
+
+/// The sample precision (bits) in the file's frame header (SOFn), if there is one.
+pub(crate) fn sample_precision(bytes: &[u8]) -> Option<u8> {
+    frame_header(bytes)?.first().copied()
 }
 
 /// 9- to 16-bit samples (native-endian `u16`, as jpeg-decoder returns them) scaled to

@@ -505,3 +505,25 @@ fn memory_is_bounded_by_decoded_bytes_and_scans_are_capped() {
     assert!(e.to_string().contains("151 scans"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
+
+#[test]
+fn decoding_work_is_capped_in_scans_times_pixels() {
+    // 60 scans of a 6000x6000 frame: 2.16e9 scan-pixels, rejected from the headers alone.
+    let jpeg = encode(&DynamicImage::ImageLuma8(gradient(64, 64)), ImageFormat::Jpeg);
+    let mut big = jpeg.clone();
+    let sof = big.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    big[sof + 5..sof + 9].copy_from_slice(&[0x17, 0x70, 0x17, 0x70]); // 6000 x 6000
+    let sos = big.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let scan = big[sos..big.len() - 2].to_vec();
+    let mut bomb = big[..big.len() - 2].to_vec();
+    for _ in 0..59 {
+        bomb.extend_from_slice(&scan);
+    }
+    bomb.extend_from_slice(&[0xFF, 0xD9]);
+    let started = std::time::Instant::now();
+    let t = Transform { max_pixels: 100_000_000, ..transform(32, 32) };
+    let e = t.apply_bytes(&bomb).unwrap_err();
+    assert!(e.to_string().contains("60 scans of 6000x6000"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(transform(32, 32).apply_bytes(&jpeg).is_ok(), "an ordinary file is untouched");
+}
