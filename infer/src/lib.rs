@@ -291,13 +291,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         shift: shift::Monitor::default(),
     };
     let started = Instant::now();
-    let mut provenance = Provenance::start("infer", config);
-    provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
-    provenance.tool("provider", provider.to_string());
-    provenance.tool("onnxruntime", engine.version());
-    if let Ok(meta) = TensorsMeta::read(&layout.tensors_meta()) {
-        provenance.input("tensors.content_hash", meta.content_hash);
-    }
+    let mut provenance = start_provenance(config, &layout, &info, &provider.to_string(), &engine);
     let target = match options.shard {
         Some(shard) => {
             provenance.tool("shard", format!("{}/{}", shard.index, shard.count));
@@ -305,6 +299,11 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         }
         None => layout.clone(),
     };
+    // The predictions folder is built beside the old one and swapped in whole: it always
+    // holds one run's predictions and their model.json, never a mix of two runs.
+    let staging =
+        options.out.is_none().then(|| cxr_store::staging::Staging::new(&target.predictions_dir())).transpose()?;
+    let target = staging.as_ref().map_or(target.clone(), |s| target.with_predictions_at(s.path()));
     for source in &sources {
         let run = SourceRun { config, layout: &layout, info: &info, options, format, target: &target, adapt_from };
         run.predict(source, &mut runner, &mut outcome)?;
@@ -314,7 +313,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     {
         let splits: Vec<String> =
             sources.iter().filter_map(|s| if let Source::Split(n) = s { Some(n.clone()) } else { None }).collect();
-        outcome.source_outputs = source_model::predict(config, &layout, adapted, &splits, options)?;
+        outcome.source_outputs = source_model::predict(config, &layout, &target, adapted, &splits, options)?;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
@@ -334,7 +333,34 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         source.write(&target.predictions_source())?;
         provenance.write(&target.predictions_dir(), config)?;
     }
+    if let Some(staging) = staging {
+        swap_in(staging, &target, &mut outcome)?;
+    }
     Ok(outcome)
+}
+
+/// The run's provenance so far: the model, the provider and the tensors it predicts.
+fn start_provenance(config: &Config, layout: &Layout, info: &ModelInfo, provider: &str, engine: &Engine) -> Provenance {
+    let mut provenance = Provenance::start("infer", config);
+    provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
+    provenance.tool("provider", provider);
+    provenance.tool("onnxruntime", engine.version());
+    if let Ok(meta) = TensorsMeta::read(&layout.tensors_meta()) {
+        provenance.input("tensors.content_hash", meta.content_hash);
+    }
+    provenance
+}
+
+/// Swaps the predictions folder built in `staging` in, and points the outcome's paths at
+/// where the files are now, not where they were built.
+fn swap_in(staging: cxr_store::staging::Staging, built: &Layout, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let dir = staging.commit()?;
+    for (path, _) in outcome.outputs.iter_mut().chain(outcome.source_outputs.iter_mut()) {
+        if let Ok(rel) = path.strip_prefix(built.predictions_dir()) {
+            *path = dir.join(rel);
+        }
+    }
+    Ok(())
 }
 
 /// The model's prior when `infer.adaptation: prior` (checked before any image is read).
@@ -596,6 +622,9 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
     names.sort();
     let mut written = Vec::new();
     let mut provenance = Provenance::start("infer --merge", config);
+    // Built beside the old predictions folder and swapped in whole, as an infer run's is.
+    let staging = cxr_store::staging::Staging::new(&layout.predictions_dir())?;
+    let out_layout = layout.with_predictions_at(staging.path());
     for name in names {
         let csv = name.ends_with(".csv");
         let mut text = String::new();
@@ -623,7 +652,7 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
             }
             provenance.input(&format!("shard {i}/{count} {name}"), cxr_store::sha256_file(&path)?);
         }
-        let out = layout.predictions_dir().join(&name);
+        let out = out_layout.predictions_dir().join(&name);
         cxr_store::write_atomic(&out, text.as_bytes())?;
         written.push((out, rows));
     }
@@ -640,10 +669,11 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<Vec<(PathBuf, usiz
             }
             recorded.shift = Some(shift::merged(shift, &merged));
         }
-        recorded.write(&layout.predictions_source())?;
+        recorded.write(&out_layout.predictions_source())?;
     }
-    provenance.write(&layout.predictions_dir(), config)?;
-    Ok(written)
+    provenance.write(&out_layout.predictions_dir(), config)?;
+    let dir = staging.commit()?;
+    Ok(written.into_iter().map(|(path, rows)| (dir.join(path.file_name().unwrap_or_default()), rows)).collect())
 }
 
 #[cfg(test)]

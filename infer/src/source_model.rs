@@ -11,17 +11,19 @@ use cxr_store::predictions::PredictionSource;
 
 use crate::{ModelInfo, Options, Runner, open_model, predict_split, threshold};
 
-/// Predicts `splits` with the source model `adaptation` names, when it is still the file
-/// that was adapted (else a warning says why there is no comparison); returns the files.
+/// Predicts `splits` (of `layout`'s tensors) with the source model `adaptation` names, into
+/// `target`'s predictions folder, when it is still the file that was adapted (else a warning
+/// says why there is no comparison); returns the files.
 pub(crate) fn predict(
     config: &Config,
     layout: &Layout,
+    target: &Layout,
     adaptation: &Adaptation,
     splits: &[String],
     options: &Options,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
     let path = PathBuf::from(&adaptation.source_model);
-    let dir = layout.source_predictions_dir();
+    let dir = target.source_predictions_dir();
     if dir.is_dir() {
         std::fs::remove_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
     }

@@ -10,15 +10,17 @@ pub struct Layout {
     pub exp: PathBuf,
     /// Where `train/`'s files go instead, while a run builds them (see [`Layout::staged_train`]).
     train_at: Option<PathBuf>,
+    /// Where `predictions/`'s files go instead, while an `infer` run builds them.
+    predictions_at: Option<PathBuf>,
 }
 
 impl Layout {
     pub fn new(config: &Config) -> Layout {
-        Layout { exp: config.experiment_dir(), train_at: None }
+        Layout { exp: config.experiment_dir(), train_at: None, predictions_at: None }
     }
 
     pub fn at(exp: &Path) -> Layout {
-        Layout { exp: exp.to_path_buf(), train_at: None }
+        Layout { exp: exp.to_path_buf(), train_at: None, predictions_at: None }
     }
 
     /// `EXP/.train.partial/`: where a `train` run writes until it is complete, when the folder
@@ -30,7 +32,7 @@ impl Layout {
 
     /// This layout with `train/`'s files in [`Layout::train_partial`].
     pub fn staged_train(&self) -> Layout {
-        Layout { exp: self.exp.clone(), train_at: Some(self.train_partial()) }
+        Layout { train_at: Some(self.train_partial()), ..self.clone() }
     }
 
     /// `EXP/tensors/`: written by `preprocess`.
@@ -123,9 +125,14 @@ impl Layout {
         self.train().join("operating_point.json")
     }
 
-    /// `EXP/predictions/`: written by `infer`.
+    /// `EXP/predictions/`: written by `infer` (or, staged, its folder being built).
     pub fn predictions_dir(&self) -> PathBuf {
-        self.exp.join("predictions")
+        self.predictions_at.clone().unwrap_or_else(|| self.exp.join("predictions"))
+    }
+
+    /// This layout with `predictions/`'s files in `dir` (a staging folder swapped in whole).
+    pub fn with_predictions_at(&self, dir: &Path) -> Layout {
+        Layout { predictions_at: Some(dir.to_path_buf()), ..self.clone() }
     }
 
     /// `EXP/predictions/model.json`: the model and threshold behind the predictions.

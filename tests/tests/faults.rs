@@ -156,6 +156,45 @@ fn a_retrain_killed_at_any_point_leaves_the_previous_train_folder_whole() {
     assert!(err.contains("rerun `infer`"), "the old predictions are not reported as the new model's: {err}");
 }
 
+#[test]
+fn an_infer_killed_midway_leaves_the_previous_predictions_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &dir.path().join("runs"));
+    let quick = ["train.epochs=1"];
+    ok(run_stage("preprocess", &config, &quick));
+    ok(run_stage("train", &config, &quick));
+    ok(run_stage("infer", &config, &quick));
+    let exp = dir.path().join("runs/e");
+    let before = train_files(&exp.join("predictions"));
+    assert!(before.iter().any(|(n, _)| n == "test.csv") && before.iter().any(|(n, _)| n == "val.csv"));
+    // A slow run over many files, killed while it builds its folder.
+    let files = dir.path().join("synthetic");
+    let staging = |exp: &Path| {
+        std::fs::read_dir(exp)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".predictions.staging-"))
+    };
+    let mut cmd = StdCommand::new(bin("infer").get_program());
+    cmd.args(["--no-progress", "-q", "--config"]).arg(&config).args(["--set", "train.epochs=1"]).arg(&files);
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !staging(&exp) && child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert_eq!(train_files(&exp.join("predictions")), before, "the previous predictions are whole");
+    ok(run_stage("report", &config, &quick));
+    // A finished run replaces the folder: only its own sources are there.
+    ok(bin("infer")
+        .args(["--config", config.to_str().unwrap(), "--set", "train.epochs=1", "--split", "test"])
+        .output()
+        .unwrap());
+    let after: Vec<String> = train_files(&exp.join("predictions")).into_iter().map(|(n, _)| n).collect();
+    assert!(after.contains(&"test.csv".to_string()) && !after.contains(&"val.csv".to_string()), "{after:?}");
+}
+
 struct Mount(std::path::PathBuf);
 
 impl Drop for Mount {
