@@ -2,7 +2,8 @@
 //! confusion counts at a threshold, ROC curve and AUC (ties handled as the
 //! Mann-Whitney statistic), Wilson intervals for proportions, a seeded bootstrap
 //! interval for AUC, the threshold that reaches a target sensitivity, calibration
-//! (Brier, reliability, ECE, temperature) and label-free prior re-estimation (`prior.rs`).
+//! (Brier, reliability, ECE, temperature), label-free prior re-estimation (`prior.rs`) and
+//! paired tests of two models on the same images, DeLong and McNemar (`paired.rs`).
 //!
 //! Degenerate inputs (one class only, empty) give `None`/NaN-free results
 //! rather than panics: a rate with a zero denominator is `None`. Scores are
@@ -13,8 +14,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+mod paired;
 mod prior;
+mod special;
+pub use paired::{DeLong, MCNEMAR_EXACT_BELOW, McNemar, delong, mcnemar_chi_square, mcnemar_exact};
 pub use prior::{PriorEstimate, estimate_prior, shift_prior};
+pub use special::{binomial_half_cdf, chi_square_1_sf, erfc, normal_two_sided};
 
 /// Counts at one threshold; "positive" is the class whose recall is sensitivity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,22 +211,6 @@ pub fn mann_whitney_greater(x: &[f64], y: &[f64]) -> Option<f64> {
     }
     let z = (u - nx * ny / 2.0 - 0.5) / variance.sqrt();
     Some(0.5 * erfc(z / std::f64::consts::SQRT_2))
-}
-
-/// The complementary error function (Numerical Recipes' Chebyshev fit, relative error
-/// below 1.2e-7 everywhere).
-pub fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806
-                        + t * (0.27886807
-                            + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 /// Wilson score interval for `successes / n` at 95% (z = 1.959964). `None` when `n == 0`.
