@@ -5,6 +5,7 @@
 //! each `--set dotted.key=value` in command-line order.
 
 mod error;
+mod flatten;
 mod overrides;
 mod schema;
 mod validate;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use error::ConfigError;
+pub use flatten::{KeyChange, diff_flat, flatten_file, flatten_yaml};
 pub use schema::*;
 pub use validate::is_safe_name;
 
