@@ -147,8 +147,14 @@ pub(crate) fn write(
                     path: p.path.clone(),
                     label: p.label.clone().unwrap_or_default(),
                     predicted: p.predicted.clone(),
+                    p_predicted: drawing
+                        .info
+                        .classes
+                        .iter()
+                        .position(|c| *c == p.predicted)
+                        .map_or(f64::NAN, |i| p.probabilities[i]),
                     explained: drawing.info.classes[class].clone(),
-                    probability: p.probabilities[class],
+                    p_explained: p.probabilities[class],
                     peak_x: peak.map(|(x, _)| x as f64),
                     peak_y: peak.map(|(_, y)| y as f64),
                     max: map.max() as f64,

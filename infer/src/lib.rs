@@ -95,6 +95,21 @@ pub fn threshold(config: &Config, layout: &Layout, info: &ModelInfo) -> anyhow::
     }
 }
 
+/// The sensitivity the applied threshold was chosen for, when it came from the model's
+/// validation split.
+pub(crate) fn target_sensitivity(config: &Config, info: &ModelInfo) -> Option<f64> {
+    let from_validation = matches!(config.infer.threshold, cxr_config::Threshold::FromValidation);
+    (from_validation && info.classes.len() == 2 && info.meta.threshold.is_some())
+        .then_some(info.meta.threshold_target_sensitivity)
+        .flatten()
+}
+
+/// `path` as an absolute path (not resolving links), as `experiment` is written: the
+/// report shows both, and `model.json` stays valid from any working folder.
+pub(crate) fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
 /// The experiment folder a model file belongs to: `EXP` for `EXP/train/model.onnx`.
 fn experiment_of(model: &Path) -> Option<String> {
     let abs = model.canonicalize().ok()?;
@@ -318,7 +333,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     outcome.seconds = started.elapsed().as_secs_f64();
     if options.out.is_none() {
         let source = cxr_store::predictions::PredictionSource {
-            model_path: model_path.display().to_string(),
+            model_path: absolute(&model_path),
             model_sha256: cxr_store::sha256_bytes(&info.bytes),
             experiment: experiment_of(&model_path),
             external,
@@ -326,6 +341,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
             temperature: info.meta.temperature,
             threshold,
             threshold_source,
+            target_sensitivity: target_sensitivity(config, &info),
             adaptation: outcome.adaptation.clone(),
             stale,
             shift: info.meta.shift.as_ref().and_then(|meta| std::mem::take(&mut outcome.shift).finish(meta)),

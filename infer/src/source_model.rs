@@ -59,7 +59,7 @@ pub(crate) fn predict(
         written.push((out, predictions.len()));
     }
     let source = PredictionSource {
-        model_path: path.display().to_string(),
+        model_path: crate::absolute(&path),
         model_sha256: sha256,
         experiment: Some(adaptation.source_experiment.clone()),
         external: true,
@@ -67,6 +67,7 @@ pub(crate) fn predict(
         temperature: info.meta.temperature,
         threshold,
         threshold_source,
+        target_sensitivity: crate::target_sensitivity(config, &info),
         adaptation: Vec::new(),
         stale: Vec::new(),
         shift: None,

@@ -310,6 +310,48 @@ pub fn reliability(scores: &[f64], positive: &[bool], bins: usize) -> Vec<Reliab
         .collect()
 }
 
+/// Equal-count bins, as scikit-learn's `calibration_curve(strategy="quantile")` makes them:
+/// edges at the scores' quantiles (numpy's linear interpolation), a score on an inner edge
+/// in the lower bin, empty bins (from tied edges) left out. For small sets, where most
+/// equal-width bins would hold a handful of images.
+pub fn reliability_equal_count(scores: &[f64], positive: &[bool], bins: usize) -> Vec<ReliabilityBin> {
+    let bins = bins.max(1);
+    let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let pos = q * (sorted.len() - 1) as f64;
+        let (i, frac) = (pos.floor() as usize, pos.fract());
+        let next = sorted[(i + 1).min(sorted.len() - 1)];
+        sorted[i] + frac * (next - sorted[i])
+    };
+    let edges: Vec<f64> = (0..=bins).map(|k| quantile(k as f64 / bins as f64)).collect();
+    let inner = &edges[1..bins];
+    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    for (&s, &p) in scores.iter().zip(positive) {
+        if !s.is_finite() {
+            continue;
+        }
+        let b = inner.partition_point(|&e| e < s);
+        sums[b].0 += 1;
+        sums[b].1 += s;
+        sums[b].2 += p as usize;
+    }
+    sums.iter()
+        .enumerate()
+        .filter(|(_, (n, _, _))| *n > 0)
+        .map(|(b, &(n, sum, pos))| ReliabilityBin {
+            lo: edges[b],
+            hi: edges[b + 1],
+            count: n,
+            mean_predicted: sum / n as f64,
+            fraction_positive: pos as f64 / n as f64,
+        })
+        .collect()
+}
+
 /// Expected calibration error over `bins` equal-width bins: the count-weighted mean of
 /// `|fraction positive - mean predicted|`. `None` when empty.
 pub fn expected_calibration_error(scores: &[f64], positive: &[bool], bins: usize) -> Option<f64> {

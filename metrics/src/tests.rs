@@ -260,3 +260,24 @@ fn mann_whitney_agrees_with_scipy() {
     assert_eq!(mann_whitney_greater(&[], &y), None);
     assert_eq!(mann_whitney_greater(&[1.0, 1.0], &[1.0]), None, "all tied");
 }
+
+#[test]
+fn equal_count_reliability_matches_scikit_learns_quantile_strategy() {
+    // calibration_curve(y, p, n_bins=4, strategy="quantile") of scikit-learn 1.9.1,
+    // with a tie (0.16) in the scores.
+    let p = [
+        0.086, 0.237, 0.801, 0.582, 0.094, 0.16, 0.479, 0.16, 0.735, 0.114, 0.391, 0.517, 0.431, 0.587, 0.738, 0.956,
+        0.284, 0.649, 0.696, 0.293, 0.001, 0.973, 0.298,
+    ];
+    let y = [0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0];
+    let positive: Vec<bool> = y.iter().map(|&v| v == 1).collect();
+    let bins = reliability_equal_count(&p, &positive, 4);
+    let true_share = [0.16666666666666666, 0.16666666666666666, 0.6, 0.8333333333333334];
+    let mean_predicted = [0.1025, 0.3223333333333333, 0.5628, 0.8165];
+    assert_eq!(bins.len(), 4);
+    for (b, (t, m)) in bins.iter().zip(true_share.iter().zip(mean_predicted)) {
+        assert!((b.fraction_positive - t).abs() < 1e-12 && (b.mean_predicted - m).abs() < 1e-12, "{b:?}");
+    }
+    assert_eq!(bins.iter().map(|b| b.count).sum::<usize>(), p.len());
+    assert_eq!(bins.iter().map(|b| b.count).collect::<Vec<_>>(), vec![6, 6, 5, 6]);
+}

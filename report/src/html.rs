@@ -104,8 +104,8 @@ impl Page<'_> {
         let c = self.config;
         let _ = write!(
             h,
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{name}: chest X-ray report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:12px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;max-width:200px;font-size:11px}}.gallery img{{height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{overflow-wrap:anywhere}}</style></head><body>
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{name}: chest X-ray report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1100px;color:#222;line-height:1.4}}table{{border-collapse:collapse;margin:1em 0;font-size:14px;display:block;overflow-x:auto;max-width:100%}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:13px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;max-width:200px;font-size:12px}}.gallery img{{height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{overflow-wrap:anywhere}}small{{font-size:12px}}</style></head><body>
 {stale}<h1>Experiment <code>{name}</code></h1>
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),
@@ -156,7 +156,7 @@ impl Page<'_> {
                 let note = (!note.is_empty()).then_some(note);
                 let _ = write!(
                     h,
-                    r#"<div class="headline">{}<h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}. Chosen on: {}. Intervals: {}.</p></div>"#,
+                    r#"<div class="headline">{}<h2>Headline: <code>{}</code> ({}, {} images of {} patients)</h2><p>Accuracy {}, sensitivity {}, specificity {}, ROC AUC {} at threshold {}.{} Chosen on: {}. Intervals: {}.</p></div>"#,
                     note.unwrap_or_default(),
                     esc(&m.split),
                     esc(&m.role),
@@ -167,6 +167,7 @@ impl Page<'_> {
                     with_ci(m.specificity, m.specificity_lo, m.specificity_hi),
                     auc_cell(m),
                     m.threshold.map_or("n/a".into(), |t| format!("{t:.3}")),
+                    self.target_sentence(m).map(|s| format!(" {}", esc(&s))).unwrap_or_default(),
                     esc(&m.chosen_on),
                     esc(&m.intervals)
                 );
@@ -175,6 +176,25 @@ impl Page<'_> {
                 r#"<div class="headline optimistic"><p>No split here is free of the choices made in training: every figure below is optimistic. Set data.estimate_fraction, or judge the model on a held-out or external cohort.</p></div>"#,
             ),
         }
+    }
+
+    /// What the threshold was chosen for and what it achieved on `m`'s split: "chosen for
+    /// sensitivity 0.95 on the model's validation split; here 0.80 (95% CI 0.62-0.91), below it".
+    fn target_sentence(&self, m: &MetricsRow) -> Option<String> {
+        let target = self.source?.target_sensitivity?;
+        let achieved = m.sensitivity?;
+        let ci = match (m.sensitivity_lo, m.sensitivity_hi) {
+            (Some(lo), Some(hi)) => format!(" (95% CI {lo:.2}-{hi:.2})"),
+            _ => String::new(),
+        };
+        let verdict = match (m.sensitivity_lo, m.sensitivity_hi) {
+            (_, Some(hi)) if hi < target => ", below it: this split's pneumonias are found less often than planned",
+            (Some(lo), _) if lo > target => ", above it (at the cost of specificity)",
+            _ => ", consistent with it",
+        };
+        Some(format!(
+            "The threshold was chosen to reach sensitivity {target:.2} on the model's validation split; on this split it reached {achieved:.2}{ci}{verdict}."
+        ))
     }
 
     fn model(&self, h: &mut String) {
@@ -279,13 +299,14 @@ impl Page<'_> {
                 esc(&m.intervals)
             );
         }
-        h.push_str("</table><h3>Operating points on each split (optimistic)</h3><p class=note>The threshold each split would need for the target sensitivity, chosen on that same split: it shows what the split could give, not what a threshold chosen elsewhere gives there.</p><table><tr><th>split</th><th>target sensitivity</th><th>threshold</th><th>sensitivity</th><th>specificity</th></tr>");
+        h.push_str("</table><h3>Operating points on each split (optimistic)</h3><p class=note>What each split would have needed: the threshold that reaches the target sensitivity when it is chosen with that split's own labels, against the threshold in use (chosen elsewhere, as in the metrics above). A split that needs a very different threshold has probabilities on another scale than the images the threshold was chosen on; its figures here are optimistic because they were chosen on the images they are measured on.</p><table><tr><th>split</th><th>threshold in use</th><th>target sensitivity</th><th>threshold it would need</th><th>sensitivity</th><th>specificity</th></tr>");
         for s in self.splits {
             let o = &s.operating_point;
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&o.split),
+                s.metrics.threshold.map_or("n/a".into(), |t| format!("{t:.3}")),
                 o.target_sensitivity,
                 o.threshold.map_or("n/a".into(), |t| format!("{t:.4}")),
                 pct(o.sensitivity),
@@ -397,7 +418,10 @@ impl Page<'_> {
             meta.size[0],
             meta.size[1],
             esc(&meta.channel_order),
-            esc(&self.config.data.root.display().to_string())
+            esc(&std::path::absolute(&self.config.data.root)
+                .unwrap_or_else(|_| self.config.data.root.clone())
+                .display()
+                .to_string())
         );
     }
 

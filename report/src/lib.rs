@@ -187,7 +187,7 @@ fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<S
     )?;
     let per_class = tables::per_class_rows(&data);
     write_table(&dir.join(format!("per_class_{split}.csv")), &per_class, tables::PER_CLASS_COLUMNS)?;
-    let bins = tables::calibration_rows(&data);
+    let (bins, binning) = tables::calibration_rows(&data);
     write_table(
         &dir.join(format!("calibration_{split}.csv")),
         &bins,
@@ -205,7 +205,7 @@ fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<S
     write_plot(dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
     let confusion_svg = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
     write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, config.report.png)?;
-    let calibration_svg = calibration_plot(split, &metrics, &bins, &classes[config.data.positive_index()]);
+    let calibration_svg = calibration_plot(split, &metrics, (&bins, &binning), &classes[config.data.positive_index()]);
     write_plot(dir, &format!("calibration_{split}"), &calibration_svg, config.report.png)?;
     if data.labels.is_empty() {
         tracing::warn!(split, "no labelled predictions: metrics are empty");
@@ -247,20 +247,27 @@ fn roc_plot(split: &str, metrics: &MetricsRow, roc_rows: &[tables::RocRow]) -> S
     )
 }
 
-/// The reliability diagram of one split against perfect calibration.
-fn calibration_plot(split: &str, metrics: &MetricsRow, bins: &[cxr_metrics::ReliabilityBin], positive: &str) -> String {
-    svg::line_chart(
+/// The reliability diagram of one split against perfect calibration, each bin's image count
+/// beside its point.
+fn calibration_plot(
+    split: &str,
+    metrics: &MetricsRow,
+    (bins, binning): (&[cxr_metrics::ReliabilityBin], &str),
+    positive: &str,
+) -> String {
+    svg::line_chart_with_notes(
         &format!("Reliability, {split} (ECE {})", metrics.ece.map_or("n/a".to_string(), |e| format!("{e:.3}"))),
         &format!("predicted probability of {positive}"),
         "observed share of positives",
         &[
             Series {
-                name: "model (10 bins)".into(),
+                name: format!("model ({binning}; n per bin)"),
                 points: bins.iter().map(|b| (b.mean_predicted, b.fraction_positive)).collect(),
                 dashed: false,
             },
             Series { name: "perfect calibration".into(), points: vec![(0.0, 0.0), (1.0, 1.0)], dashed: true },
         ],
+        &bins.iter().map(|b| (b.mean_predicted, b.fraction_positive, b.count.to_string())).collect::<Vec<_>>(),
         Some((0.0, 1.0)),
     )
 }

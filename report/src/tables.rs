@@ -428,9 +428,21 @@ pub fn operating_point(d: &SplitData, target: f64) -> OperatingPointRow {
     }
 }
 
-/// `calibration_<split>.csv`: the reliability diagram's bins.
-pub fn calibration_rows(d: &SplitData) -> Vec<cxr_metrics::ReliabilityBin> {
-    cxr_metrics::reliability(&d.scores, &d.is_positive(), 10)
+/// Below this many images a reliability diagram uses equal-count bins.
+const EQUAL_WIDTH_FROM: usize = 200;
+
+/// `calibration_<split>.csv`: the reliability diagram's bins, and how they were made.
+/// Ten equal-width bins from 200 images; below that, equal-count bins of about ten images
+/// each (2 to 10 bins), because ten equal-width bins of a small set hold a few images each
+/// and their shares say little.
+pub fn calibration_rows(d: &SplitData) -> (Vec<cxr_metrics::ReliabilityBin>, String) {
+    let n = d.scores.len();
+    if n >= EQUAL_WIDTH_FROM {
+        (cxr_metrics::reliability(&d.scores, &d.is_positive(), 10), "10 equal-width bins".into())
+    } else {
+        let bins = (n / 10).clamp(2, 10);
+        (cxr_metrics::reliability_equal_count(&d.scores, &d.is_positive(), bins), format!("{bins} equal-count bins"))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The files `infer --explain DIR` writes besides one PNG per image: `heatmaps.csv` (one
-//! row per image: its call, the class explained and where its map peaks) and
+//! row per image: its call and the class explained, each with its probability, and where
+//! the map peaks) and
 //! `heatmaps.npy` (float32 `[N, rows, cols]`, each image's map before normalisation, in
 //! the CSV's row order), so that a map can be checked or redrawn without the PNG.
 
@@ -11,7 +12,7 @@ use crate::StoreError;
 
 /// The CSV's columns, in order.
 pub const COLUMNS: &[&str] =
-    &["path", "label", "predicted", "explained", "probability", "peak_x", "peak_y", "max", "png"];
+    &["path", "label", "predicted", "p_predicted", "explained", "p_explained", "peak_x", "peak_y", "max", "png"];
 
 /// One explained image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,10 +21,13 @@ pub struct HeatmapRow {
     /// Empty when unknown.
     pub label: String,
     pub predicted: String,
-    /// The class whose evidence the map shows.
+    /// The called class's probability.
+    pub p_predicted: f64,
+    /// The class whose evidence the map shows (the call, unless `--explain-class` says).
     pub explained: String,
-    /// The explained class's probability.
-    pub probability: f64,
+    /// The explained class's probability: with `--explain-class` it may be another class's
+    /// than the call's, so both are written.
+    pub p_explained: f64,
     /// The centre of the map's largest cell, as fractions of the image's width and height;
     /// empty when the map is zero everywhere (no evidence for the class anywhere).
     pub peak_x: Option<f64>,

@@ -24,6 +24,7 @@ pub const TEMPERATURE: &str = "cxr.temperature";
 pub const THRESHOLD: &str = "cxr.threshold";
 /// How and on which images that threshold was chosen.
 pub const THRESHOLD_CHOSEN_ON: &str = "cxr.threshold_chosen_on";
+pub const THRESHOLD_TARGET: &str = "cxr.threshold_target_sensitivity";
 /// The `preprocess` config section (JSON) that made the pixels it was trained on.
 pub const PREPROCESS: &str = "cxr.preprocess";
 /// The positive prevalence its calibrated probabilities assume: their mean on the val
@@ -111,6 +112,8 @@ pub struct ModelMeta {
     pub temperature: f64,
     pub threshold: Option<f64>,
     pub threshold_chosen_on: Option<String>,
+    /// The sensitivity the threshold was chosen to reach (absent in older models).
+    pub threshold_target_sensitivity: Option<f64>,
     /// How its training images were decoded and resized (absent in older models).
     pub preprocess: Option<Preprocess>,
     /// The positive prevalence its probabilities assume (absent in older models and
@@ -149,6 +152,9 @@ impl ModelMeta {
         }
         if let Some(on) = &self.threshold_chosen_on {
             pairs.push((THRESHOLD_CHOSEN_ON, on.clone()));
+        }
+        if let Some(t) = self.threshold_target_sensitivity {
+            pairs.push((THRESHOLD_TARGET, format!("{t:?}")));
         }
         if let Some(p) = &self.preprocess {
             pairs.push((PREPROCESS, serde_json::to_string(p).expect("serialisable")));
@@ -210,6 +216,7 @@ impl ModelMeta {
             temperature: number(TEMPERATURE)?.unwrap_or(1.0),
             threshold,
             threshold_chosen_on: get(THRESHOLD_CHOSEN_ON).map(str::to_string),
+            threshold_target_sensitivity: number(THRESHOLD_TARGET)?,
             preprocess: get(PREPROCESS)
                 .map(|v| serde_json::from_str(v).map_err(|e| format!("bad {PREPROCESS} metadata: {e}")))
                 .transpose()?,
@@ -266,6 +273,7 @@ mod tests {
             temperature: 1.7,
             threshold: Some(0.8125),
             threshold_chosen_on: Some("val".into()),
+            threshold_target_sensitivity: Some(0.95),
             preprocess: Some(Preprocess::default()),
             prior: Some(0.74),
             explain: Some(ExplainMeta {

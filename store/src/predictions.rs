@@ -25,6 +25,10 @@ pub struct PredictionSource {
     pub threshold: f64,
     /// How the threshold was set: fixed, or chosen on which images.
     pub threshold_source: String,
+    /// The sensitivity the threshold was chosen to reach, when it came from the model's
+    /// validation split (so the report can set what it achieved beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_sensitivity: Option<f64>,
     /// The sources whose probabilities were adapted to their cohort without labels
     /// (`infer.adaptation`); empty when none was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

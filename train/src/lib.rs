@@ -472,6 +472,7 @@ fn model_meta(
                 op.images, op.target_sensitivity
             )
         }),
+        threshold_target_sensitivity: operating_point.map(|op| op.target_sensitivity),
         preprocess: Some(config.preprocess.clone()),
         prior: calibrated.mean_positive(config.data.positive_index()),
         // Filled in by `export_tail`, which names the head's values.

@@ -566,6 +566,7 @@ fn adapted_meta(
         temperature: fitted.choice.temperature,
         threshold: fitted.choice.threshold,
         threshold_chosen_on: fitted.choice.threshold.map(|_| threshold_chosen_on(config, sample, fitted.folds)),
+        threshold_target_sensitivity: fitted.choice.threshold.map(|_| config.report.target_sensitivity),
         preprocess: Some(config.preprocess.clone()),
         prior,
         explain: None,
