@@ -6,17 +6,25 @@
 
 mod error;
 mod flatten;
+mod load;
+mod locate;
 mod overrides;
+mod paths;
 mod schema;
+mod suggest;
 mod validate;
+mod wording;
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use error::ConfigError;
+pub use error::{ConfigError, Origin};
 pub use flatten::{KeyChange, diff_flat, flatten_file, flatten_yaml};
+pub use locate::Position;
+pub use paths::RelativePath;
 pub use schema::*;
+pub use suggest::{did_you_mean, levenshtein};
 pub use validate::is_safe_name;
 
 /// The four stages, in pipeline order.
@@ -46,46 +54,15 @@ pub const RESOLVED_FILE_NAME: &str = "config.resolved.yaml";
 
 impl Config {
     /// Loads `file` (or only defaults when `None`), applies `overrides`, validates.
+    /// An error names the file, line and column, or the `--set` argument, that gave the
+    /// offending value.
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
-        let (mut value, origin) = match file {
-            Some(path) => (read_yaml_file(path)?, path.display().to_string()),
-            None => (serde_yaml::Value::Mapping(Default::default()), "built-in defaults".to_string()),
-        };
-        if value.is_null() {
-            value = serde_yaml::Value::Mapping(Default::default());
-        }
-        if !value.is_mapping() {
-            return Err(ConfigError::NotAMapping { origin });
-        }
-        let origin = if overrides.is_empty() { origin } else { format!("{origin} with --set overrides") };
-        for arg in overrides {
-            overrides::apply(&mut value, arg)?;
-        }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
-            let key = match e.path().to_string() {
-                p if p == "." => "(top level)".to_string(),
-                p => p,
-            };
-            ConfigError::Schema {
-                origin: origin.clone(),
-                key,
-                message: validate::friendly_serde_message(&e.inner().to_string()),
-            }
-        })?;
-        config.validate(&origin)?;
-        Ok(config)
+        load::load(file, overrides)
     }
 
     /// Parses a configuration from YAML text (no overrides); used for resolved configs.
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let value = parse_yaml(text, Path::new(origin))?;
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Schema {
-            origin: origin.to_string(),
-            key: e.path().to_string(),
-            message: validate::friendly_serde_message(&e.inner().to_string()),
-        })?;
-        config.validate(origin)?;
-        Ok(config)
+        load::from_yaml_str(text, origin)
     }
 
     /// The experiment folder `EXP = <experiment.workdir>/<experiment.name>`.
@@ -139,22 +116,14 @@ pub fn spelling<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+/// The YAML file at `path`, parsed (a mapping; an empty file is an empty one).
 fn read_yaml_file(path: &Path) -> Result<serde_yaml::Value, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    parse_yaml(&text, path)
+    load::read_yaml_file(path)
 }
 
+/// YAML text, parsed (a mapping); `path` names it in errors.
 fn parse_yaml(text: &str, path: &Path) -> Result<serde_yaml::Value, ConfigError> {
-    serde_yaml::from_str(text).map_err(|e| match e.location() {
-        Some(loc) => ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line: loc.line(),
-            column: loc.column(),
-            message: e.to_string(),
-        },
-        None => ConfigError::SyntaxNoLocation { path: path.to_path_buf(), message: e.to_string() },
-    })
+    load::parse_yaml(text, path)
 }
 
 #[cfg(test)]

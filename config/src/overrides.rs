@@ -16,8 +16,10 @@ pub(crate) fn apply(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
     let value: Value = if raw.trim().is_empty() {
         Value::Null
     } else {
-        serde_yaml::from_str(raw)
-            .map_err(|e| ConfigError::OverrideValue { arg: arg.to_string(), message: e.to_string() })?
+        serde_yaml::from_str(raw).map_err(|e| ConfigError::OverrideValue {
+            arg: arg.to_string(),
+            message: crate::wording::strip_location(&e.to_string()).to_string(),
+        })?
     };
     let parts: Vec<&str> = key.split('.').collect();
     let mut node = root;

@@ -1,35 +1,15 @@
 //! Range and consistency checks that the type system alone cannot express.
 
-use crate::{Adapter, ClassWeights, Config, ConfigError, PatientId};
-
-/// Rewrites serde's wording into the project's: `unknown value "x", expected one of: a, b`.
-pub(crate) fn friendly_serde_message(message: &str) -> String {
-    for (prefix, noun) in [("unknown variant `", "value"), ("unknown field `", "key")] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            let Some((bad, tail)) = rest.split_once('`') else {
-                break;
-            };
-            let allowed =
-                tail.trim_start_matches(',').trim().trim_start_matches("expected ").trim_start_matches("one of ");
-            let allowed: Vec<&str> = allowed
-                .split([',', ' '])
-                .filter(|s| !s.is_empty() && *s != "or")
-                .map(|s| s.trim_matches('`'))
-                .collect();
-            return format!("unknown {noun} {bad:?}, expected one of: {}", allowed.join(", "));
-        }
-    }
-    // serde_yaml appends " at line L column C" for its own Value input; it means nothing here.
-    message.to_string()
-}
+use crate::{Adapter, ClassWeights, Config, ConfigError, Origin, PatientId};
 
 struct Checker<'a> {
-    origin: &'a str,
+    /// Where the value of a key came from (the file's line, or a `--set`).
+    origin: &'a dyn Fn(&str) -> Origin,
 }
 
 impl Checker<'_> {
     fn fail(&self, key: &str, message: String) -> ConfigError {
-        ConfigError::Invalid { origin: self.origin.to_string(), key: key.to_string(), message }
+        ConfigError::Invalid { origin: (self.origin)(key), key: key.to_string(), message }
     }
 
     fn range(&self, key: &str, value: f64, lo: f64, hi: f64, allowed: &str) -> Result<(), ConfigError> {
@@ -66,7 +46,7 @@ pub fn is_safe_name(name: &str) -> bool {
 
 impl Config {
     /// Checks ranges and cross-key consistency; the error names the key and what is allowed.
-    pub(crate) fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, origin: &dyn Fn(&str) -> Origin) -> Result<(), ConfigError> {
         let c = Checker { origin };
         self.validate_experiment(&c)?;
         self.validate_classes(&c)?;
