@@ -99,7 +99,8 @@ fn every_link_of_the_readme_and_docs_leads_to_a_file_and_heading_that_exist() {
         let text = std::fs::read_to_string(page).expect("readable");
         for link in local_links(&text) {
             let (file, fragment) = link.split_once('#').map_or((link.as_str(), None), |(f, a)| (f, Some(a)));
-            let target = if file.is_empty() { page.clone() } else { page.parent().unwrap_or(Path::new(".")).join(file) };
+            let target =
+                if file.is_empty() { page.clone() } else { page.parent().unwrap_or(Path::new(".")).join(file) };
             checked += 1;
             if !target.exists() {
                 broken.push(format!("{}: {link} (no such file)", page.display()));
@@ -123,7 +124,9 @@ fn the_license_files_are_the_license_the_crates_declare() {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
     assert!(manifest.contains(r#"license = "MIT OR Apache-2.0""#), "Cargo.toml declares another license");
     let license = std::fs::read_to_string(root.join("LICENSE")).expect("LICENSE");
-    assert!(license.contains("MIT OR Apache-2.0") && license.contains("LICENSE-MIT") && license.contains("LICENSE-APACHE"));
+    assert!(
+        license.contains("MIT OR Apache-2.0") && license.contains("LICENSE-MIT") && license.contains("LICENSE-APACHE")
+    );
     let apache = std::fs::read_to_string(root.join("LICENSE-APACHE")).expect("LICENSE-APACHE");
     assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
     let mit = std::fs::read_to_string(root.join("LICENSE-MIT")).expect("LICENSE-MIT");
