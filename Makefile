@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/.tools/nasm/usr/bin:$(PATH)
 FEATURES = $(shell scripts/cargo-features.sh)
 NASM := .tools/.nasm-checked
 
-.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report screenshot check-slurm clean
+.PHONY: help setup setup-cuda cuda-check build build-release lint test demo experiment completions bench bench-preprocess bench-train bench-infer bench-int8-accuracy check-report screenshot check-slurm clean
 
 help:
 	@echo "make demo    - set up, then run the whole pipeline on the synthetic demo dataset"
@@ -28,7 +28,9 @@ help:
 	@echo "make setup   - ONNX Runtime $(ORT_VERSION) and the ImageNet VGG16 weights into .ort/, nasm into .tools/ (idempotent)"
 	@echo "make experiment CONFIG=configs/x.yaml [SET='train.epochs=3 ...'] - run the stages that are out of date"
 	@echo "make experiment CONFIG=site.yaml ADAPT_FROM=runs/kermany - adapt another experiment's model to a site's labelled images"
+	@echo "make compare EXPS='runs/a runs/b' [OUT=runs/compare] - is B better than A? config changes, metrics, DeLong and McNemar tests"
 	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
+	@echo "make completions - bash, zsh and fish completions into target/completions/, man pages into target/man/"
 	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
 	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"
 	@echo "make check-slurm - a single-node Slurm runs the sharded pipeline (docs/scale-out.md), compared with one run"
@@ -89,6 +91,26 @@ demo: experiment
 experiment: build
 	@exp=$$(scripts/stage.sh $(BIN)/preprocess --print-exp-dir); \
 	$(MAKE) --no-print-directory -f mk/experiment.mk EXP="$$exp" BIN=$(BIN)
+
+## Shell completions and man pages, written by each binary from its own clap definition.
+STAGES := preprocess train infer report
+completions:
+	$(CARGO) build --workspace --bins $(FEATURES)
+	@for stage in $(STAGES); do \
+		$(BIN)/$$stage --generate-completions target/completions --generate-man target/man >/dev/null; \
+	done
+	@echo "completions: target/completions/ (bash: <stage>.bash, zsh: _<stage>, fish: <stage>.fish); man pages: target/man/"
+
+## Is B better than A? `report compare` sets each experiment folder of EXPS against the first
+## and writes OUT/compare.html and OUT/compare.csv. EXPS and OUT reach the recipe through the
+## environment and are split on whitespace only, never interpreted by the shell.
+.PHONY: compare
+compare: export COMPARE_EXPS = $(EXPS)
+compare: export COMPARE_OUT = $(or $(OUT),runs/compare)
+compare: build
+	@read -ra exps <<< "$$COMPARE_EXPS"; \
+	if (( $${#exps[@]} < 2 )); then echo "make compare: EXPS='runs/a runs/b' names two or more experiment folders (the first is the reference)" >&2; exit 2; fi; \
+	$(BIN)/report compare "$${exps[@]}" --out "$$COMPARE_OUT"
 
 bench: bench-preprocess bench-train bench-infer
 

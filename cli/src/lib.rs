@@ -1,7 +1,12 @@
 //! What every stage binary shares on the command line: the common flags
-//! (`--config`, `--set`, `--no-progress`, `-q`/`-v`), logging to stderr,
-//! progress bars, and printing an error as one paragraph with a non-zero exit.
+//! (`--config`, `--set`, `--no-progress`, `-q`/`-v`), `<stage> help`, shell completions
+//! and man pages, logging to stderr, progress bars, and printing an error as one
+//! paragraph with a non-zero exit.
 
+mod device;
+pub mod generate;
+
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,22 +17,36 @@ use cxr_config::{Config, Stage};
 pub use indicatif::ProgressBar;
 use indicatif::{ProgressDrawTarget, ProgressStyle};
 
-/// `--device cpu|cuda|auto` of the stages that run models (`train`, `infer`).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum DeviceArg {
-    Cpu,
-    Cuda,
-    Auto,
-}
+pub use device::{DeviceArg, DeviceParser};
 
-impl From<DeviceArg> for cxr_config::Device {
-    fn from(d: DeviceArg) -> Self {
-        match d {
-            DeviceArg::Cpu => cxr_config::Device::Cpu,
-            DeviceArg::Cuda => cxr_config::Device::Cuda,
-            DeviceArg::Auto => cxr_config::Device::Auto,
-        }
+/// Where `help` stands as the first word that is neither a flag nor a flag's value
+/// (`train help`, `train -q help`), in a binary without subcommands (one with them has
+/// clap's own `help` subcommand).
+fn help_word(command: &clap::Command, args: &[OsString]) -> Option<usize> {
+    if command.has_subcommands() {
+        return None;
     }
+    let takes_value = |flag: &str| {
+        command.get_arguments().any(|a| {
+            let named = match flag.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => flag.len() == 2 && flag.ends_with(|c| a.get_short() == Some(c)),
+            };
+            named && a.get_action().takes_values()
+        })
+    };
+    let mut at = 1;
+    while let Some(arg) = args.get(at) {
+        let text = arg.to_string_lossy();
+        if text == "help" {
+            return Some(at);
+        }
+        if !text.starts_with('-') || text == "--" {
+            return None;
+        }
+        at += if !text.contains('=') && takes_value(&text) { 2 } else { 1 };
+    }
+    None
 }
 
 /// Flags every stage takes.
@@ -55,6 +74,34 @@ pub struct CommonArgs {
     /// Makefile's stamp: a stage reruns exactly when its hash changes).
     #[arg(long, conflicts_with = "print_exp_dir")]
     pub print_stage_hash: bool,
+    /// Write this binary's bash, zsh and fish completions into DIR and exit (`make completions`).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate_completions: Option<PathBuf>,
+    /// Write this binary's man page (NAME.1) into DIR and exit (`make completions`).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub generate_man: Option<PathBuf>,
+}
+
+/// Parses the command line as clap's `Parser::parse` does, plus what every stage shares:
+/// `<stage> help` is `<stage> --help` (a stage with subcommands has clap's own `help`),
+/// and the hidden `--generate-completions DIR` / `--generate-man DIR` write this binary's
+/// completions or man page, then exit.
+pub fn parse<A: clap::Parser>() -> A {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] of the given arguments (the binary's name first).
+pub fn parse_from<A: clap::Parser>(args: impl IntoIterator<Item = impl Into<OsString>>) -> A {
+    let mut command = A::command();
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(at) = help_word(&command, &args) {
+        args[at] = "--help".into();
+    }
+    let matches = command.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+    if let Some(code) = generate::requested(&mut command, &matches) {
+        std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+    }
+    A::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
 }
 
 impl CommonArgs {
@@ -142,5 +189,34 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        common: CommonArgs,
+        paths: Vec<PathBuf>,
+    }
+
+    fn help_at(args: &[&str]) -> Option<usize> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        help_word(&<Args as clap::CommandFactory>::command(), &args)
+    }
+
+    #[test]
+    fn help_as_the_first_word_is_the_help_flag() {
+        assert_eq!(help_at(&["train", "help"]), Some(1));
+        assert_eq!(help_at(&["train", "-q", "--no-progress", "help"]), Some(3));
+        assert_eq!(help_at(&["train", "--config", "x.yaml", "help"]), Some(3));
+        assert_eq!(help_at(&["train", "--config=x.yaml", "-c", "y", "help"]), Some(4));
+        // A flag's value or a later word is not a request for help.
+        assert_eq!(help_at(&["infer", "--config", "help"]), None);
+        assert_eq!(help_at(&["infer", "a.png", "help"]), None);
+        assert_eq!(help_at(&["infer", "--", "help"]), None);
     }
 }

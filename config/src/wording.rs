@@ -75,7 +75,7 @@ fn with_suggestion(message: &str) -> String {
         let allowed: Vec<&str> = list
             .split(", ")
             .map(|w| w.trim_start_matches("or ").trim())
-            .filter(|w| !w.is_empty() && !w.contains([' ', '{', '"']))
+            .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c)))
             .collect();
         Some((bad.len(), suggest::hint(bad, &allowed)?))
     });

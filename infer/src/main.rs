@@ -8,7 +8,7 @@ use cxr_config::OutputFormat;
 
 /// Predict NORMAL/PNEUMONIA for image files, folders or a preprocessed split.
 #[derive(Debug, Parser)]
-#[command(name = "infer", version)]
+#[command(name = "infer", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     common: cxr_cli::CommonArgs,
@@ -18,7 +18,7 @@ struct Args {
     #[arg(long = "split", value_name = "NAME")]
     splits: Vec<String>,
     /// cpu, cuda or auto (overrides infer.device). cuda fails loudly when CUDA is unavailable.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = cxr_cli::DeviceParser::new())]
     device: Option<cxr_cli::DeviceArg>,
     /// Write predictions here instead of EXP/predictions/<split>.csv (one source only).
     #[arg(long, value_name = "FILE")]
@@ -57,9 +57,16 @@ enum FormatArg {
     Jsonl,
 }
 
+/// The end of `--help`: real commands, run from the repository's folder.
+const EXAMPLES: &str = "\
+Examples:
+  infer --config configs/demo.yaml
+  infer --config configs/demo.yaml data/synthetic/test/PNEUMONIA --out predictions.csv
+  infer --config configs/kermany.yaml --split test --device cuda --explain runs/kermany/heatmaps";
+
 fn main() -> ExitCode {
     cxr_engine::disable_telemetry();
-    let args = Args::parse();
+    let args: Args = cxr_cli::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Infer, |config| {
         if let Some(count) = args.merge {
             for (path, rows) in cxr_infer::merge(&config, count)? {

