@@ -9,8 +9,16 @@ use crate::patient::PatientRule;
 /// Reads the dataset as the configured adapter says.
 pub fn load(config: &Config) -> Result<Dataset, DatasetError> {
     let root = &config.data.root;
+    // Relative to the current folder, not to the config file's: said, since it matters.
+    let written = cxr_config::RelativePath::from_current_dir("data.root", root);
+    if let Some(resolution) = written.resolution() {
+        tracing::info!("{resolution}");
+    }
+    if !root.exists() {
+        return Err(DatasetError::MissingRoot(written));
+    }
     if !root.is_dir() {
-        return Err(DatasetError::MissingRoot(root.clone()));
+        return Err(DatasetError::RootNotAFolder(written));
     }
     let rule = PatientRule::from_config(config)
         .map_err(|e| DatasetError::Io { path: root.clone(), message: format!("{e:#}") })?;

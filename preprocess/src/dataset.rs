@@ -25,8 +25,12 @@ pub struct Dataset {
 /// Errors that stop the run before any work: the dataset itself is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("data.root {0} does not exist")]
-    MissingRoot(PathBuf),
+    /// `data.root` as written and as resolved: `data.root 'data/x' (resolved from
+    /// /home/u/proj as /home/u/proj/data/x) does not exist`.
+    #[error("{0} does not exist")]
+    MissingRoot(cxr_config::RelativePath),
+    #[error("{0} is not a folder")]
+    RootNotAFolder(cxr_config::RelativePath),
     #[error("cannot read {path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("class folder {0} is empty")]

@@ -85,7 +85,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
     }
     if options.shard.is_none() {
-        check_usable(config, &summary, &rejects)?;
+        check_usable(config, &summary, &rejects, &cxr_store::layout::rejects_beside(&final_tensors))?;
         let names: Vec<&str> = summary.splits.iter().map(|s| s.name.as_str()).collect();
         check_duplicates(config, &layout, &names)?;
     }
@@ -97,26 +97,68 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 }
 
 /// Refuses a store nothing could be learnt from: no usable image at all, or a train split
-/// whose every file was rejected. The error says why the files were rejected; the previous
-/// tensors stay as they were.
-fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow]) -> anyhow::Result<()> {
+/// whose every file was rejected. The error counts the rejects by reason, and every
+/// rejected file with its reason is written to `rejects_file` (`EXP/tensors.rejects.csv`:
+/// the staged `tensors/` is discarded, and the previous tensors stay as they were).
+fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow], rejects_file: &Path) -> anyhow::Result<()> {
     let total: usize = summary.splits.iter().map(|s| s.count).sum();
     let train_listed = summary.splits.iter().any(|s| s.name == "train");
     let train_empty = summary.splits.iter().find(|s| s.name == "train").is_some_and(|s| s.count == 0);
     if total > 0 && !(train_listed && train_empty) {
+        if let Err(e) = std::fs::remove_file(rejects_file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove the stale {}: {e}", rejects_file.display());
+        }
         return Ok(());
     }
-    let mut kinds: Vec<(&String, &usize)> = summary.rejected.iter().collect();
-    kinds.sort_by(|a, b| b.1.cmp(a.1));
-    let reasons: Vec<String> = kinds.iter().take(3).map(|(k, n)| format!("{n} {k}")).collect();
-    let example = rejects.first().map_or(String::new(), |r| format!("; for example {}: {}", r.path, r.reason));
+    let what = if total > 0 { "training " } else { "" };
+    let root = config.data.root.display();
+    if rejects.is_empty() {
+        bail!("no usable {what}image in {root}: no file was found to read");
+    }
+    write_csv(rejects_file, REJECT_COLUMNS, rejects)?;
     bail!(
-        "{}: no usable {}image: {} file(s) rejected ({}){example}",
-        config.data.root.display(),
-        if total > 0 { "training " } else { "" },
+        "no usable {what}image in {root}: {} file(s) rejected: {}; every file and its reason: {}",
         rejects.len(),
-        if reasons.is_empty() { "none found".into() } else { reasons.join(", ") }
+        reasons_with_counts(rejects),
+        rejects_file.display()
     )
+}
+
+/// `6 not an image (content is text), 2 corrupt or truncated JPEG (e.g. premature end)`:
+/// the rejects counted by kind, most first, each with its detail (the most common one,
+/// `e.g.` when they differ).
+fn reasons_with_counts(rejects: &[RejectRow]) -> String {
+    let mut kinds: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
+    for r in rejects {
+        let kind = reason_kind(&r.reason);
+        let detail = r.reason[kind.len().min(r.reason.len())..].trim_start_matches([':', ',', ' ']);
+        *kinds.entry(kind).or_default().entry(detail).or_default() += 1;
+    }
+    let mut counted: Vec<(usize, String)> = kinds
+        .into_iter()
+        .map(|(kind, details)| {
+            let count: usize = details.values().sum();
+            let (detail, n) = details.iter().max_by_key(|(_, n)| **n).map(|(d, n)| (*d, *n)).unwrap_or(("", 0));
+            let detail = match shorten(detail) {
+                d if d.is_empty() => String::new(),
+                d if n == count => format!(" ({d})"),
+                d => format!(" (e.g. {d})"),
+            };
+            (count, format!("{count} {kind}{detail}"))
+        })
+        .collect();
+    counted.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    counted.into_iter().map(|(_, text)| text).collect::<Vec<_>>().join(", ")
+}
+
+/// `text` cut to about 80 characters at a character boundary.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// Byte-identical images in two splits (a leak: the model is judged on what it learnt) or
