@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 /// Write metrics, confusion matrices, plots and index.html for an experiment.
 #[derive(Debug, Parser)]
-#[command(name = "report", version)]
+#[command(name = "report", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     common: cxr_cli::CommonArgs,
@@ -32,9 +32,16 @@ enum Command {
     },
 }
 
+/// The end of `--help`: real commands, run from the repository's folder.
+const EXAMPLES: &str = "\
+Examples:
+  report --config configs/demo.yaml
+  report --config configs/kermany.yaml --allow-stale
+  report compare runs/seed_replica runs/kermany --out runs/compare";
+
 fn main() -> ExitCode {
     cxr_engine::disable_telemetry();
-    let args = Args::parse();
+    let args: Args = cxr_cli::parse();
     cxr_cli::run_stage(&args.common, cxr_config::Stage::Report, |config| {
         if let Some(Command::Compare { experiments, out }) = &args.command {
             print!("{}", cxr_report::compare(experiments, out.as_deref())?);

@@ -150,7 +150,9 @@ fn config_errors_exit_non_zero_with_the_key() {
     for stage in ["preprocess", "train", "infer", "report"] {
         let err = fails(run_stage(stage, &config, &[]));
         assert!(
-            err.contains("train.optimizer.kind: unknown value \"sgdd\" (did you mean \"sgd\"?), expected one of: sgd, adam"),
+            err.contains(
+                "train.optimizer.kind: unknown value \"sgdd\" (did you mean \"sgd\"?), expected one of: sgd, adam"
+            ),
             "{stage}: {err}"
         );
     }
