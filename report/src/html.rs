@@ -29,6 +29,9 @@ pub struct Page<'a> {
     pub stale: &'a [String],
 }
 
+/// The style of every page (`index.html`, `compare.html`).
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1100px;color:#222;line-height:1.4}table{border-collapse:collapse;margin:1em 0;font-size:14px;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}.plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{width:520px}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:13px}.note{color:#555}.headline{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}.optimistic{color:#a60}.gallery{display:flex;flex-wrap:wrap;gap:8px}.gallery figure{margin:0;max-width:200px;font-size:12px}.gallery img{height:128px;border:1px solid #ccc}.gallery .missing{width:128px;height:128px;background:#eee}figcaption{overflow-wrap:anywhere}small{font-size:12px}";
+
 /// Text made safe for HTML content and for attribute values in either quote.
 pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
@@ -38,7 +41,7 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0))
 }
 
-fn with_ci(v: Option<f64>, lo: Option<f64>, hi: Option<f64>) -> String {
+pub(crate) fn with_ci(v: Option<f64>, lo: Option<f64>, hi: Option<f64>) -> String {
     match (v, lo, hi) {
         (Some(v), Some(lo), Some(hi)) => {
             format!("{:.1}% <small>({:.1}-{:.1})</small>", v * 100.0, lo * 100.0, hi * 100.0)
@@ -105,7 +108,7 @@ impl Page<'_> {
         let _ = write!(
             h,
             r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{name}: chest X-ray report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1100px;color:#222;line-height:1.4}}table{{border-collapse:collapse;margin:1em 0;font-size:14px;display:block;overflow-x:auto;max-width:100%}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%;border:1px solid #eee}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}.plots img{{width:520px}}pre{{background:#f7f7f7;padding:1em;overflow:auto;font-size:13px}}.note{{color:#555}}.headline{{background:#f4f8ff;border:1px solid #bcd;padding:0.5em 1em}}.optimistic{{color:#a60}}.gallery{{display:flex;flex-wrap:wrap;gap:8px}}.gallery figure{{margin:0;max-width:200px;font-size:12px}}.gallery img{{height:128px;border:1px solid #ccc}}.gallery .missing{{width:128px;height:128px;background:#eee}}figcaption{{overflow-wrap:anywhere}}small{{font-size:12px}}</style></head><body>
+<style>{STYLE}</style></head><body>
 {stale}<h1>Experiment <code>{name}</code></h1>
 <p class="note">Pneumonia screening: sensitivity is the recall of <b>{positive}</b>, specificity the recall of the other class. Every figure says which images it was measured on (its split) and which images the choices behind it were made on: the epoch, the temperature and the threshold are chosen on <code>val</code> (the selection split), so <code>val</code> figures are optimistic; <code>estimate</code> is a patient-disjoint part of the validation data nothing was chosen on. Both come from the training distribution: expect lower figures on images from another hospital.</p>"#,
             name = esc(&c.experiment.name),

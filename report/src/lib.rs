@@ -3,12 +3,19 @@
 //! self-contained `index.html`; `report compare` puts experiments side by side.
 
 mod adaptation;
+mod compare;
+mod compare_html;
+mod compare_paired;
+mod compare_text;
 mod explained;
 mod gallery;
 mod html;
 mod shift;
 pub mod svg;
 pub mod tables;
+
+pub use compare::compare;
+pub use compare_text::COMPARE_COLUMNS;
 
 use std::path::{Path, PathBuf};
 
@@ -474,44 +481,4 @@ fn write_confusion(dir: &Path, split: &str, classes: &[String], m: &[Vec<usize>]
     cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}.csv")), &encode(&header, counts)?)?;
     cxr_store::write_atomic(&dir.join(format!("confusion_matrix_{split}_rates.csv")), &encode(&header, rates)?)?;
     Ok(())
-}
-
-/// `report compare EXP...`: the headline metrics of several experiments side by side.
-pub fn compare(experiments: &[PathBuf], out: Option<&Path>) -> anyhow::Result<String> {
-    let keep = [
-        "split",
-        "n",
-        "threshold",
-        "accuracy",
-        "balanced_accuracy",
-        "sensitivity",
-        "specificity",
-        "precision",
-        "f1",
-        "auc",
-        "auc_lo",
-        "auc_hi",
-    ];
-    let mut header = vec!["experiment"];
-    header.extend(keep);
-    let mut rows = Vec::new();
-    for exp in experiments {
-        let path = Layout::at(exp).report().join("metrics.csv");
-        cxr_store::layout::require(&path, "report")?;
-        let (head, records) = cxr_store::csv_file::read_records(&path)?;
-        let idx: Vec<usize> = keep
-            .iter()
-            .map(|k| head.iter().position(|h| h == *k).with_context(|| format!("{}: no column {k}", path.display())))
-            .collect::<anyhow::Result<_>>()?;
-        for rec in records {
-            let mut row = vec![exp.display().to_string()];
-            row.extend(idx.iter().map(|&i| rec[i].to_string()));
-            rows.push(row);
-        }
-    }
-    let text = String::from_utf8(cxr_store::csv_file::encode(&header, rows)?)?;
-    if let Some(out) = out {
-        cxr_store::write_atomic(out, text.as_bytes())?;
-    }
-    Ok(text)
 }

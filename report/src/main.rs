@@ -21,13 +21,17 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Put the headline metrics of several experiment folders (EXP) side by side.
+    /// Is B better than A? Set each experiment folder against the first: config keys it
+    /// changed, headline metrics, and on the images both predicted DeLong's test of the ROC
+    /// AUCs and McNemar's test of the accuracies.
     Compare {
-        /// Experiment folders (<workdir>/<name>), each with report/metrics.csv.
+        /// Experiment folders (<workdir>/<name>), each with report/metrics.csv; the first is
+        /// the reference.
         #[arg(required = true)]
         experiments: Vec<PathBuf>,
-        /// Also write the table to this CSV file.
-        #[arg(long, value_name = "FILE")]
+        /// Also write DIR/compare.html and DIR/compare.csv (DIR is replaced whole; a folder
+        /// holding other files is refused).
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
 }

@@ -207,6 +207,8 @@ fn report_compare_puts_experiments_side_by_side() {
     let out = bin("report").arg("compare").arg(&exp).arg(&exp).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("experiment,split,n,threshold,accuracy"), "{text}");
-    assert_eq!(lines.len(), 1 + 2 * 2, "{text}");
+    assert!(lines[0].starts_with("experiment") && lines[0].contains("DeLong p"), "{text}");
+    // A header and one row per experiment and split (val, test), then the comparison.
+    assert!(lines[1..5].iter().all(|l| l.starts_with(exp.to_str().unwrap())), "{text}");
+    assert!(text.contains("DeLong p = 1.000"), "an experiment against itself: {text}");
 }
