@@ -140,7 +140,7 @@ fn each_binary_writes_its_completions_and_man_page() {
         assert!(output.status.success(), "{stage}: {}", String::from_utf8_lossy(&output.stderr));
         for file in [format!("{stage}.bash"), format!("_{stage}"), format!("{stage}.fish")] {
             let text = std::fs::read_to_string(completions.join(&file)).unwrap();
-            assert!(text.contains("--config"), "{file}");
+            assert!(text.contains("config") && text.contains("print-exp-dir"), "{file}");
         }
         let page = std::fs::read_to_string(man.join(format!("{stage}.1"))).unwrap();
         assert!(page.contains(&format!(".TH {stage} 1")) && page.contains("Examples:"), "{page}");
