@@ -186,10 +186,28 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     match body() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_paragraph(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as one line, `outer: inner: ...`, each said once: a cause
+/// whose text the message already holds (an error that prints its `source` in its own
+/// message, as `cannot read X: {source}`) is not repeated.
+pub fn one_paragraph(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -206,6 +224,26 @@ mod tests {
     fn help_at(args: &[&str]) -> Option<usize> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         help_word(&<Args as clap::CommandFactory>::command(), &args)
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct ReadError {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(ReadError { path: "/x.onnx".into(), source: io }).context("cannot load the model");
+        assert_eq!(
+            one_paragraph(&e),
+            "cannot load the model: cannot read /x.onnx: No such file or directory (os error 2)"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_paragraph(&e), "outer: inner");
     }
 
     #[test]
