@@ -110,7 +110,7 @@ fn syntax_error(text: &str, path: &Path, e: &serde_yaml::Error) -> ConfigError {
     }
     ConfigError::Syntax {
         origin: Origin::file(path, Position::of(e)),
-        message: wording::strip_location(&e.to_string()).to_string(),
+        message: wording::strip_location(&e.to_string(), Position::of(e)),
     }
 }
 

@@ -18,7 +18,7 @@ pub(crate) fn apply(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
     } else {
         serde_yaml::from_str(raw).map_err(|e| ConfigError::OverrideValue {
             arg: arg.to_string(),
-            message: crate::wording::strip_location(&e.to_string()).to_string(),
+            message: crate::wording::strip_location(&e.to_string(), None),
         })?
     };
     let parts: Vec<&str> = key.split('.').collect();

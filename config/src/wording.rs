@@ -2,12 +2,14 @@
 //! (0 or more), got "abc"`), unknown keys and values with every allowed one and the one
 //! most likely meant.
 
+use crate::locate::Position;
 use crate::suggest;
 
 /// Rewrites one error message of serde or of the schema's own deserialisers; `key` is
 /// where it happened (`train.epochs`), whose spelling serde_yaml puts in front.
 pub(crate) fn friendly(message: &str, key: &str) -> String {
-    let message = strip_path(strip_location(message), key);
+    let message = strip_location(message, None);
+    let message = strip_path(&message, key);
     if let Some(m) = unknown_key_or_variant(message) {
         return m;
     }
@@ -20,16 +22,35 @@ pub(crate) fn friendly(message: &str, key: &str) -> String {
     with_suggestion(message)
 }
 
-/// `message` without serde_yaml's ` at line L column C` (the caller says where, once).
-pub(crate) fn strip_location(message: &str) -> &str {
-    let Some(at) = message.rfind(" at line ") else {
-        return message;
-    };
-    let tail = &message[at + " at line ".len()..];
-    let is_location = tail
-        .split_once(" column ")
-        .is_some_and(|(l, c)| l.parse::<usize>().is_ok() && c.trim_end().parse::<usize>().is_ok());
-    if is_location { &message[..at] } else { message }
+/// `message` without serde_yaml's ` at line L column C` where it marks `only` (the caller
+/// says where, once), or without every one when `only` is `None`; a mark of another
+/// place (`while parsing a flow sequence at line 1 column 1`) stays.
+pub(crate) fn strip_location(message: &str, only: Option<Position>) -> String {
+    const AT: &str = " at line ";
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(AT) {
+        let tail = &rest[at + AT.len()..];
+        let line_end = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+        let after_line = &tail[line_end..];
+        let mark = after_line.strip_prefix(" column ").and_then(|cols| {
+            let end = cols.find(|c: char| !c.is_ascii_digit()).unwrap_or(cols.len());
+            let position = Position { line: tail[..line_end].parse().ok()?, column: cols[..end].parse().ok()? };
+            Some((position, AT.len() + line_end + " column ".len() + end))
+        });
+        match mark {
+            Some((position, len)) if only.is_none_or(|p| p == position) => {
+                out.push_str(&rest[..at]);
+                rest = &rest[at + len..];
+            }
+            _ => {
+                out.push_str(&rest[..at + AT.len()]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `message` without serde_yaml's `train: ` or `train.epochs: ` in front (the caller
@@ -189,6 +210,17 @@ mod tests {
             "expected a whole number (0 or more), got nothing (an empty value)"
         );
         assert_eq!(f("invalid length 3, expected sequence of 2 elements"), "expected a list of 2 items, got 3 item(s)");
+    }
+
+    #[test]
+    fn only_the_location_asked_for_is_removed() {
+        let m = "did not find expected ',' or ']' at line 2 column 1, while parsing a flow sequence at line 1 column 1";
+        assert_eq!(
+            strip_location(m, Some(Position { line: 2, column: 1 })),
+            "did not find expected ',' or ']', while parsing a flow sequence at line 1 column 1"
+        );
+        assert_eq!(strip_location(m, None), "did not find expected ',' or ']', while parsing a flow sequence");
+        assert_eq!(strip_location("no mark at line x", None), "no mark at line x");
     }
 
     #[test]
