@@ -32,6 +32,8 @@ fn an_evaluation_only_cohort_is_judged_with_another_experiments_model_alone() {
     let exp = dir.path().join("runs/hospital");
     assert!(exp.join("tensors/test/images.npy").is_file());
     assert!(!exp.join("tensors/train").exists());
+    let stderr = fails(run_stage("train", &config, &[]));
+    assert!(stderr.contains("can only be evaluated: run `infer --model"), "train points to infer --model: {stderr}");
 
     ok(bin("infer").args(["--config", config.to_str().unwrap(), "--model", model.to_str().unwrap()]).output().unwrap());
     let source: serde_json::Value =

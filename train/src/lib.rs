@@ -253,7 +253,13 @@ fn read_tensors_meta(config: &Config, layout: &Layout) -> anyhow::Result<Tensors
     meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
     for split in ["train", "val"] {
         if meta.split(split).is_none_or(|s| s.count == 0) {
-            bail!("{}: the {split} split is missing or empty; rerun `preprocess`", meta_path.display());
+            // A dataset of held-out images only is judged with another experiment's model.
+            let hint = if meta.splits.iter().any(|s| s.count > 0) {
+                "this dataset can only be evaluated: run `infer --model OTHER_EXP/train/model.onnx` and `report` instead of `train`"
+            } else {
+                "rerun `preprocess`"
+            };
+            bail!("{}: the {split} split is missing or empty; {hint}", meta_path.display());
         }
     }
     Ok(meta)
