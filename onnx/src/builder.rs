@@ -1,8 +1,9 @@
 //! A small builder for ONNX graphs: inputs, initialisers, nodes with attributes, outputs.
 
 use crate::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, attribute_type, tensor_shape_proto, type_proto,
+    AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, SparseTensorProto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, attribute_type,
+    tensor_shape_proto, type_proto,
 };
 use crate::{DataType, IR_VERSION, OPSET};
 
@@ -28,7 +29,8 @@ pub enum Attr {
     Ints(Vec<i64>),
     Floats(Vec<f32>),
     Str(String),
-    Tensor(TensorProto),
+    /// Boxed: a `TensorProto` is ten times the size of the other values.
+    Tensor(Box<TensorProto>),
 }
 
 /// An attribute for a node built outside [`GraphBuilder::op`] (or edited after it).
@@ -57,7 +59,7 @@ pub fn attribute(name: &str, value: Attr) -> AttributeProto {
         }
         Attr::Tensor(t) => {
             a.r#type = attribute_type::TENSOR;
-            a.t = Some(t);
+            a.t = Some(*t);
         }
     }
     a
@@ -72,6 +74,7 @@ pub fn value_info(name: &str, elem: DataType, shape: &[Dim]) -> ValueInfoProto {
                 Dim::Fixed(v) => tensor_shape_proto::dimension::Value::DimValue(*v),
                 Dim::Named(p) => tensor_shape_proto::dimension::Value::DimParam(p.clone()),
             }),
+            ..Default::default()
         })
         .collect();
     ValueInfoProto {
@@ -81,8 +84,9 @@ pub fn value_info(name: &str, elem: DataType, shape: &[Dim]) -> ValueInfoProto {
                 elem_type: elem as i32,
                 shape: Some(TensorShapeProto { dim }),
             })),
+            ..Default::default()
         }),
-        doc_string: String::new(),
+        ..Default::default()
     }
 }
 
@@ -93,6 +97,10 @@ pub struct GraphBuilder {
     counter: usize,
     metadata: Vec<(String, String)>,
     opset: i64,
+    /// Operator sets of domains other than `ai.onnx` (a spliced backbone's own).
+    domains: Vec<OperatorSetIdProto>,
+    /// Model-local functions (a spliced backbone's).
+    functions: Vec<FunctionProto>,
     /// Prepended to generated names (empty for graphs built from scratch).
     namespace: String,
 }
@@ -105,6 +113,21 @@ impl GraphBuilder {
     /// Raises the model's opset to at least `version` (for spliced graphs of newer opsets).
     pub fn require_opset(&mut self, version: i64) {
         self.opset = self.opset.max(version);
+    }
+
+    /// Imports the operator set `version` of `domain`, other than `ai.onnx` (for a spliced
+    /// graph's custom operators or functions); the highest version asked for is imported.
+    pub fn import_domain(&mut self, domain: &str, version: i64) {
+        assert!(!domain.is_empty() && domain != "ai.onnx", "ai.onnx's version is set by require_opset");
+        match self.domains.iter_mut().find(|d| d.domain == domain) {
+            Some(d) => d.version = d.version.max(version),
+            None => self.domains.push(OperatorSetIdProto { domain: domain.to_string(), version }),
+        }
+    }
+
+    /// Adds a model-local function as it is (a spliced model's), callable by its domain and name.
+    pub fn function(&mut self, function: FunctionProto) {
+        self.functions.push(function);
     }
 
     /// Adds a node as it is (used to splice another model's graph in).
@@ -130,6 +153,13 @@ impl GraphBuilder {
     pub fn initializer(&mut self, tensor: TensorProto) -> String {
         let name = tensor.name.clone();
         self.graph.initializer.push(tensor);
+        name
+    }
+
+    /// Adds a sparse initialiser (a spliced model's) and returns its name.
+    pub fn sparse_initializer(&mut self, tensor: SparseTensorProto) -> String {
+        let name = tensor.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        self.graph.sparse_initializer.push(tensor);
         name
     }
 
@@ -168,9 +198,8 @@ impl GraphBuilder {
             output: outputs.iter().map(|s| s.to_string()).collect(),
             name,
             op_type: op_type.to_string(),
-            domain: String::new(),
             attribute: attrs.iter().map(|(n, v)| attribute(n, v.clone())).collect(),
-            doc_string: String::new(),
+            ..Default::default()
         });
     }
 
@@ -209,15 +238,22 @@ impl GraphBuilder {
             counter: self.counter,
             metadata: Vec::new(),
             opset: self.opset,
+            domains: Vec::new(),
+            functions: Vec::new(),
             namespace: self.namespace.clone(),
         }
     }
 
     /// The continuation's part of the model: its graph additions and metadata only, so
     /// that no field of the first part (IR version, opsets, names) is repeated or overridden.
-    /// Panics if the continuation raised the opset, which the first part has already fixed.
+    /// Panics if the continuation raised the opset, imported a domain or added a function: the
+    /// first part has already fixed those.
     pub fn into_tail_model(self, first_part_opset: i64) -> ModelProto {
         assert!(self.opset <= first_part_opset, "a continuation cannot raise the opset of the encoded first part");
+        assert!(
+            self.domains.is_empty() && self.functions.is_empty(),
+            "a continuation cannot import domains or add functions to the encoded first part"
+        );
         ModelProto { graph: Some(self.graph), metadata_props: metadata_props(self.metadata), ..Default::default() }
     }
 
@@ -230,11 +266,14 @@ impl GraphBuilder {
     pub fn into_model(self, producer: &str) -> ModelProto {
         ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            opset_import: std::iter::once(OperatorSetIdProto { domain: String::new(), version: self.opset })
+                .chain(self.domains)
+                .collect(),
             producer_name: producer.to_string(),
             producer_version: env!("CARGO_PKG_VERSION").to_string(),
             graph: Some(self.graph),
             metadata_props: metadata_props(self.metadata),
+            functions: self.functions,
             ..Default::default()
         }
     }

@@ -2,11 +2,13 @@
 //!
 //! ort's model editor can build a session but cannot save a file; training
 //! artifacts and `model.onnx` are files, and the ImageNet weights must be read out
-//! of a third-party ONNX file, so this crate speaks the protobuf format itself.
-//! Graphs built here use standard `ai.onnx` operators only.
+//! of a third-party ONNX file, so this crate speaks the protobuf format itself, with types
+//! generated from ONNX's own schema ([`proto`]). Graphs built here use standard `ai.onnx`
+//! operators only, besides a spliced model's own functions and domains.
 
 mod builder;
 pub mod proto;
+mod rename;
 mod tensor;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use prost::Message;
 
 pub use builder::{Attr, Dim, GraphBuilder, attribute};
 pub use proto::{GraphProto, ModelProto, NodeProto, TensorProto};
+pub use rename::rename_node_values;
 pub use tensor::{DataType, RawElement, tensor, tensor_f32, tensor_f64, tensor_i64, tensor_u8};
 
 /// The ONNX opset every graph of this project is built for.

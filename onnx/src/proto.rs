@@ -1,196 +1,41 @@
-//! The subset of ONNX's protobuf messages this project reads and writes.
+//! ONNX's protobuf messages, all of them, generated from the ONNX specification's schema.
 //!
-//! Field numbers follow `onnx/onnx.proto3` of the ONNX specification; fields not
-//! listed here are skipped when reading (protobuf ignores unknown fields).
+//! `build.rs` generates them with prost-build from `onnx/proto/onnx.proto3`, vendored from
+//! the `onnx` Python wheel (its header says which version, and how to regenerate it with
+//! `onnx/proto/vendor.py`); protox parses it, so building needs no `protoc`. Every message
+//! and field of the specification is declared, so a model read and written again keeps
+//! what this project never builds itself: a user backbone's `functions`,
+//! `sparse_initializer`, `training_info`, graph and tensor-list attributes, annotations.
+//!
+//! Why proto3 (as ONNX's own `onnx.proto3` and candle-onnx), not the proto2 `onnx.proto`:
+//! ONNX defines its schema in the subset of protobuf common to both syntaxes, and reads a
+//! field that is absent as its default in either, so the two describe the same models. In
+//! proto3, prost gives scalar fields plain types (`name: String`, `ir_version: i64`), where
+//! proto2 would give `Option`s everywhere, and it packs repeated numbers (`dims`, `ints`,
+//! `floats`). That is how this crate has always encoded models, so the files it writes
+//! are byte for byte what they were with its earlier hand-written subset. Re-encoding a
+//! file written by a proto2 writer (PyTorch, the `onnx` package) keeps every value but may
+//! change two things that carry no meaning: a field explicitly set to its default is left
+//! out, and repeated numbers become packed. A field newer than the vendored schema is
+//! still dropped: update `onnx.proto3` with `vendor.py` to keep it.
 
-/// A whole model file.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ModelProto {
-    #[prost(int64, tag = "1")]
-    pub ir_version: i64,
-    #[prost(message, repeated, tag = "8")]
-    pub opset_import: Vec<OperatorSetIdProto>,
-    #[prost(string, tag = "2")]
-    pub producer_name: String,
-    #[prost(string, tag = "3")]
-    pub producer_version: String,
-    #[prost(string, tag = "4")]
-    pub domain: String,
-    #[prost(int64, tag = "5")]
-    pub model_version: i64,
-    #[prost(string, tag = "6")]
-    pub doc_string: String,
-    #[prost(message, optional, tag = "7")]
-    pub graph: Option<GraphProto>,
-    #[prost(message, repeated, tag = "14")]
-    pub metadata_props: Vec<StringStringEntryProto>,
+#[allow(clippy::all, clippy::pedantic, rustdoc::all, missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct OperatorSetIdProto {
-    #[prost(string, tag = "1")]
-    pub domain: String,
-    #[prost(int64, tag = "2")]
-    pub version: i64,
-}
+pub use generated::*;
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct StringStringEntryProto {
-    #[prost(string, tag = "1")]
-    pub key: String,
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct GraphProto {
-    #[prost(message, repeated, tag = "1")]
-    pub node: Vec<NodeProto>,
-    #[prost(string, tag = "2")]
-    pub name: String,
-    #[prost(message, repeated, tag = "5")]
-    pub initializer: Vec<TensorProto>,
-    #[prost(string, tag = "10")]
-    pub doc_string: String,
-    #[prost(message, repeated, tag = "11")]
-    pub input: Vec<ValueInfoProto>,
-    #[prost(message, repeated, tag = "12")]
-    pub output: Vec<ValueInfoProto>,
-    #[prost(message, repeated, tag = "13")]
-    pub value_info: Vec<ValueInfoProto>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct NodeProto {
-    #[prost(string, repeated, tag = "1")]
-    pub input: Vec<String>,
-    #[prost(string, repeated, tag = "2")]
-    pub output: Vec<String>,
-    #[prost(string, tag = "3")]
-    pub name: String,
-    #[prost(string, tag = "4")]
-    pub op_type: String,
-    #[prost(string, tag = "7")]
-    pub domain: String,
-    #[prost(message, repeated, tag = "5")]
-    pub attribute: Vec<AttributeProto>,
-    #[prost(string, tag = "6")]
-    pub doc_string: String,
-}
-
-/// `AttributeProto.AttributeType` values.
+/// `AttributeProto.AttributeType` values as the `i32` that `AttributeProto::r#type` holds.
 pub mod attribute_type {
-    pub const FLOAT: i32 = 1;
-    pub const INT: i32 = 2;
-    pub const STRING: i32 = 3;
-    pub const TENSOR: i32 = 4;
-    pub const GRAPH: i32 = 5;
-    pub const FLOATS: i32 = 6;
-    pub const INTS: i32 = 7;
-    pub const STRINGS: i32 = 8;
-}
+    use super::attribute_proto::AttributeType;
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct AttributeProto {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(int32, tag = "20")]
-    pub r#type: i32,
-    #[prost(float, tag = "2")]
-    pub f: f32,
-    #[prost(int64, tag = "3")]
-    pub i: i64,
-    #[prost(bytes = "vec", tag = "4")]
-    pub s: Vec<u8>,
-    #[prost(message, optional, tag = "5")]
-    pub t: Option<TensorProto>,
-    #[prost(message, optional, tag = "6")]
-    pub g: Option<GraphProto>,
-    #[prost(float, repeated, tag = "7")]
-    pub floats: Vec<f32>,
-    #[prost(int64, repeated, tag = "8")]
-    pub ints: Vec<i64>,
-    #[prost(bytes = "vec", repeated, tag = "9")]
-    pub strings: Vec<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ValueInfoProto {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(message, optional, tag = "2")]
-    pub r#type: Option<TypeProto>,
-    #[prost(string, tag = "3")]
-    pub doc_string: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TypeProto {
-    #[prost(oneof = "type_proto::Value", tags = "1")]
-    pub value: Option<type_proto::Value>,
-}
-
-pub mod type_proto {
-    #[derive(Clone, PartialEq, prost::Oneof)]
-    pub enum Value {
-        #[prost(message, tag = "1")]
-        TensorType(Tensor),
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Tensor {
-        #[prost(int32, tag = "1")]
-        pub elem_type: i32,
-        #[prost(message, optional, tag = "2")]
-        pub shape: Option<super::TensorShapeProto>,
-    }
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TensorShapeProto {
-    #[prost(message, repeated, tag = "1")]
-    pub dim: Vec<tensor_shape_proto::Dimension>,
-}
-
-pub mod tensor_shape_proto {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Dimension {
-        #[prost(oneof = "dimension::Value", tags = "1, 2")]
-        pub value: Option<dimension::Value>,
-    }
-
-    pub mod dimension {
-        #[derive(Clone, PartialEq, prost::Oneof)]
-        pub enum Value {
-            #[prost(int64, tag = "1")]
-            DimValue(i64),
-            #[prost(string, tag = "2")]
-            DimParam(String),
-        }
-    }
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TensorProto {
-    #[prost(int64, repeated, tag = "1")]
-    pub dims: Vec<i64>,
-    #[prost(int32, tag = "2")]
-    pub data_type: i32,
-    #[prost(float, repeated, tag = "4")]
-    pub float_data: Vec<f32>,
-    #[prost(int32, repeated, tag = "5")]
-    pub int32_data: Vec<i32>,
-    #[prost(int64, repeated, tag = "7")]
-    pub int64_data: Vec<i64>,
-    #[prost(string, tag = "8")]
-    pub name: String,
-    #[prost(bytes = "vec", tag = "9")]
-    pub raw_data: Vec<u8>,
-    #[prost(double, repeated, tag = "10")]
-    pub double_data: Vec<f64>,
-    #[prost(string, tag = "12")]
-    pub doc_string: String,
-    /// 1 = EXTERNAL: the data lives in another file (not supported here).
-    #[prost(int32, tag = "14")]
-    pub data_location: i32,
+    pub const FLOAT: i32 = AttributeType::Float as i32;
+    pub const INT: i32 = AttributeType::Int as i32;
+    pub const STRING: i32 = AttributeType::String as i32;
+    pub const TENSOR: i32 = AttributeType::Tensor as i32;
+    pub const GRAPH: i32 = AttributeType::Graph as i32;
+    pub const FLOATS: i32 = AttributeType::Floats as i32;
+    pub const INTS: i32 = AttributeType::Ints as i32;
+    pub const STRINGS: i32 = AttributeType::Strings as i32;
 }
