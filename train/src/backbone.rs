@@ -426,18 +426,7 @@ pub(crate) fn splice(
     input: &str,
     nchw_size: Option<(u32, u32)>,
 ) -> Result<Spliced, BackboneError> {
-    let opset = backbone
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(cxr_onnx::OPSET, |o| o.version);
-    if opset < 13 {
-        return Err(BackboneError::Invalid {
-            path: PathBuf::from("backbone"),
-            message: format!("it uses ONNX opset {opset}; re-export it with opset 13 or newer"),
-        });
-    }
-    g.require_opset(opset);
+    import_operators(g, backbone)?;
     let empty = cxr_onnx::GraphProto::default();
     let graph = backbone.graph.as_ref().unwrap_or(&empty);
     let init: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
@@ -463,14 +452,21 @@ pub(crate) fn splice(
         t.name = rename(&t.name);
         g.initializer(t);
     }
+    for t in &graph.sparse_initializer {
+        let mut t = t.clone();
+        if let Some(values) = &mut t.values {
+            values.name = rename(&values.name);
+        }
+        g.sparse_initializer(t);
+    }
     let trimmed = nchw_size.map(|(h, w)| crate::pool_trim::trimmed_pads(graph, bb_input, h, w)).unwrap_or_default();
     for (index, node) in graph.node.iter().enumerate() {
         let mut node = node.clone();
         if let Some(pads) = trimmed.get(&index) {
             crate::pool_trim::set_pads(&mut node, pads);
         }
-        node.input = node.input.iter().map(|n| rename(n)).collect();
-        node.output = node.output.iter().map(|n| rename(n)).collect();
+        // Its inputs and outputs, and the values of its subgraphs (If, Loop, Scan).
+        cxr_onnx::rename_node_values(&mut node, &rename);
         node.name = format!("backbone/{}", node.name);
         g.push_node(node);
     }
@@ -489,6 +485,27 @@ pub(crate) fn splice(
         _ => rename(&bb_output.name),
     };
     Ok(Spliced { output: rename(&bb_output.name), activations })
+}
+
+/// Gives `g` the operators the backbone's nodes call: its `ai.onnx` opset (13 or newer),
+/// its other operator sets and its model-local functions.
+fn import_operators(g: &mut GraphBuilder, backbone: &ModelProto) -> Result<(), BackboneError> {
+    let is_default = |domain: &str| domain.is_empty() || domain == "ai.onnx";
+    let opset = backbone.opset_import.iter().find(|o| is_default(&o.domain)).map_or(cxr_onnx::OPSET, |o| o.version);
+    if opset < 13 {
+        return Err(BackboneError::Invalid {
+            path: PathBuf::from("backbone"),
+            message: format!("it uses ONNX opset {opset}; re-export it with opset 13 or newer"),
+        });
+    }
+    g.require_opset(opset);
+    for other in backbone.opset_import.iter().filter(|o| !is_default(&o.domain)) {
+        g.import_domain(&other.domain, other.version);
+    }
+    for function in &backbone.functions {
+        g.function(function.clone());
+    }
+    Ok(())
 }
 
 /// Appends pooling of a feature map in `layout` into `[N, F]`.

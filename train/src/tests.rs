@@ -216,6 +216,46 @@ fn skipping_rows_a_pool_drops_leaves_vgg16_features_unchanged() {
 }
 
 #[test]
+fn a_user_backbone_with_functions_sparse_weights_and_subgraphs_computes_the_same_spliced() {
+    use cxr_onnx::{DataType, Dim, GraphBuilder};
+    // Written by onnx/tests/fixtures/make_fixtures.py: a model-local function, a sparse kernel,
+    // an If whose branches read an outer value.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../onnx/tests/fixtures/backbone.onnx");
+    let backbone = cxr_onnx::read_model(&path).unwrap();
+    let (n, h, w) = (2usize, 6usize, 4usize);
+    let mut g = GraphBuilder::new("features");
+    let x =
+        g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(3), Dim::Fixed(h as i64), Dim::Fixed(w as i64)]);
+    let spliced = crate::backbone::splice(&mut g, &backbone, &x, Some((h as u32, w as u32))).unwrap();
+    g.output(
+        &spliced.output,
+        "y",
+        DataType::Float,
+        &[Dim::named("N"), Dim::named("C"), Dim::named("H"), Dim::named("W")],
+    );
+    let model = g.into_model("test");
+    assert_eq!(model.functions, backbone.functions);
+    assert!(model.opset_import.iter().any(|o| o.domain == "local.fn" && o.version == 1), "{:?}", model.opset_import);
+    let sparse = &model.graph.as_ref().unwrap().sparse_initializer;
+    assert_eq!(
+        sparse.iter().map(|s| s.values.as_ref().unwrap().name.as_str()).collect::<Vec<_>>(),
+        ["backbone/kernel"]
+    );
+
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let pixels: Vec<f32> = (0..n * 3 * h * w).map(|_| rng.random_range(-2.0f32..2.0)).collect();
+    let engine = engine();
+    let run = |model: &cxr_onnx::ModelProto, input: &str, output: &str| {
+        let input = (input.to_string(), Input::F32View(vec![n, 3, h, w], &pixels));
+        session(&engine, model).run(vec![input], &[output]).unwrap().remove(0)
+    };
+    let alone = run(&backbone, "image", "features");
+    assert_eq!(alone.len(), n * 4 * (h / 2) * (w / 2));
+    assert!(alone.iter().any(|v| *v != 0.0));
+    assert_eq!(run(&model, "x", "y"), alone);
+}
+
+#[test]
 fn grad_cam_reads_vgg16_before_its_final_max_pool() {
     use cxr_onnx::{DataType, Dim, GraphBuilder};
     let backbone = crate::backbone::vgg16_model(&crate::backbone::random_convs(3), "test");
