@@ -2,11 +2,8 @@
 //! wheels ship (by SHA-256), with a stamp (size + modification time + hash) beside it so
 //! that the 30 MB file is hashed once, not at every stage start.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
-
-use sha2::{Digest, Sha256};
 
 use crate::EngineError;
 
@@ -28,20 +25,6 @@ fn fingerprint(path: &Path) -> std::io::Result<String> {
     Ok(format!("{} {mtime}", meta.len()))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// Checks `library` (already resolved through links) against [`TRUSTED_LIBRARIES`]; a
 /// valid stamp beside it skips the hashing.
 pub fn verify_library(library: &Path) -> Result<(), EngineError> {
@@ -55,7 +38,8 @@ pub fn verify_library(library: &Path) -> Result<(), EngineError> {
     {
         return Ok(());
     }
-    let hash = sha256_file(library).map_err(io)?;
+    let hash = cxr_store::sha256_file(library)
+        .map_err(|e| EngineError::Load { path: library.to_path_buf(), message: e.to_string() })?;
     let Some((what, _)) = TRUSTED_LIBRARIES.iter().find(|(_, h)| *h == hash) else {
         return Err(EngineError::Untrusted { path: library.to_path_buf(), sha256: hash });
     };

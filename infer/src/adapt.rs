@@ -5,14 +5,14 @@
 use anyhow::bail;
 use cxr_store::predictions::{Prediction, PriorAdaptation};
 
-use crate::ModelInfo;
+use crate::ModelFile;
 use cxr_metrics::decide;
 
 /// Fewer images than this give a prevalence estimate too noisy to correct anything with.
 pub const MIN_IMAGES: usize = 20;
 
 /// Why `infer.adaptation: prior` cannot run with this model, if it cannot.
-pub fn check_model(info: &ModelInfo) -> anyhow::Result<f64> {
+pub fn check_model(info: &ModelFile) -> anyhow::Result<f64> {
     if info.classes.len() != 2 {
         bail!(
             "infer.adaptation: prior needs a model with two classes; {} has {}",
@@ -35,7 +35,7 @@ pub fn check_model(info: &ModelInfo) -> anyhow::Result<f64> {
 pub fn adapt(
     source: &str,
     predictions: &mut [Prediction],
-    info: &ModelInfo,
+    info: &ModelFile,
     model_prior: f64,
     threshold: f64,
 ) -> anyhow::Result<PriorAdaptation> {

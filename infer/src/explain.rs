@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cxr_explain::{Heatmap, Picture};
+use cxr_explain::{CamMaps, Heatmap, Picture};
 use cxr_imaging::Transform;
 use cxr_store::heatmaps::HeatmapRow;
 use rayon::prelude::*;
 
-use crate::{ModelInfo, Prediction};
+use crate::{ModelFile, Prediction};
 
 /// Longest side of the drawn X-ray, and the least (small images are enlarged to stay legible).
 const LONG_SIDE: u32 = 512;
@@ -26,24 +26,22 @@ pub struct ExplainOptions {
     pub class: Option<String>,
 }
 
-/// The Grad-CAM model and the maps it returned so far, one per prediction.
+/// What `--explain` draws: the class asked for, and the maps the Grad-CAM model returned so
+/// far, one per prediction with every class's map (which one is drawn depends on the final
+/// call, which label-free adaptation may still change).
 #[derive(Debug)]
 pub(crate) struct Explaining {
     /// The class to explain for every image; `None` explains each image's call.
     pub class: Option<usize>,
     pub stride: Option<[u32; 2]>,
-    /// `[rows, cols]` of every map (fixed by the model's input size).
-    pub grid: Option<[usize; 2]>,
-    /// Per prediction, every class's map (`[classes, rows, cols]`): which one to draw
-    /// depends on the final call, which label-free adaptation may still change.
-    pub maps: Vec<Vec<f32>>,
+    pub maps: CamMaps,
 }
 
 /// The file every `--explain` folder holds: a folder without it is not ours to replace.
 const MARKER: &str = ".cxr-explain";
 
 /// Checks the options against the model and `DIR`; returns the Grad-CAM model's bytes.
-pub(crate) fn open(info: &ModelInfo, options: &ExplainOptions) -> anyhow::Result<(Vec<u8>, Explaining)> {
+pub(crate) fn open(info: &ModelFile, options: &ExplainOptions) -> anyhow::Result<(Vec<u8>, Explaining)> {
     let class =
         match &options.class {
             None => None,
@@ -64,31 +62,9 @@ pub(crate) fn open(info: &ModelInfo, options: &ExplainOptions) -> anyhow::Result
             dir.display()
         );
     }
-    let meta = info.meta.explain.as_ref().with_context(|| {
-        format!(
-            "{} carries no cxr.explain metadata (it predates heatmaps): retrain it to explain its calls",
-            info.path.display()
-        )
-    })?;
-    let proto = cxr_onnx::decode_model(&info.bytes, &info.path)?;
-    let model = cxr_explain::explain_model(&info.bytes, &proto, meta, info.classes.len())
-        .with_context(|| info.path.display().to_string())?;
-    Ok((model.bytes, Explaining { class, stride: model.stride, grid: None, maps: Vec::new() }))
-}
-
-impl Explaining {
-    /// Keeps the maps of a batch of `images`: `cam` is the model's `[N, classes, rows, cols]` output.
-    pub(crate) fn keep(&mut self, shape: &[usize], cam: &[f32], images: usize) -> anyhow::Result<()> {
-        let &[n, classes, rows, cols] = shape else {
-            bail!("the Grad-CAM output has shape {shape:?}, not [N, K, H, W]")
-        };
-        if n != images || cam.len() != n * classes * rows * cols || n == 0 {
-            bail!("the Grad-CAM output has shape {shape:?} for {images} images");
-        }
-        self.grid = Some([rows, cols]);
-        self.maps.extend(cam.chunks(cam.len() / n).map(<[f32]>::to_vec));
-        Ok(())
-    }
+    // Built from the model decoded when it was opened: the protobuf is not decoded twice.
+    let model = info.grad_cam()?;
+    Ok((model.bytes, Explaining { class, stride: model.stride, maps: CamMaps::default() }))
 }
 
 /// Where the drawn image comes from when a prediction's file cannot be read any more: the
@@ -100,7 +76,7 @@ pub(crate) struct Fallback {
 
 /// What drawing needs besides the maps.
 pub(crate) struct Drawing<'a> {
-    pub info: &'a ModelInfo,
+    pub info: &'a ModelFile,
     pub transform: &'a Transform,
     pub threshold: f64,
     pub threads: usize,
@@ -115,7 +91,7 @@ pub(crate) fn write(
     drawing: &Drawing,
     fallback: Option<&Fallback>,
 ) -> anyhow::Result<()> {
-    let Explaining { class: asked, stride, grid, maps } = explaining;
+    let Explaining { class: asked, stride, maps } = explaining;
     if maps.len() != predictions.len() {
         bail!("{} heatmaps for {} predictions", maps.len(), predictions.len());
     }
@@ -123,21 +99,18 @@ pub(crate) fn write(
     let out = staging.path().to_path_buf();
     let paths: Vec<&str> = predictions.iter().map(|p| p.path.as_str()).collect();
     let names = png_names(&paths);
-    let grid = grid.unwrap_or([0, 0]);
+    let grid = maps.grid();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(drawing.threads).build()?;
     let bar = cxr_cli::progress_bar(predictions.len() as u64, "explain", drawing.show_progress);
     let rows: Vec<(HeatmapRow, Vec<f32>)> = pool.install(|| {
         predictions
             .par_iter()
-            .zip(&maps)
             .zip(&names)
             .enumerate()
-            .map(|(i, ((p, all), name))| {
+            .map(|(i, (p, name))| {
                 let class =
                     asked.unwrap_or_else(|| drawing.info.classes.iter().position(|c| *c == p.predicted).unwrap_or(0));
-                let cells = grid[0] * grid[1];
-                let values = all[class * cells..(class + 1) * cells].to_vec();
-                let map = Heatmap::new(grid[0], grid[1], values, stride, drawing.info.size);
+                let map = maps.heatmap(i, class, stride, drawing.info.size).context("no heatmap for this image")?;
                 let png = draw(p, class, &map, drawing, fallback.map(|f| (f, i)))?;
                 std::fs::write(out.join(name), png)
                     .with_context(|| format!("cannot write {}", out.join(name).display()))?;
@@ -208,7 +181,7 @@ fn draw(
 
 /// The call as the predictions file has it: the positive class's probability against the
 /// threshold with two classes, the predicted class's probability with more.
-fn call_line(p: &Prediction, info: &ModelInfo, threshold: f64) -> String {
+fn call_line(p: &Prediction, info: &ModelFile, threshold: f64) -> String {
     if info.classes.len() == 2 {
         let positive = &info.classes[info.positive];
         let p_positive = p.probabilities[info.positive];

@@ -5,7 +5,6 @@
 
 pub mod adapt;
 pub mod explain;
-pub mod model;
 pub mod shift;
 mod source_model;
 
@@ -16,16 +15,14 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use cxr_config::{Config, Device, OutputFormat};
 use cxr_engine::{Engine, Input, Model};
-use cxr_imaging::Transform;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, TensorsMeta};
 use cxr_store::npy::NpyReader;
-use cxr_store::operating_point::OperatingPoint;
 use cxr_store::provenance::Provenance;
 use rayon::prelude::*;
 
+pub use cxr_model::{Decision, ModelFile};
 pub use cxr_store::predictions::Prediction;
-pub use model::ModelInfo;
 
 /// What to predict on.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,35 +70,14 @@ pub struct Outcome {
     pub shift: shift::Monitor,
 }
 
-/// The decision threshold on the positive class's probability, and where it came from:
-/// `infer.threshold`, read against the model's own metadata (so that a model from another
-/// experiment decides as it did there). A model exported before thresholds were recorded
-/// falls back to this experiment's `train/operating_point.json`.
-pub fn threshold(config: &Config, layout: &Layout, info: &ModelInfo) -> anyhow::Result<(f64, String)> {
-    if info.classes.len() != 2 {
-        return Ok((
-            0.5,
-            "not used: with three or more classes each image is called by its largest probability".into(),
-        ));
+/// The model's decision threshold under `infer.threshold` (resolved by `cxr_model`), with a
+/// warning when the model carries none and its experiment's operating point stands in.
+pub fn decision(config: &Config, layout: &Layout, model: &ModelFile) -> anyhow::Result<Decision> {
+    let decision = model.decision(config.infer.threshold, &layout.operating_point())?;
+    if let Some(why) = &decision.fallback {
+        tracing::warn!("{why}");
     }
-    match info.meta.decision_threshold(config.infer.threshold) {
-        Ok(found) => Ok(found),
-        Err(why) if info.meta.threshold.is_none() && layout.operating_point().is_file() => {
-            let op = OperatingPoint::read(&layout.operating_point())?;
-            tracing::warn!("{}: {why}; using {}", info.path.display(), layout.operating_point().display());
-            Ok((op.threshold, format!("chosen on the val split ({})", layout.operating_point().display())))
-        }
-        Err(why) => bail!("{}: {why}", info.path.display()),
-    }
-}
-
-/// The sensitivity the applied threshold was chosen for, when it came from the model's
-/// validation split.
-pub(crate) fn target_sensitivity(config: &Config, info: &ModelInfo) -> Option<f64> {
-    let from_validation = matches!(config.infer.threshold, cxr_config::Threshold::FromValidation);
-    (from_validation && info.classes.len() == 2 && info.meta.threshold.is_some())
-        .then_some(info.meta.threshold_target_sensitivity)
-        .flatten()
+    Ok(decision)
 }
 
 /// `path` as an absolute path (not resolving links), as `experiment` is written: the
@@ -141,7 +117,7 @@ struct Batch {
 
 struct Runner<'a> {
     session: Model,
-    info: &'a ModelInfo,
+    info: &'a ModelFile,
     threshold: f64,
     /// With `--explain`: the session is the Grad-CAM model, whose maps are kept here.
     explaining: Option<explain::Explaining>,
@@ -167,7 +143,7 @@ impl Runner<'_> {
         let (_, probs) = outputs.remove(0);
         let scores = if shift.is_some() { Some(outputs.remove(0).1) } else { None };
         if let (Some(explaining), Some((shape, cam))) = (&mut self.explaining, outputs.pop()) {
-            explaining.keep(&shape, &cam, n)?;
+            explaining.maps.push(&shape, &cam, n)?;
         }
         let classes = self.info.classes.len();
         let mut out = Vec::with_capacity(n);
@@ -196,7 +172,7 @@ impl Runner<'_> {
 struct SourceRun<'a> {
     config: &'a Config,
     layout: &'a Layout,
-    info: &'a ModelInfo,
+    info: &'a ModelFile,
     options: &'a Options,
     format: OutputFormat,
     /// Where predictions go: this experiment's layout, or its shard's.
@@ -225,7 +201,7 @@ impl SourceRun<'_> {
         if predictions.is_empty() && !rejected.is_empty() {
             let out = options.out.clone().unwrap_or_else(|| self.target.predictions_file(&name, extension));
             let rejects_path = cxr_store::layout::rejects_beside(&out);
-            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
+            cxr_store::csv_file::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
             bail!(
                 "every one of the {} input file(s) was rejected (for example {}: {}); see {}",
                 rejected.len(),
@@ -241,7 +217,7 @@ impl SourceRun<'_> {
             outcome.shift.add(&name, &predictions, meta);
         }
         if let (Some(asked), Some(explaining)) = (&options.explain, runner.explaining.take()) {
-            let transform = model_transform(config, info);
+            let transform = info.transform(&config.preprocess);
             let drawing = explain::Drawing {
                 info,
                 transform: &transform,
@@ -259,7 +235,7 @@ impl SourceRun<'_> {
         cxr_store::predictions::write(&out, self.format, &info.classes, &predictions)?;
         if !rejected.is_empty() {
             let rejects_path = cxr_store::layout::rejects_beside(&out);
-            cxr_store::manifest::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
+            cxr_store::csv_file::write_csv(&rejects_path, REJECT_COLUMNS, &rejected)?;
             tracing::warn!("{} file(s) could not be read; see {}", rejected.len(), rejects_path.display());
         }
         if let (Source::Paths(paths), [one]) = (source, predictions.as_slice())
@@ -283,8 +259,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let model_path = options.model.clone().unwrap_or_else(|| layout.model());
     let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
     let (stale, adapted) = own_model(&layout, options, external)?;
-    let info = ModelInfo::load(&model_path, config)?;
-    let (threshold, threshold_source) = threshold(config, &layout, &info)?;
+    let info = ModelFile::open_for(&model_path, &config.data.classes)?;
+    let Decision { threshold, source: threshold_source, target_sensitivity, .. } = decision(config, &layout, &info)?;
     let adapt_from = prior_adaptation(config, options, &info)?;
     let sources = resolve_sources(&layout, options, adapted.as_ref())?;
     if options.out.is_some() && sources.len() > 1 {
@@ -334,14 +310,14 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     if options.out.is_none() {
         let source = cxr_store::predictions::PredictionSource {
             model_path: absolute(&model_path),
-            model_sha256: cxr_store::sha256_bytes(&info.bytes),
+            model_sha256: info.sha256(),
             experiment: experiment_of(&model_path),
             external,
             backbone: info.meta.backbone.clone(),
             temperature: info.meta.temperature,
             threshold,
             threshold_source,
-            target_sensitivity: target_sensitivity(config, &info),
+            target_sensitivity,
             adaptation: outcome.adaptation.clone(),
             stale,
             shift: info.meta.shift.as_ref().and_then(|meta| std::mem::take(&mut outcome.shift).finish(meta)),
@@ -356,9 +332,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
 }
 
 /// The run's provenance so far: the model, the provider and the tensors it predicts.
-fn start_provenance(config: &Config, layout: &Layout, info: &ModelInfo, provider: &str, engine: &Engine) -> Provenance {
+fn start_provenance(config: &Config, layout: &Layout, info: &ModelFile, provider: &str, engine: &Engine) -> Provenance {
     let mut provenance = Provenance::start("infer", config);
-    provenance.input("model.onnx", cxr_store::sha256_bytes(&info.bytes));
+    provenance.input("model.onnx", info.sha256());
     provenance.tool("provider", provider);
     provenance.tool("onnxruntime", engine.version());
     if let Ok(meta) = TensorsMeta::read(&layout.tensors_meta()) {
@@ -380,7 +356,7 @@ fn swap_in(staging: cxr_store::staging::Staging, built: &Layout, outcome: &mut O
 }
 
 /// The model's prior when `infer.adaptation: prior` (checked before any image is read).
-fn prior_adaptation(config: &Config, options: &Options, info: &ModelInfo) -> anyhow::Result<Option<f64>> {
+fn prior_adaptation(config: &Config, options: &Options, info: &ModelFile) -> anyhow::Result<Option<f64>> {
     match config.infer.adaptation {
         cxr_config::Adaptation::None => Ok(None),
         cxr_config::Adaptation::Prior if options.shard.is_some() => {
@@ -420,7 +396,7 @@ fn own_model(
 fn open_model(
     config: &Config,
     options: &Options,
-    info: &ModelInfo,
+    info: &ModelFile,
     sources: usize,
 ) -> anyhow::Result<(Engine, Model, cxr_engine::Provider, Option<explain::Explaining>)> {
     let (explain_bytes, explaining) = match &options.explain {
@@ -486,7 +462,7 @@ fn resolve_sources(
 fn predict_split(
     config: &Config,
     layout: &Layout,
-    info: &ModelInfo,
+    info: &ModelFile,
     split: &str,
     runner: &mut Runner,
     options: &Options,
@@ -509,7 +485,7 @@ fn predict_split(
         let names: Vec<&str> = meta.splits.iter().map(|s| s.name.as_str()).collect();
         bail!("--split {split}: no such split in {}; splits are: {}", meta_path.display(), names.join(", "));
     }
-    let rows: Vec<ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
+    let rows: Vec<ManifestRow> = cxr_store::csv_file::read_csv(&layout.manifest(split))?;
     let mut reader = NpyReader::open(&layout.images(split))?;
     if reader.rows() != rows.len() {
         bail!("{}: {} images but {} manifest rows", layout.images(split).display(), reader.rows(), rows.len());
@@ -536,7 +512,7 @@ fn label_from_path(path: &Path, classes: &[String]) -> Option<String> {
 
 fn predict_files(
     config: &Config,
-    info: &ModelInfo,
+    info: &ModelFile,
     paths: &[PathBuf],
     runner: &mut Runner,
     options: &Options,
@@ -554,7 +530,7 @@ fn predict_files(
     if let Some(shard) = options.shard {
         files = files[shard.range(files.len())].to_vec();
     }
-    let transform = model_transform(config, info);
+    let transform = info.transform(&config.preprocess);
     let threads = config.preprocess.worker_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
@@ -596,16 +572,6 @@ fn predict_files(
     })?;
     bar.finish_and_clear();
     Ok((predictions, rejected))
-}
-
-/// Raw files are prepared as the model's own experiment prepared its training images,
-/// within this config's limits on files.
-fn model_transform(config: &Config, info: &ModelInfo) -> Transform {
-    let preprocess = info.meta.preprocess.as_ref().unwrap_or(&config.preprocess);
-    let mut transform = Transform::of_model(preprocess, info.size, info.channel_order);
-    transform.max_file_bytes = config.preprocess.max_file_bytes;
-    transform.max_pixels = config.preprocess.max_pixels;
-    transform
 }
 
 /// The one human line for a single image, like the tutorial's `doctor()`.

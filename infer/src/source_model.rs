@@ -9,7 +9,7 @@ use cxr_store::adaptation::Adaptation;
 use cxr_store::layout::Layout;
 use cxr_store::predictions::PredictionSource;
 
-use crate::{ModelInfo, Options, Runner, open_model, predict_split, threshold};
+use crate::{Decision, ModelFile, Options, Runner, decision, open_model, predict_split};
 
 /// Predicts `splits` (of `layout`'s tensors) with the source model `adaptation` names, into
 /// `target`'s predictions folder, when it is still the file that was adapted (else a warning
@@ -37,8 +37,8 @@ pub(crate) fn predict(
         );
         return Ok(Vec::new());
     }
-    let info = ModelInfo::load(&path, config)?;
-    let sha256 = cxr_store::sha256_bytes(&info.bytes);
+    let info = ModelFile::open_for(&path, &config.data.classes)?;
+    let sha256 = info.sha256();
     if sha256 != adaptation.source_model_sha256 {
         tracing::warn!(
             "{} changed since this experiment was adapted from it (SHA-256 {sha256}, adapted from {}): the report cannot set it beside the adapted model",
@@ -47,7 +47,7 @@ pub(crate) fn predict(
         );
         return Ok(Vec::new());
     }
-    let (threshold, threshold_source) = threshold(config, layout, &info)?;
+    let Decision { threshold, source: threshold_source, target_sensitivity, .. } = decision(config, layout, &info)?;
     let plain = Options { explain: None, ..options.clone() };
     let (_engine, session, _, _) = open_model(config, &plain, &info, 1)?;
     let mut runner = Runner { session, info: &info, threshold, explaining: None };
@@ -67,7 +67,7 @@ pub(crate) fn predict(
         temperature: info.meta.temperature,
         threshold,
         threshold_source,
-        target_sensitivity: crate::target_sensitivity(config, &info),
+        target_sensitivity,
         adaptation: Vec::new(),
         stale: Vec::new(),
         shift: None,

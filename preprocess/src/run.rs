@@ -6,8 +6,9 @@ use std::path::Path;
 use anyhow::bail;
 use cxr_config::{Adapter, Config, OnError, ValSource};
 use cxr_imaging::{Format, ImagingError, Prepared, Transform};
+use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
-use cxr_store::manifest::{MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, write_csv};
+use cxr_store::manifest::{MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta};
 use cxr_store::npy::{DType, NpyWriter};
 use cxr_store::provenance::Provenance;
 use cxr_store::staging::Staging;
@@ -167,7 +168,7 @@ fn check_duplicates(config: &Config, layout: &Layout, splits: &[&str]) -> anyhow
     let mut seen: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for split in splits {
-        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(split))? {
+        for row in cxr_store::csv_file::read_csv::<ManifestRow>(&layout.manifest(split))? {
             match seen.get(&row.sha256) {
                 Some((s, class, path)) if s != split || *class != row.class => {
                     conflicts.push(format!("{path} ({s}, {class}) = {} ({split}, {})", row.path, row.class));

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use cxr_config::Config;
+use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
-use cxr_store::manifest::{
-    MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta, write_csv,
-};
+use cxr_store::manifest::{MANIFEST_COLUMNS, ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta};
 use cxr_store::npy::{DType, NpyReader, NpyWriter};
 use cxr_store::provenance::Provenance;
 use cxr_store::staging::Staging;
@@ -62,10 +61,10 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
     let [h, w] = config.preprocess.size;
 
     // Rejects found before decoding are the first rows of shard 0's list.
-    let shard0_rejects: Vec<RejectRow> = cxr_store::manifest::read_csv(&shards[0].rejects())?;
+    let shard0_rejects: Vec<RejectRow> = cxr_store::csv_file::read_csv(&shards[0].rejects())?;
     let mut per_split_rejects0 = 0;
     for split in &metas[0].splits {
-        per_split_rejects0 += cxr_store::manifest::read_csv::<RejectRow>(&shards[0].split_rejects(&split.name))?.len();
+        per_split_rejects0 += cxr_store::csv_file::read_csv::<RejectRow>(&shards[0].split_rejects(&split.name))?.len();
     }
     let mut rejects: Vec<RejectRow> = shard0_rejects[..shard0_rejects.len() - per_split_rejects0].to_vec();
 
@@ -82,11 +81,11 @@ pub fn merge(config: &Config, count: usize) -> anyhow::Result<TensorsMeta> {
                 images.write_rows_bytes(&reader.read_rows_bytes(start, COPY_ROWS)?)?;
             }
             labels.extend(cxr_store::npy::read::<i64>(&shard.labels(&split))?.iter());
-            for mut row in cxr_store::manifest::read_csv::<ManifestRow>(&shard.manifest(&split))? {
+            for mut row in cxr_store::csv_file::read_csv::<ManifestRow>(&shard.manifest(&split))? {
                 row.index = manifest.len();
                 manifest.push(row);
             }
-            split_rejects.extend(cxr_store::manifest::read_csv::<RejectRow>(&shard.split_rejects(&split))?);
+            split_rejects.extend(cxr_store::csv_file::read_csv::<RejectRow>(&shard.split_rejects(&split))?);
         }
         images.finish()?;
         cxr_store::npy::write_i64(&out.labels(&split), &labels)?;

@@ -2,8 +2,9 @@
 //! `rejects.csv`, the provenance, and `meta.json` last, which marks the store complete.
 
 use cxr_config::Config;
+use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
-use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta, write_csv};
+use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, SplitMeta, TensorsMeta};
 use cxr_store::provenance::Provenance;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +24,7 @@ pub(crate) fn finish(
     let config_hash = config.section_hash(SECTIONS);
     let mut content = Sha256::new();
     for split in &splits {
-        for row in cxr_store::manifest::read_csv::<ManifestRow>(&layout.manifest(&split.name))? {
+        for row in cxr_store::csv_file::read_csv::<ManifestRow>(&layout.manifest(&split.name))? {
             content.update(format!("{}\t{}\t{}\n", split.name, row.sha256, row.label).as_bytes());
         }
     }

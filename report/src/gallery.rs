@@ -10,7 +10,7 @@ use cxr_config::{ChannelOrder, Preprocess};
 use cxr_explain::{Heatmap, Picture};
 use cxr_imaging::Transform;
 
-use crate::explained::Explainer;
+use crate::explained::GalleryHeatmaps;
 
 use crate::tables::SplitData;
 
@@ -138,7 +138,7 @@ pub fn thumbnail(path: &Path, preprocess: &Preprocess, heatmap: Option<&Heatmap>
 pub fn thumbnails(
     cases: &[Case],
     preprocess: &Preprocess,
-    explainer: Option<&mut Explainer>,
+    explainer: Option<&mut GalleryHeatmaps>,
 ) -> anyhow::Result<Vec<Option<Thumbnail>>> {
     let items: Vec<(&str, &str)> = cases.iter().map(|c| (c.path.as_str(), c.predicted.as_str())).collect();
     let maps = match explainer {

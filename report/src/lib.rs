@@ -20,16 +20,16 @@ pub use compare_text::COMPARE_COLUMNS;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cxr_config::{Config, Threshold};
+use cxr_config::Config;
+use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
-use cxr_store::manifest::{TensorsMeta, write_csv};
-use cxr_store::operating_point::OperatingPoint;
+use cxr_store::manifest::TensorsMeta;
 use cxr_store::predictions::PredictionSource;
 use cxr_store::provenance::Provenance;
 use serde::Serialize;
 
 use crate::svg::Series;
-use crate::tables::{METRICS_COLUMNS, MetricsRow, SplitData};
+use crate::tables::{MetricsRow, SplitData};
 
 /// How to run the report.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +132,7 @@ fn patients_of(layout: &Layout, splits: &[&str]) -> std::collections::HashMap<St
     splits
         .iter()
         .flat_map(|split| {
-            cxr_store::manifest::read_csv::<cxr_store::manifest::ManifestRow>(&layout.manifest(split))
+            cxr_store::csv_file::read_csv::<cxr_store::manifest::ManifestRow>(&layout.manifest(split))
                 .map(|rows| rows.into_iter().filter(|r| !r.patient.is_empty()).map(|r| (r.path, r.patient)).collect())
                 .unwrap_or_else(|_| Vec::new())
         })
@@ -280,26 +280,27 @@ fn calibration_plot(
 }
 
 /// The threshold the predictions were decided with: as `infer` recorded it in
-/// `predictions/model.json`; for predictions without one, `infer.threshold` resolved as
-/// `infer` resolves it for a model without metadata (`train/operating_point.json`).
-/// `None`, with a warning, when neither says.
+/// `predictions/model.json`; for predictions without one, `infer.threshold` resolved for
+/// the experiment's model as `infer` resolves it (`cxr_model`). `None`, with a warning,
+/// when neither says.
 fn applied_threshold(config: &Config, layout: &Layout, source: Option<&PredictionSource>) -> Option<f64> {
     if config.data.classes.len() != 2 {
         return None; // called by the largest probability
     }
-    match (source, config.infer.threshold) {
-        (Some(s), _) => Some(s.threshold),
-        (None, Threshold::Fixed(t)) => Some(t),
-        (None, Threshold::FromValidation) => match OperatingPoint::read(&layout.operating_point()) {
-            Ok(op) => Some(op.threshold),
-            Err(e) => {
-                tracing::warn!(
-                    "{} is missing and infer.threshold is from-validation ({e:#}): metrics at a threshold are left empty; rerun `infer`",
-                    layout.predictions_source().display()
-                );
-                None
-            }
-        },
+    if let Some(s) = source {
+        return Some(s.threshold);
+    }
+    let resolved = cxr_model::ModelFile::open(&layout.model())
+        .and_then(|model| model.decision(config.infer.threshold, &layout.operating_point()));
+    match resolved {
+        Ok(decision) => Some(decision.threshold),
+        Err(e) => {
+            tracing::warn!(
+                "{} is missing and infer.threshold cannot be resolved ({e:#}): metrics at a threshold are left empty; rerun `infer`",
+                layout.predictions_source().display()
+            );
+            None
+        }
     }
 }
 
@@ -310,12 +311,12 @@ fn gallery_explainer(
     config: &Config,
     layout: &Layout,
     source: Option<&PredictionSource>,
-) -> Option<explained::Explainer> {
+) -> Option<explained::GalleryHeatmaps> {
     if !config.report.explain || config.report.gallery == 0 {
         return None;
     }
     let model = source.map_or_else(|| layout.model(), |s| PathBuf::from(&s.model_path));
-    explained::Explainer::open(config, &model)
+    explained::GalleryHeatmaps::open(config, &model)
         .map_err(|e| tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}"))
         .ok()
 }
@@ -364,7 +365,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         splits.extend(report_adaptation_splits(config, &layout, &dir, a, &files, &mut provenance)?);
     }
     let metrics: Vec<MetricsRow> = splits.iter().map(|s| s.metrics.clone()).collect();
-    write_table(&dir.join("metrics.csv"), &metrics, METRICS_COLUMNS)?;
+    let columns = tables::metrics_columns();
+    write_table(&dir.join("metrics.csv"), &metrics, &columns.iter().map(String::as_str).collect::<Vec<_>>())?;
     let operating_points: Vec<_> = splits.iter().map(|s| s.operating_point.clone()).collect();
     write_table(
         &dir.join("operating_point.csv"),
@@ -445,7 +447,7 @@ fn report_adaptation_splits(
 fn with_thumbnails(
     config: &Config,
     report: &mut SplitReport,
-    explainer: &mut Option<explained::Explainer>,
+    explainer: &mut Option<explained::GalleryHeatmaps>,
 ) -> anyhow::Result<()> {
     let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
     let thumbnails = match gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut()) {

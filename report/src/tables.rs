@@ -114,7 +114,7 @@ impl SplitData {
 }
 
 /// One row of `metrics.csv`; intervals are 95% (Wilson; stratified bootstrap for AUC).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MetricsRow {
     pub split: String,
     pub n: usize,
@@ -159,43 +159,10 @@ pub struct MetricsRow {
     pub macro_auc: Option<f64>,
 }
 
-/// Columns of `metrics.csv` in order (also used by `report compare`).
-pub const METRICS_COLUMNS: &[&str] = &[
-    "split",
-    "n",
-    "n_negative",
-    "n_positive",
-    "positive_class",
-    "threshold",
-    "accuracy",
-    "accuracy_lo",
-    "accuracy_hi",
-    "balanced_accuracy",
-    "sensitivity",
-    "sensitivity_lo",
-    "sensitivity_hi",
-    "specificity",
-    "specificity_lo",
-    "specificity_hi",
-    "precision",
-    "precision_lo",
-    "precision_hi",
-    "npv",
-    "npv_lo",
-    "npv_hi",
-    "f1",
-    "auc",
-    "auc_lo",
-    "auc_hi",
-    "role",
-    "chosen_on",
-    "intervals",
-    "patients",
-    "brier",
-    "ece",
-    "adapted_prior",
-    "macro_auc",
-];
+/// Columns of `metrics.csv` in order: [`MetricsRow`]'s fields, as serde names them.
+pub fn metrics_columns() -> Vec<String> {
+    cxr_store::csv_file::header_of::<MetricsRow>()
+}
 
 /// What a split is to the model whose predictions are on it, and what was chosen on it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,12 +118,12 @@ pub fn worse_than_source(budget: &[BudgetRow]) -> Option<String> {
 }
 
 pub fn write_budget(path: &Path, rows: &[BudgetRow]) -> Result<(), StoreError> {
-    crate::manifest::write_csv(path, BUDGET_COLUMNS, rows)
+    crate::csv_file::write_csv(path, BUDGET_COLUMNS, rows)
 }
 
 pub fn read_budget(path: &Path) -> Result<Vec<BudgetRow>, StoreError> {
     crate::layout::require(path, "train --adapt-from")?;
-    crate::manifest::read_csv(path)
+    crate::csv_file::read_csv(path)
 }
 
 #[cfg(test)]

@@ -54,6 +54,17 @@ where
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
+/// The column names serde gives `T`'s fields, in order: the header of a CSV of `T` rows,
+/// read from the type itself so that no list of names is kept beside it.
+pub fn header_of<T: Serialize + Default>() -> Vec<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // A flat struct always serialises; the header is the record before the first row.
+    let _ = w.serialize(T::default());
+    let bytes = w.into_inner().unwrap_or_default();
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(bytes.as_slice());
+    r.records().next().and_then(Result::ok).map(|h| h.iter().map(str::to_string).collect()).unwrap_or_default()
+}
+
 /// Writes `header` then `rows` (serialised by serde) as CSV, atomically (the header is there
 /// even with no rows), every cell neutralised.
 pub fn write_csv<T: Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<(), StoreError> {
@@ -96,6 +107,18 @@ pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_header_of_a_type_is_its_fields_as_serde_names_them() {
+        #[derive(Default, Serialize)]
+        struct Row {
+            split: String,
+            #[serde(rename = "n_images")]
+            n: usize,
+            auc: Option<f64>,
+        }
+        assert_eq!(header_of::<Row>(), ["split", "n_images", "auc"]);
+    }
 
     #[test]
     fn formula_cells_are_neutralised_and_read_back_unchanged() {

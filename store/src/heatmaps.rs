@@ -55,10 +55,10 @@ pub fn write(dir: &Path, rows: &[HeatmapRow], maps: &[Vec<f32>], grid: [usize; 2
         npy.write_f32(map)?;
     }
     npy.finish()?;
-    crate::manifest::write_csv(&csv_path(dir), COLUMNS, rows)
+    crate::csv_file::write_csv(&csv_path(dir), COLUMNS, rows)
 }
 
 /// Reads `DIR/heatmaps.csv`.
 pub fn read(dir: &Path) -> Result<Vec<HeatmapRow>, StoreError> {
-    crate::manifest::read_csv(&csv_path(dir))
+    crate::csv_file::read_csv(&csv_path(dir))
 }

@@ -39,10 +39,10 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 pub fn write(path: &Path, rows: &[EpochRow]) -> Result<(), StoreError> {
-    crate::manifest::write_csv(path, COLUMNS, rows)
+    crate::csv_file::write_csv(path, COLUMNS, rows)
 }
 
 pub fn read(path: &Path) -> Result<Vec<EpochRow>, StoreError> {
     crate::layout::require(path, "train")?;
-    crate::manifest::read_csv(path)
+    crate::csv_file::read_csv(path)
 }

@@ -33,8 +33,6 @@ pub const MANIFEST_COLUMNS: &[&str] = &["index", "path", "label", "class", "widt
 /// Columns of `rejects.csv`.
 pub const REJECT_COLUMNS: &[&str] = &["path", "reason"];
 
-pub use crate::csv_file::{read_csv, write_csv};
-
 /// `EXP/tensors/meta.json`: what the tensors are, for later stages to check compatibility.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorsMeta {

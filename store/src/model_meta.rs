@@ -4,7 +4,7 @@
 //! and the decision threshold chosen on validation. Nothing in it names the experiment
 //! folder, so the same training gives the same bytes wherever it ran.
 
-use cxr_config::{ChannelOrder, Preprocess, Threshold};
+use cxr_config::{ChannelOrder, Preprocess};
 
 /// Class names, comma-separated, in label-id order.
 pub const CLASSES: &str = "cxr.classes";
@@ -237,25 +237,6 @@ impl ModelMeta {
     pub fn positive(&self) -> usize {
         self.classes.iter().position(|c| *c == self.positive_class).expect("checked when read")
     }
-
-    /// The threshold `policy` (`infer.threshold`) means for this model, and where it came from.
-    pub fn decision_threshold(&self, policy: Threshold) -> Result<(f64, String), String> {
-        match policy {
-            Threshold::Fixed(t) => Ok((t, format!("fixed at {t} (infer.threshold)"))),
-            Threshold::FromValidation => match self.threshold {
-                Some(t) => Ok((
-                    t,
-                    format!(
-                        "from the model's metadata: {}",
-                        self.threshold_chosen_on.as_deref().unwrap_or("chosen on its validation split")
-                    ),
-                )),
-                None => Err(
-                    "infer.threshold is from-validation but the model carries no validation threshold (its validation split had no positive image); set infer.threshold to a number".into(),
-                ),
-            },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -317,9 +298,5 @@ mod tests {
         assert!(ModelMeta::from_lookup(bad_explain).unwrap_err().contains("cxr.explain"));
         let bad_adapted = |k: &str| if k == ADAPTED_FROM { Some("{}") } else { get(k) };
         assert!(ModelMeta::from_lookup(bad_adapted).unwrap_err().contains("cxr.adapted_from"));
-        let (t, why) = meta().decision_threshold(Threshold::FromValidation).unwrap();
-        assert_eq!(t, 0.8125);
-        assert!(why.contains("metadata"));
-        assert_eq!(meta().decision_threshold(Threshold::Fixed(0.5)).unwrap().0, 0.5);
     }
 }

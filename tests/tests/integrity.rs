@@ -181,7 +181,7 @@ fn a_hostile_file_name_reaches_neither_the_page_markup_nor_a_spreadsheet_formula
     let manifest = std::fs::read_to_string(exp.join("tensors/test/manifest.csv")).unwrap();
     assert!(manifest.contains(",'=HYPERLINK(1)") && !manifest.contains(",=HYPERLINK"), "{manifest}");
     let rows: Vec<cxr_store::manifest::ManifestRow> =
-        cxr_store::manifest::read_csv(&exp.join("tensors/test/manifest.csv")).unwrap();
+        cxr_store::csv_file::read_csv(&exp.join("tensors/test/manifest.csv")).unwrap();
     assert!(rows.iter().any(|r| r.patient == "=HYPERLINK(1)"), "read back unchanged");
     for file in ["predictions/test.csv", "report/metrics.csv", "tensors/test/manifest.csv", "tensors/rejects.csv"] {
         for line in std::fs::read_to_string(exp.join(file)).unwrap().lines() {

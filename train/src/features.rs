@@ -63,7 +63,7 @@ impl CacheKey {
 /// and the stored pixels themselves (a program version that decodes or resizes differently
 /// makes other pixels from the same files and settings; its features are not these).
 pub fn split_content(layout: &Layout, split: &str, transform_hash: &str) -> anyhow::Result<String> {
-    let rows: Vec<cxr_store::manifest::ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
+    let rows: Vec<cxr_store::manifest::ManifestRow> = cxr_store::csv_file::read_csv(&layout.manifest(split))?;
     let pixels = cxr_store::sha256_file(&layout.images(split))?;
     let mut text = format!("{transform_hash}\n{}\n{pixels}\n", env!("CARGO_PKG_VERSION"));
     for row in rows {

@@ -11,7 +11,7 @@ pub struct Model {
     /// `imagenet`, `random`, or a path to an ONNX backbone.
     pub backbone: Backbone,
     /// Input layout of a user-supplied backbone; `auto` reads it from the input shape.
-    pub backbone_layout: Layout,
+    pub backbone_layout: TensorLayout,
     pub normalization: Normalization,
     /// How the backbone's feature map becomes the head's input vector.
     pub pooling: Pooling,
@@ -62,7 +62,7 @@ impl Default for Model {
     fn default() -> Self {
         Self {
             backbone: Backbone::Imagenet,
-            backbone_layout: Layout::Auto,
+            backbone_layout: TensorLayout::Auto,
             normalization: Normalization::Caffe,
             pooling: Pooling::Flatten,
             head: Head::default(),
@@ -106,9 +106,11 @@ impl<'de> Deserialize<'de> for Backbone {
     }
 }
 
+/// How a backbone's image tensor is laid out (`model.backbone_layout`): not to be confused
+/// with `cxr_store::layout::Layout`, where an experiment's files are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Layout {
+pub enum TensorLayout {
     Auto,
     Nhwc,
     Nchw,

@@ -225,7 +225,7 @@ fn gather_local(config: &Config, layout: &Layout, splits: &[&str], parts: Vec<Sp
     let mut paths = Vec::new();
     let mut patient_names = Vec::new();
     for (split, part) in splits.iter().zip(parts) {
-        let rows: Vec<ManifestRow> = cxr_store::manifest::read_csv(&layout.manifest(split))?;
+        let rows: Vec<ManifestRow> = cxr_store::csv_file::read_csv(&layout.manifest(split))?;
         anyhow::ensure!(rows.len() == part.len(), "{}: {} rows but {} features", split, rows.len(), part.len());
         for row in rows {
             // Rows without a recorded patient are each their own.

@@ -49,9 +49,8 @@ impl Source {
             .with_context(|| format!("--adapt-from {}: cannot read its config", exp.display()))?;
         let provenance = Provenance::read(&train.join("provenance.json"))?;
         let model_path = layout.model();
-        cxr_store::layout::require(&model_path, "train")?;
-        let bytes = std::fs::read(&model_path).with_context(|| format!("cannot read {}", model_path.display()))?;
-        let model_sha256 = cxr_store::sha256_bytes(&bytes);
+        let model = cxr_model::ModelFile::open(&model_path)?;
+        let model_sha256 = model.sha256();
         if provenance.inputs.get("model.onnx").is_some_and(|recorded| *recorded != model_sha256) {
             bail!(
                 "--adapt-from {}: {} is not the model its train/provenance.json records (an interrupted or mixed run); rerun `train` there",
@@ -59,10 +58,8 @@ impl Source {
                 model_path.display()
             );
         }
-        let proto = cxr_onnx::decode_model(&bytes, &model_path)?;
-        let meta = ModelMeta::from_lookup(|key| cxr_onnx::metadata(&proto, key))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
-        let (head, head_shape) = read_head(&proto, &model_path)?;
+        let (head, head_shape) = read_head(model.proto(), &model_path)?;
+        let meta = model.meta;
         let exported_epoch = cxr_store::history::read(&layout.history())
             .ok()
             .and_then(|rows| rows.iter().rev().find(|r| r.best).map(|r| r.epoch));

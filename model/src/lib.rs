@@ -1,0 +1,117 @@
+//! `model.onnx` as a contract, in one place for every stage that reads it: the file is read
+//! and decoded once; its metadata (`cxr_store::model_meta`, the data) says its classes,
+//! input and preprocessing; this crate says what they mean: the transform raw images need,
+//! the tensors it accepts, the decision threshold a policy resolves to, and the Grad-CAM
+//! graph built from the decoded model.
+
+mod decision;
+mod error;
+
+use std::path::{Path, PathBuf};
+
+use cxr_config::{ChannelOrder, Preprocess};
+use cxr_imaging::Transform;
+use cxr_onnx::ModelProto;
+use cxr_store::model_meta::ModelMeta;
+
+pub use decision::Decision;
+pub use error::ModelError;
+
+/// An exported model: its bytes, decoded once, and what its metadata says.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub meta: ModelMeta,
+    pub classes: Vec<String>,
+    pub size: [u32; 2],
+    pub channel_order: ChannelOrder,
+    /// The index of the class sensitivity is measured on.
+    pub positive: usize,
+    proto: ModelProto,
+}
+
+impl ModelFile {
+    /// Reads and decodes `path` (an experiment's `train/model.onnx` or any exported model).
+    pub fn open(path: &Path) -> Result<ModelFile, ModelError> {
+        cxr_store::layout::require(path, "train")?;
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
+        let proto = cxr_onnx::decode_model(&bytes, path)?;
+        let meta = ModelMeta::from_lookup(|key| cxr_onnx::metadata(&proto, key))
+            .map_err(|message| ModelError::Metadata { path: path.to_path_buf(), message })?;
+        Ok(ModelFile {
+            path: path.to_path_buf(),
+            bytes,
+            classes: meta.classes.clone(),
+            size: meta.size,
+            channel_order: meta.channel_order,
+            positive: meta.positive(),
+            meta,
+            proto,
+        })
+    }
+
+    /// [`ModelFile::open`], refusing a model trained for other classes than `classes`.
+    pub fn open_for(path: &Path, classes: &[String]) -> Result<ModelFile, ModelError> {
+        let model = ModelFile::open(path)?;
+        if model.classes != classes {
+            return Err(ModelError::Classes {
+                path: model.path,
+                model: model.classes.join(", "),
+                config: classes.join(", "),
+            });
+        }
+        Ok(model)
+    }
+
+    /// The decoded model.
+    pub fn proto(&self) -> &ModelProto {
+        &self.proto
+    }
+
+    /// The SHA-256 of the file's bytes.
+    pub fn sha256(&self) -> String {
+        cxr_store::sha256_bytes(&self.bytes)
+    }
+
+    /// How raw images are prepared for this model: as its own experiment prepared its
+    /// training images (its `cxr.preprocess`, or `ours` for a model without it), within
+    /// `ours`' limits on files.
+    pub fn transform(&self, ours: &Preprocess) -> Transform {
+        let preprocess = self.meta.preprocess.as_ref().unwrap_or(ours);
+        let mut transform = Transform::of_model(preprocess, self.size, self.channel_order);
+        transform.max_file_bytes = ours.max_file_bytes;
+        transform.max_pixels = ours.max_pixels;
+        transform
+    }
+
+    /// Refuses tensors (from `origin`) prepared for another input than this model's.
+    pub fn check_tensors(&self, size: [u32; 2], channel_order: &str, origin: &Path) -> Result<(), ModelError> {
+        let ours = cxr_store::model_meta::channel_order_name(self.channel_order);
+        if size == self.size && channel_order == ours {
+            return Ok(());
+        }
+        Err(ModelError::Tensors(format!(
+            "{} holds {}x{} {channel_order} images but {} takes {}x{} {ours}: preprocess this dataset with preprocess.size [{}, {}] and channel_order {ours}",
+            origin.display(),
+            size[0],
+            size[1],
+            self.path.display(),
+            self.size[0],
+            self.size[1],
+            self.size[0],
+            self.size[1]
+        )))
+    }
+
+    /// The Grad-CAM model built from this one (`cxr-explain`), from the model decoded once.
+    pub fn grad_cam(&self) -> Result<cxr_explain::ExplainModel, ModelError> {
+        let meta =
+            self.meta.explain.as_ref().ok_or_else(|| ModelError::NoExplainMetadata { path: self.path.clone() })?;
+        cxr_explain::explain_model(&self.bytes, &self.proto, meta, self.classes.len())
+            .map_err(|source| ModelError::Explain { path: self.path.clone(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests;
