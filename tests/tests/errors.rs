@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use common::*;
@@ -16,9 +16,7 @@ const STAGES: [&str; 4] = ["preprocess", "train", "infer", "report"];
 /// A stage binary without the harness's `--no-progress`, so that its first argument is
 /// the one a user types first.
 fn bare(stage: &str) -> std::process::Command {
-    bin(stage); // builds the binaries once
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let mut cmd = std::process::Command::new(target.join("debug").join(stage));
+    let mut cmd = std::process::Command::new(bin_path(stage));
     cmd.env_remove("RUST_LOG").current_dir(workspace_root());
     cmd
 }

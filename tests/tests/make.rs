@@ -9,13 +9,12 @@ use std::time::SystemTime;
 use common::*;
 
 fn make_experiment(exp: &Path, config: &Path, set: &str) -> String {
-    bin("preprocess"); // builds the binaries once
     let root = workspace_root();
     let output = std::process::Command::new("make")
         .current_dir(&root)
         .args(["--no-print-directory", "-f", "mk/experiment.mk"])
         .arg(format!("EXP={}", exp.display()))
-        .arg(format!("BIN={}", root.join("target/debug").display()))
+        .arg(format!("BIN={}", bin_dir().display()))
         .env("CONFIG", config)
         .env("SET", set)
         .env_remove("RUST_LOG")
@@ -73,7 +72,7 @@ fn a_changed_set_reruns_exactly_the_stages_it_affects() {
     // Unbalanced quotes are an error, not a guess.
     let output = std::process::Command::new("scripts/stage.sh")
         .current_dir(workspace_root())
-        .arg(workspace_root().join("target/debug/report"))
+        .arg(bin_path("report"))
         .arg("--print-exp-dir")
         .env("CONFIG", &config)
         .env("SET", "'data.root=/x")

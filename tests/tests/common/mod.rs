@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end tests: the real binaries, configs, generated images.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use image::{DynamicImage, GrayImage, ImageFormat};
@@ -12,41 +14,114 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Builds the stage binaries once per test process, as `make build` does (same features,
-/// so that it is a no-op after `make test`'s build), so that a plain `cargo test` is enough.
-/// The binaries live in other packages, where `CARGO_BIN_EXE_<name>` cannot reach.
-fn build_binaries() {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        let root = workspace_root();
-        let features = std::process::Command::new(root.join("scripts/cargo-features.sh")).output().unwrap();
-        let features = String::from_utf8(features.stdout).unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--workspace", "--bins", "--quiet"])
-            .args(features.split_whitespace())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the stage binaries failed");
-        // As `make build` does: build the ImageNet backbone from the set-up weights when
-        // missing. Without `make setup` this fails, and only the tests that need it say so.
-        let train = target_dir().join("debug/train");
-        let _ = std::process::Command::new(train).args(["--build-backbone", "-q"]).current_dir(&root).status();
+/// The stages every end-to-end test may run.
+const STAGES: [&str; 4] = ["preprocess", "train", "infer", "report"];
+
+/// Every binary of the workspace by name, built once per test process.
+///
+/// The binaries live in other packages, where `CARGO_BIN_EXE_<name>` cannot reach, so this
+/// runs the build `make build` runs (`cargo build --workspace --bins` with the features of
+/// `scripts/cargo-features.sh`), in this test binary's profile, so that after `make build`
+/// (or `make build-release` and `cargo test --release`) it is a no-op and a plain
+/// `cargo test` is enough. Where cargo put each binary is read from its own messages
+/// (`--message-format=json`), so the target folder is wherever cargo's configuration
+/// (`CARGO_TARGET_DIR`, `build.target-dir`) says. Then, as `make build` does, `train
+/// --build-backbone` builds the ImageNet backbone from the set-up weights when missing;
+/// without `make setup` this fails, and only the tests that need it say so.
+fn binaries() -> &'static BTreeMap<String, PathBuf> {
+    // A failed build is kept too: every test of the process reports it, none builds again.
+    static BINARIES: OnceLock<Result<BTreeMap<String, PathBuf>, String>> = OnceLock::new();
+    let built = BINARIES.get_or_init(|| {
+        let binaries = build_binaries()?;
+        if let Some(stage) = STAGES.iter().find(|s| !binaries.contains_key(**s)) {
+            return Err(format!("cargo built no `{stage}` binary: {binaries:?}"));
+        }
+        let _ = std::process::Command::new(&binaries["train"])
+            .args(["--build-backbone", "-q"])
+            .current_dir(workspace_root())
+            .status();
+        Ok(binaries)
     });
+    built.as_ref().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Cargo's target folder.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+/// Runs `cargo build --workspace --bins` as `make build` does, in this test binary's
+/// profile; returns each binary's path as cargo reports it.
+fn build_binaries() -> Result<BTreeMap<String, PathBuf>, String> {
+    let root = workspace_root();
+    let features = std::process::Command::new(root.join("scripts/cargo-features.sh")).output().unwrap();
+    let features = String::from_utf8(features.stdout).unwrap();
+    // As the Makefile does: nasm from `make setup`, for libjpeg-turbo's SIMD.
+    let nasm = root.join(".tools/nasm/usr/bin");
+    let path = std::env::join_paths(
+        std::iter::once(nasm).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let (profile, triple) = this_build();
+    let mut cargo = std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .current_dir(&root)
+        .env("PATH", path)
+        .args(["build", "--workspace", "--bins", "--quiet", "--message-format=json-render-diagnostics"])
+        .args(["--profile", &profile])
+        .args(features.split_whitespace())
+        .stderr(Stdio::inherit());
+    if let Some(triple) = triple {
+        cargo.args(["--target", &triple]);
+    }
+    let output = cargo.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err("building the stage binaries failed (cargo's messages are above)".into());
+    }
+    let mut binaries = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let is_bin = message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "bin"));
+        if let (true, Some(name), Some(path)) =
+            (is_bin, message["target"]["name"].as_str(), message["executable"].as_str())
+        {
+            binaries.insert(name.to_string(), PathBuf::from(path));
+        }
+    }
+    Ok(binaries)
 }
 
-/// The real stage binary, built first if needed.
-pub fn bin(name: &str) -> Command {
-    build_binaries();
-    let path = target_dir().join("debug").join(name);
+/// The cargo profile this test binary was built in, and its `--target` triple if one was
+/// given, from where cargo put it: `<target>/[<triple>/]<profile folder>/deps/<test>`.
+fn this_build() -> (String, Option<String>) {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().filter(|deps| deps.ends_with("deps")).and_then(Path::parent);
+    let Some(profile_dir) = profile_dir else { return ("dev".into(), None) };
+    let folder = profile_dir.file_name().unwrap().to_string_lossy().into_owned();
+    // The `dev` and `test` profiles build into `debug`; every other profile into its own name.
+    let profile = if folder == "debug" { "dev".to_string() } else { folder };
+    // The target folder itself holds `CACHEDIR.TAG`; a triple's folder under it does not.
+    let parent = profile_dir.parent().unwrap();
+    let triple = (!parent.join("CACHEDIR.TAG").exists()
+        && parent.parent().is_some_and(|t| t.join("CACHEDIR.TAG").exists()))
+    .then(|| parent.file_name().unwrap().to_string_lossy().into_owned());
+    (profile, triple)
+}
+
+/// The path of a workspace binary (a stage), built first if needed.
+pub fn bin_path(name: &str) -> PathBuf {
+    let path = binaries().get(name).unwrap_or_else(|| panic!("cargo built no `{name}` binary"));
     assert!(path.is_file(), "{} is missing after `cargo build --workspace --bins`", path.display());
-    let mut cmd = Command::new(path);
+    path.clone()
+}
+
+/// The folder of the stage binaries (`BIN` of the Makefile), built first if needed.
+pub fn bin_dir() -> PathBuf {
+    let dir = bin_path("preprocess").parent().unwrap().to_path_buf();
+    for stage in STAGES {
+        assert_eq!(bin_path(stage).parent(), Some(dir.as_path()), "the stage binaries are in one folder");
+    }
+    dir
+}
+
+/// The real stage binary, built first if needed, with `--no-progress`.
+pub fn bin(name: &str) -> Command {
+    let mut cmd = Command::new(bin_path(name));
     cmd.env_remove("RUST_LOG").arg("--no-progress");
     cmd
 }
