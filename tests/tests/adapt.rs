@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use cxr_config::{ClassWeights, Monitor, OptimizerKind, Pooling, Threshold};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
 /// A grey image; `patch` adds the bright central patch the source model learns as PNEUMONIA.
@@ -34,40 +35,45 @@ fn write_site(root: &Path, split: &str, n: u32, offset: u32, flipped: bool) {
     }
 }
 
-const RECIPE: &str = "preprocess: {size: [32, 32]}\nmodel: {backbone: random, pooling: avg, head: {hidden: [16], dropout: 0.2}}\ntrain: {epochs: 30, batch_size: 8, optimizer: {kind: adam, lr: 0.003}, class_weights: balanced, early_stopping: {monitor: last}, adapt: {folds: 4, budget: [8, 16]}}\ninfer: {threshold: from-validation}\nreport: {bootstrap: 50, gallery: 0}\n";
+/// What every experiment here shares: a small random-backbone head, trained long enough
+/// to learn the patch, adaptation with 4 folds and a two-point label budget.
+fn recipe(config: TestConfig) -> TestConfig {
+    config.size(32, 32).random_backbone(&[16]).with(|c| {
+        c.model.pooling = Pooling::Avg;
+        c.model.head.dropout = 0.2;
+        c.train.epochs = 30;
+        c.train.batch_size = 8;
+        c.train.optimizer.kind = OptimizerKind::Adam;
+        c.train.optimizer.lr = 0.003;
+        c.train.class_weights = ClassWeights::Balanced;
+        c.train.early_stopping.monitor = Monitor::Last;
+        c.train.adapt.folds = 4;
+        c.train.adapt.budget = vec![8, 16];
+        c.infer.threshold = Threshold::FromValidation;
+        c.report.bootstrap = 50;
+        c.report.gallery = 0;
+    })
+}
 
 /// A trained source experiment on an unflipped site; returns its folder.
 fn source(dir: &Path) -> PathBuf {
     let root = dir.join("source_data");
     write_site(&root, "train", 24, 0, false);
-    let config = write_config(
-        &dir.join("source_cfg"),
-        &format!(
-            "experiment: {{name: source, workdir: {}}}\ndata: {{root: {}, val_fraction: 0.25, estimate_fraction: 0}}\n{RECIPE}",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = recipe(TestConfig::new("source", &dir.join("runs"), &root).val_fraction(0.25).estimate_fraction(0.0))
+        .write(&dir.join("source_cfg"));
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
     dir.join("runs/source")
 }
 
 /// A site experiment's config: `local` labelled images per class (train), `test` more.
-fn site(dir: &Path, name: &str, local: u32, test: u32, extra: &str) -> PathBuf {
+fn site(dir: &Path, name: &str, local: u32, test: u32) -> PathBuf {
     let root = dir.join(format!("{name}_data"));
     write_site(&root, "train", local, 1000, true);
     if test > 0 {
         write_site(&root, "test", test, 2000, true);
     }
-    write_config(
-        &dir.join(format!("{name}_cfg")),
-        &format!(
-            "experiment: {{name: {name}, workdir: {}}}\ndata: {{root: {}, val_fraction: 0.25}}\n{RECIPE}{extra}",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    )
+    recipe(TestConfig::new(name, &dir.join("runs"), &root).val_fraction(0.25)).write(&dir.join(format!("{name}_cfg")))
 }
 
 fn adapt(config: &Path, source: &Path) -> std::process::Output {
@@ -93,7 +99,7 @@ fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
 fn an_adapted_model_beats_its_source_on_a_shifted_site_and_carries_everything_in_model_onnx() {
     let dir = tempfile::tempdir().unwrap();
     let source = source(dir.path());
-    let config = site(dir.path(), "site", 16, 10, "");
+    let config = site(dir.path(), "site", 16, 10);
     ok(run_stage("preprocess", &config, &[]));
     let stderr = ok(adapt(&config, &source));
     assert!(stderr.contains("adapted with 32 local images"), "{stderr}");
@@ -180,14 +186,8 @@ fn cross_fitting_never_lets_a_model_score_an_image_it_saw() {
             ImageFormat::Png,
         );
     }
-    let config = write_config(
-        &dir.path().join("noise_cfg"),
-        &format!(
-            "experiment: {{name: noise, workdir: {}}}\ndata: {{root: {}, val_fraction: 0.25}}\n{RECIPE}",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = recipe(TestConfig::new("noise", &dir.path().join("runs"), &root).val_fraction(0.25))
+        .write(&dir.path().join("noise_cfg"));
     ok(run_stage("preprocess", &config, &[]));
     ok(adapt(&config, &source));
     let exp = dir.path().join("runs/noise");
@@ -203,7 +203,7 @@ fn cross_fitting_never_lets_a_model_score_an_image_it_saw() {
 fn incompatible_sources_are_refused_naming_the_difference() {
     let dir = tempfile::tempdir().unwrap();
     let source = source(dir.path());
-    let config = site(dir.path(), "other", 4, 0, "");
+    let config = site(dir.path(), "other", 4, 0);
     for (set, key) in [
         ("preprocess.size=[64,64]", "preprocess.size"),
         ("model.pooling=max", "model.pooling"),

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use common::*;
+use cxr_config::Adapter;
 use image::ImageFormat;
 
 fn shipped(name: &str) -> PathBuf {
@@ -187,14 +188,14 @@ fn labels_equal_to_class_names_need_no_map_and_an_all_rejected_file_says_why() {
         csv.push(format!("img/{i}.png,{class}"));
     }
     std::fs::write(root.join("labels.csv"), csv.join("\n") + "\n").unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: t, workdir: {}}}\ndata: {{root: {}, adapter: csv, csv: {{path_column: file, label: {{column: diagnosis}}}}}}\npreprocess: {{size: [32, 32]}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("t", &dir.path().join("runs"), &root)
+        .size(32, 32)
+        .with(|c| {
+            c.data.adapter = Adapter::Csv;
+            c.data.csv.path_column = "file".into();
+            c.data.csv.label.column = "diagnosis".into();
+        })
+        .write(dir.path());
     ok(run_stage("preprocess", &config, &[]));
     assert_eq!(manifest_rows(&dir.path().join("runs/t")).len(), 12);
 

@@ -10,15 +10,8 @@ use std::path::Path;
 
 use common::*;
 
-fn folder_config(dir: &Path, root: &Path, extra: &str) -> std::path::PathBuf {
-    write_config(
-        dir,
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\n{extra}",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    )
+fn folder_config(dir: &Path, root: &Path) -> std::path::PathBuf {
+    TestConfig::new("e", &dir.join("runs"), root).ungrouped().val_fraction(0.3).size(32, 32).write(dir)
 }
 
 #[test]
@@ -29,7 +22,7 @@ fn a_class_folder_in_another_case_is_read_with_a_warning() {
     std::fs::rename(root.join("train/PNEUMONIA"), root.join("train/Pneumonia")).unwrap();
     std::fs::create_dir_all(root.join("train/notes")).unwrap();
     std::fs::write(root.join("train/notes/readme.txt"), "x").unwrap();
-    let config = folder_config(dir.path(), &root, "");
+    let config = folder_config(dir.path(), &root);
     let stderr = ok(run_stage("preprocess", &config, &[]));
     assert!(stderr.contains("Pneumonia is read as class PNEUMONIA"), "{stderr}");
     assert!(stderr.contains("notes is not a class folder"), "{stderr}");
@@ -44,7 +37,7 @@ fn the_same_image_in_two_splits_or_under_two_labels_is_an_error_unless_downgrade
     write_split(&root, "train", 6, 0);
     write_split(&root, "test", 3, 100);
     std::fs::copy(root.join("train/NORMAL/img003.jpeg"), root.join("test/NORMAL/copy.jpeg")).unwrap();
-    let config = folder_config(dir.path(), &root, "");
+    let config = folder_config(dir.path(), &root);
     let err = fails(run_stage("preprocess", &config, &[]));
     assert!(
         err.contains("byte for byte") && err.contains("copy.jpeg") && err.contains("data.duplicates: warn"),
@@ -69,7 +62,7 @@ fn a_truncated_jpeg_with_an_end_marker_is_a_reject_and_a_folder_of_non_images_an
     let mut cut = full[..full.len() / 10].to_vec();
     cut.extend_from_slice(&[0xFF, 0xD9]);
     std::fs::write(root.join("train/NORMAL/cut.jpeg"), cut).unwrap();
-    let config = folder_config(dir.path(), &root, "");
+    let config = folder_config(dir.path(), &root);
     ok(run_stage("preprocess", &config, &[]));
     let rejects = read_csv(&dir.path().join("runs/e/tensors/rejects.csv"));
     let cut_row = rejects.iter().find(|r| r[0].ends_with("cut.jpeg")).expect("the cut file is a reject");
@@ -100,7 +93,7 @@ fn size_like_keys_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     write_split(&root, "train", 4, 0);
-    let config = folder_config(dir.path(), &root, "");
+    let config = folder_config(dir.path(), &root);
     for (set, key) in [
         ("preprocess.threads=100000", "preprocess.threads"),
         ("model.head.hidden=[100000000]", "model.head.hidden[0]"),

@@ -171,14 +171,7 @@ fn a_folder_of_non_images_is_refused_with_its_reasons_counted() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("junk");
     junk_dataset(&root, 3);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("e", &dir.path().join("runs"), &root).write(dir.path());
     let err = fails(run_stage("preprocess", &config, &[]));
     let rejects = dir.path().join("runs/e/tensors.rejects.csv");
     assert!(
@@ -198,7 +191,7 @@ fn a_folder_of_non_images_is_refused_with_its_reasons_counted() {
 fn a_relative_data_root_says_where_it_was_resolved_from() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path().canonicalize().unwrap();
-    let config = write_config(&cwd, "experiment: {name: e, workdir: runs}\ndata: {root: data/x}\n");
+    let config = TestConfig::new("e", Path::new("runs"), Path::new("data/x")).write(&cwd);
     let output = bare("preprocess").current_dir(&cwd).arg("--config").arg(&config).output().unwrap();
     let err = fails(output);
     let resolved = cwd.join("data/x");

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use cxr_config::{Adapter, Backbone, ClassWeights, Pooling};
 use cxr_store::heatmaps::HeatmapRow;
 use image::ImageFormat;
 
@@ -93,14 +94,19 @@ fn regions(root: &Path) -> HashMap<String, Vec<(f64, f64, f64)>> {
 fn heatmaps_point_at_the_consolidation_and_change_when_the_head_is_randomised() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("synthetic");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: e, workdir: {}, seed: 42}}\ndata: {{adapter: synthetic, root: {}, synthetic: {{size: 400}}}}\npreprocess: {{size: [224, 224]}}\nmodel: {{backbone: imagenet, pooling: avg}}\ntrain: {{epochs: 30, batch_size: 32, class_weights: balanced}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("e", &dir.path().join("runs"), &root)
+        .seed(42)
+        .with(|c| {
+            c.data.adapter = Adapter::Synthetic;
+            c.data.synthetic.size = 400;
+            c.model.pooling = Pooling::Avg;
+            c.train.class_weights = ClassWeights::Balanced;
+        })
+        .size(224, 224)
+        .backbone(Backbone::Imagenet)
+        .epochs(30)
+        .batch_size(32)
+        .write(dir.path());
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
     let trained = dir.path().join("heat");

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use cxr_config::{Equalize, Threshold};
 
 #[test]
 fn an_evaluation_only_cohort_is_judged_with_another_experiments_model_alone() {
@@ -19,14 +20,11 @@ fn an_evaluation_only_cohort_is_judged_with_another_experiments_model_alone() {
 
     let cohort = dir.path().join("hospital");
     write_split(&cohort, "test", 5, 700);
-    let config = write_config(
-        &dir.path().join("hospital_cfg"),
-        &format!(
-            "experiment: {{name: hospital, workdir: {}}}\ndata: {{root: {}}}\npreprocess: {{size: [32, 32]}}\ninfer: {{threshold: from-validation}}\nreport: {{bootstrap: 20}}\n",
-            dir.path().join("runs").display(),
-            cohort.display()
-        ),
-    );
+    let config = TestConfig::new("hospital", &dir.path().join("runs"), &cohort)
+        .size(32, 32)
+        .with(|c| c.infer.threshold = Threshold::FromValidation)
+        .bootstrap(20)
+        .write(&dir.path().join("hospital_cfg"));
     let stderr = ok(run_stage("preprocess", &config, &[]));
     assert!(stderr.contains("can only be evaluated"), "{stderr}");
     let exp = dir.path().join("runs/hospital");
@@ -65,14 +63,10 @@ fn a_cohort_preprocessed_differently_from_the_model_is_refused_with_the_fix() {
     let model = dir.path().join("runs/e/train/model.onnx");
     let cohort = dir.path().join("hospital");
     write_split(&cohort, "test", 3, 800);
-    let config = write_config(
-        &dir.path().join("hospital_cfg"),
-        &format!(
-            "experiment: {{name: hospital, workdir: {}}}\ndata: {{root: {}}}\npreprocess: {{size: [32, 32], equalize: histogram}}\n",
-            dir.path().join("runs").display(),
-            cohort.display()
-        ),
-    );
+    let config = TestConfig::new("hospital", &dir.path().join("runs"), &cohort)
+        .size(32, 32)
+        .with(|c| c.preprocess.equalize = Equalize::Histogram)
+        .write(&dir.path().join("hospital_cfg"));
     ok(run_stage("preprocess", &config, &[]));
     let err = fails(
         bin("infer").args(["--config", config.to_str().unwrap(), "--model", model.to_str().unwrap()]).output().unwrap(),
@@ -96,14 +90,11 @@ fn label_free_prior_adaptation_corrects_probabilities_from_images_alone_and_is_r
     for i in 10..30 {
         std::fs::remove_file(cohort.join(format!("test/PNEUMONIA/img{:03}.jpeg", i + 700))).unwrap();
     }
-    let config = write_config(
-        &dir.path().join("hospital_cfg"),
-        &format!(
-            "experiment: {{name: hospital, workdir: {}}}\ndata: {{root: {}}}\npreprocess: {{size: [32, 32]}}\ninfer: {{threshold: 0.5}}\nreport: {{bootstrap: 20}}\n",
-            dir.path().join("runs").display(),
-            cohort.display()
-        ),
-    );
+    let config = TestConfig::new("hospital", &dir.path().join("runs"), &cohort)
+        .size(32, 32)
+        .with(|c| c.infer.threshold = Threshold::Fixed(0.5))
+        .bootstrap(20)
+        .write(&dir.path().join("hospital_cfg"));
     ok(run_stage("preprocess", &config, &[]));
     let exp = dir.path().join("runs/hospital");
     let infer = |sets: &[&str], extra: &[&str]| {

@@ -9,24 +9,21 @@ use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 use common::*;
+use cxr_config::{Adapter, Synthetic};
 
 fn config(dir: &Path, workdir: &Path) -> std::path::PathBuf {
-    write_config(
-        dir,
-        &format!(
-            r#"experiment: {{name: e, workdir: {workdir}, seed: 3}}
-data:
-  adapter: synthetic
-  root: {root}
-  synthetic: {{train_per_class: 60, val_per_class: 20, test_per_class: 10, size: 600}}
-preprocess: {{size: [32, 32], threads: 1}}
-model: {{backbone: random, head: {{hidden: [8]}}}}
-train: {{epochs: 40, batch_size: 4}}
-"#,
-            workdir = workdir.display(),
-            root = dir.join("synthetic").display(),
-        ),
-    )
+    TestConfig::new("e", workdir, &dir.join("synthetic"))
+        .seed(3)
+        .with(|c| {
+            c.data.adapter = Adapter::Synthetic;
+            c.data.synthetic = Synthetic { train_per_class: 60, val_per_class: 20, test_per_class: 10, size: 600 };
+            c.preprocess.threads = 1;
+        })
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(40)
+        .batch_size(4)
+        .write(dir)
 }
 
 /// Starts a stage, kills it with SIGKILL once `ready` holds (or after `max`), returns whether it was still running.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use cxr_config::Adapter;
 use image::ImageFormat;
 
 /// Makes a FIFO at `path` (a `preprocess` that opened it plainly would block for ever).
@@ -49,14 +50,14 @@ fn a_hostile_label_file_reads_nothing_outside_its_root_and_writes_nothing_outsid
         "img/5.png,PNEUMONIA,te/st".into(),
     ]);
     std::fs::write(root.join("labels.csv"), csv.join("\n") + "\n").unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: t, workdir: {}}}\ndata: {{root: {}, adapter: csv, group_by_patient: false, csv: {{split_column: split}}}}\npreprocess: {{size: [32, 32]}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("t", &dir.path().join("runs"), &root)
+        .ungrouped()
+        .size(32, 32)
+        .with(|c| {
+            c.data.adapter = Adapter::Csv;
+            c.data.csv.split_column = Some("split".into());
+        })
+        .write(dir.path());
     let exp = dir.path().join("runs/t");
     let before = snapshot(dir.path(), &exp);
     let output = bin("preprocess").arg("--config").arg(&config).timeout(Duration::from_secs(60)).output().unwrap();
@@ -90,15 +91,11 @@ fn files_that_are_not_files_and_oversized_files_are_rejects_not_reads() {
     let _socket = std::os::unix::net::UnixListener::bind(normal.join("socket.jpeg")).unwrap();
     save(&xray_like(3, 900, 900, false), &normal.join("big.png"), ImageFormat::Png);
     let big = std::fs::metadata(normal.join("big.png")).unwrap().len();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: t, workdir: {}}}\ndata: {{root: {}, group_by_patient: false}}\npreprocess: {{size: [32, 32], max_file_bytes: {}}}\n",
-            dir.path().join("runs").display(),
-            root.display(),
-            big - 1
-        ),
-    );
+    let config = TestConfig::new("t", &dir.path().join("runs"), &root)
+        .ungrouped()
+        .size(32, 32)
+        .with(|c| c.preprocess.max_file_bytes = big - 1)
+        .write(dir.path());
     let output = bin("preprocess").arg("--config").arg(&config).timeout(Duration::from_secs(60)).output().unwrap();
     ok(output);
     let rejects = read_csv(&dir.path().join("runs/t/tensors/rejects.csv"));

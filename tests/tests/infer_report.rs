@@ -124,7 +124,7 @@ fn missing_onnx_runtime_names_the_paths_tried_and_the_fix() {
 #[test]
 fn a_missing_stage_input_names_the_stage_to_run_first() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &format!("experiment: {{workdir: {}}}\n", dir.path().display()));
+    let config = TestConfig::default().with(|c| c.experiment.workdir = dir.path().to_path_buf()).write(dir.path());
     let err = fails(run_stage("train", &config, &[]));
     assert!(err.contains("run `preprocess` first"), "{err}");
     let err = fails(run_stage("infer", &config, &[]));

@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use cxr_config::{Backbone, Pooling};
 
 /// A folder dataset of links to the first `n` images of each class of the shared data.
 fn linked_subset(root: &Path, n: usize) {
@@ -39,14 +40,18 @@ fn int8_features_are_within_tolerance_of_float32_on_real_images() {
     let root = dir.path().join("data");
     linked_subset(&root, 24);
     let runs = dir.path().join("runs");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: fp32, workdir: {}}}\ndata: {{root: {}, val_fraction: 0.5, estimate_fraction: 0}}\npreprocess: {{size: [224, 224]}}\nmodel: {{backbone: imagenet, pooling: avg, quantization: {{images: 16}}}}\ntrain: {{epochs: 3, batch_size: 8}}\n",
-            runs.display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("fp32", &runs, &root)
+        .val_fraction(0.5)
+        .estimate_fraction(0.0)
+        .size(224, 224)
+        .backbone(Backbone::Imagenet)
+        .with(|c| {
+            c.model.pooling = Pooling::Avg;
+            c.model.quantization.images = 16;
+        })
+        .epochs(3)
+        .batch_size(8)
+        .write(dir.path());
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
     // The same tensors, another experiment: only the precision differs.

@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use cxr_config::PatientId;
 use image::ImageFormat;
 
 fn config_arg(config: &Path) -> [&str; 2] {
@@ -129,14 +130,17 @@ fn a_hostile_file_name_reaches_neither_the_page_markup_nor_a_spreadsheet_formula
     // Patients named as formulas, through a pattern over the path.
     let formula_dir = root.join("test/NORMAL");
     save(&xray_like(8, 80, 70, false), &formula_dir.join("=HYPERLINK(1)_scan.jpeg"), ImageFormat::Jpeg);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3, patient: {{pattern: \"(=[A-Z]+\\\\(1\\\\))\"}}}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4}}\nreport: {{bootstrap: 20, gallery: 8}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("e", &dir.path().join("runs"), &root)
+        .ungrouped()
+        .val_fraction(0.3)
+        .with(|c| c.data.patient = PatientId::Pattern(r"(=[A-Z]+\(1\))".into()))
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(2)
+        .batch_size(4)
+        .bootstrap(20)
+        .with(|c| c.report.gallery = 8)
+        .write(dir.path());
     for stage in ["preprocess", "train", "infer", "report"] {
         ok(run_stage(stage, &config, &[]));
     }
@@ -209,14 +213,15 @@ fn no_stage_runs_git_in_the_users_folder_or_writes_under_home() {
         let root = dir.path().join("data");
         write_split(&root, "train", 8, 0);
         write_split(&root, "test", 2, 100);
-        write_config(
-            &dir.path().join("cfg"),
-            &format!(
-                "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 1, batch_size: 4}}\nreport: {{bootstrap: 10}}\n",
-                dir.path().join("runs").display(),
-                root.display()
-            ),
-        )
+        TestConfig::new("e", &dir.path().join("runs"), &root)
+            .ungrouped()
+            .val_fraction(0.3)
+            .size(32, 32)
+            .random_backbone(&[8])
+            .epochs(1)
+            .batch_size(4)
+            .bootstrap(10)
+            .write(&dir.path().join("cfg"))
     };
     for stage in ["preprocess", "train", "infer", "report"] {
         let mut cmd = bin(stage);

@@ -36,13 +36,20 @@ fn a_changed_set_reruns_exactly_the_stages_it_affects() {
     let root = dir.path().join("my data;touch PWNED");
     write_split(&root, "train", 8, 0);
     write_split(&root, "test", 3, 100);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 1, batch_size: 4}}\nreport: {{bootstrap: 20, png: false}}\n",
-            dir.path().join("runs").display(),
-        ),
-    );
+    let config = TestConfig::default()
+        .with(|c| {
+            c.experiment.name = "e".into();
+            c.experiment.workdir = dir.path().join("runs");
+        })
+        .ungrouped()
+        .val_fraction(0.3)
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(1)
+        .batch_size(4)
+        .bootstrap(20)
+        .with(|c| c.report.png = false)
+        .write(dir.path());
     let exp = dir.path().join("runs/e");
     let data = format!("'data.root={}'", root.display());
     make_experiment(&exp, &config, &data);

@@ -6,28 +6,28 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use cxr_config::{Adapter, Backbone, ClassWeights, OptimizerKind, Pooling, Synthetic, ValSource};
 use cxr_store::npy::NpyReader;
 
-/// A small synthetic experiment; `backbone` is `random` or `imagenet`.
-fn setup(dir: &Path, backbone: &str, epochs: usize) -> PathBuf {
-    write_config(
-        dir,
-        &format!(
-            r#"experiment: {{name: e, workdir: {runs}, seed: 7}}
-data:
-  adapter: synthetic
-  root: {root}
-  synthetic: {{train_per_class: 16, val_per_class: 20, test_per_class: 8, size: 160}}
-preprocess: {{size: [32, 32]}}
-model: {{backbone: {backbone}, head: {{hidden: [16], dropout: 0.3}}}}
-train: {{epochs: {epochs}, batch_size: 8, optimizer: {{kind: adam, lr: 0.001}}}}
-infer: {{batch_size: 16}}
-report: {{bootstrap: 50}}
-"#,
-            runs = dir.join("runs").display(),
-            root = dir.join("synthetic").display(),
-        ),
-    )
+/// A small synthetic experiment; `backbone` is `Random` or `Imagenet`.
+fn setup(dir: &Path, backbone: Backbone, epochs: usize) -> PathBuf {
+    TestConfig::new("e", &dir.join("runs"), &dir.join("synthetic"))
+        .seed(7)
+        .with(|c| {
+            c.data.adapter = Adapter::Synthetic;
+            c.data.synthetic = Synthetic { train_per_class: 16, val_per_class: 20, test_per_class: 8, size: 160 };
+            c.model.head.dropout = 0.3;
+            c.train.optimizer.kind = OptimizerKind::Adam;
+            c.train.optimizer.lr = 0.001;
+            c.infer.batch_size = 16;
+        })
+        .size(32, 32)
+        .backbone(backbone)
+        .with(|c| c.model.head.hidden = vec![16])
+        .epochs(epochs)
+        .batch_size(8)
+        .bootstrap(50)
+        .write(dir)
 }
 
 fn all_stages(config: &Path, sets: &[&str]) {
@@ -55,7 +55,7 @@ fn read_f32(path: &Path) -> Vec<f32> {
 #[test]
 fn full_pipeline_writes_every_contract_file() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 3);
+    let config = setup(dir.path(), Backbone::Random, 3);
     all_stages(&config, &[]);
     let exp = dir.path().join("runs/e");
     for split in ["train", "val", "test"] {
@@ -133,7 +133,7 @@ fn full_pipeline_writes_every_contract_file() {
 #[test]
 fn same_seed_same_result() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 3);
+    let config = setup(dir.path(), Backbone::Random, 3);
     all_stages(&config, &["experiment.name=a"]);
     all_stages(&config, &["experiment.name=b"]);
     let (a, b) = (dir.path().join("runs/a"), dir.path().join("runs/b"));
@@ -152,7 +152,7 @@ fn same_seed_same_result() {
 /// checkpoint being replaced is recovered: `store::staging`), so this is the crash case
 /// without a fault hook in the binary.
 fn crash_resume_and_compare(dir: &Path, sets: &[&str]) -> (PathBuf, PathBuf) {
-    let config = setup(dir, "random", 5);
+    let config = setup(dir, Backbone::Random, 5);
     let with = |name: &'static str| -> Vec<&str> { [&[name][..], sets].concat() };
     ok(run_stage("preprocess", &config, &with("experiment.name=whole")));
     ok(run_stage("train", &config, &with("experiment.name=whole")));
@@ -205,7 +205,7 @@ fn augmented_training_is_reproducible_across_a_resume_and_differs_from_plain_tra
     let provenance = std::fs::read_to_string(whole.join("provenance.json")).unwrap();
     assert!(provenance.contains("per-epoch backbone pass"), "{provenance}");
 
-    let config = setup(dir.path(), "random", 5);
+    let config = setup(dir.path(), Backbone::Random, 5);
     ok(run_stage("preprocess", &config, &["experiment.name=plain"]));
     ok(run_stage("train", &config, &["experiment.name=plain"]));
     let plain = history_without_seconds(&dir.path().join("runs/plain/train/history.csv"));
@@ -219,7 +219,7 @@ fn augmented_training_is_reproducible_across_a_resume_and_differs_from_plain_tra
 #[test]
 fn resume_refuses_a_changed_config() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 2);
+    let config = setup(dir.path(), Backbone::Random, 2);
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
     let out = bin("train")
@@ -242,7 +242,7 @@ fn an_int8_model_equals_its_features_then_head_and_keeps_the_backbone_within_hal
 
 fn exported_model_equals_features_then_head(precision: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 2);
+    let config = setup(dir.path(), Backbone::Random, 2);
     ok(run_stage("preprocess", &config, &[]));
     let precision_set = format!("model.precision={precision}");
     ok(run_stage("train", &config, &[&precision_set]));
@@ -336,7 +336,7 @@ fn exported_model_equals_features_then_head(precision: &str) {
 #[test]
 fn imagenet_backbone_learns_the_synthetic_task() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "imagenet", 15);
+    let config = setup(dir.path(), Backbone::Imagenet, 15);
     let sets = [
         "preprocess.size=[64, 64]",
         "data.synthetic={train_per_class: 60, val_per_class: 20, test_per_class: 2, size: 400}",
@@ -355,7 +355,7 @@ fn imagenet_backbone_learns_the_synthetic_task() {
 #[test]
 fn a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "random", 30);
+    let config = setup(dir.path(), Backbone::Random, 30);
     // Raw 0-255 input into a random VGG gives huge features; enormous class weights and
     // SGD at lr 10 overflow float32 within a few steps.
     let sets = [
@@ -389,19 +389,24 @@ fn shared_data_chest_xray_subset_reaches_the_stated_validation_accuracy() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chest_xray_224/train");
     assert!(data.is_dir(), "shared data missing: expected {} (CI always has it)", data.display());
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            r#"experiment: {{name: real, workdir: {runs}, seed: 42}}
-data: {{root: {root}, val_source: from-train, val_fraction: 0.1, limit_per_class: 150}}
-preprocess: {{size: [64, 64]}}
-model: {{backbone: imagenet, pooling: avg, head: {{hidden: [64], dropout: 0.3}}}}
-train: {{epochs: 25, batch_size: 32, optimizer: {{kind: adam, lr: 0.001}}, class_weights: balanced}}
-"#,
-            runs = dir.path().join("runs").display(),
-            root = data.display(),
-        ),
-    );
+    let config = TestConfig::new("real", &dir.path().join("runs"), &data)
+        .seed(42)
+        .with(|c| {
+            c.data.val_source = ValSource::FromTrain;
+            c.data.limit_per_class = Some(150);
+            c.model.pooling = Pooling::Avg;
+            c.model.head.dropout = 0.3;
+            c.train.optimizer.kind = OptimizerKind::Adam;
+            c.train.optimizer.lr = 0.001;
+            c.train.class_weights = ClassWeights::Balanced;
+        })
+        .val_fraction(0.1)
+        .size(64, 64)
+        .backbone(Backbone::Imagenet)
+        .with(|c| c.model.head.hidden = vec![64])
+        .epochs(25)
+        .batch_size(32)
+        .write(dir.path());
     for stage in ["preprocess", "train", "infer", "report"] {
         ok(run_stage(stage, &config, &[]));
     }

@@ -5,18 +5,17 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use cxr_config::{Adapter, CsvLabelRule};
 use cxr_store::npy::NpyReader;
 use image::ImageFormat;
 
-fn base_config(dir: &Path, root: &Path, extra: &str) -> std::path::PathBuf {
-    write_config(
-        dir,
-        &format!(
-            "experiment: {{name: t, workdir: {}}}\ndata: {{root: {}, group_by_patient: false}}\npreprocess: {{size: [32, 32]}}\n{extra}",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    )
+/// Experiment `t` in `dir/runs` on the images under `root`, 32x32.
+fn base(dir: &Path, root: &Path) -> TestConfig {
+    TestConfig::new("t", &dir.join("runs"), root).ungrouped().size(32, 32)
+}
+
+fn base_config(dir: &Path, root: &Path) -> std::path::PathBuf {
+    base(dir, root).write(dir)
 }
 
 fn images_shape(exp: &Path, split: &str) -> Vec<usize> {
@@ -43,7 +42,7 @@ fn bad_files_are_recorded_and_skipped_and_good_ones_kept() {
     std::os::unix::fs::symlink(dir.path().join("elsewhere"), normal.join("folder_link.jpeg")).unwrap();
     std::fs::write(normal.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
     std::fs::write(normal.join("Thumbs.db"), b"\xd0\xcf\x11\xe0").unwrap();
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     ok(run_stage("preprocess", &config, &["preprocess.max_pixels=1000000"]));
 
     let exp = dir.path().join("runs/t");
@@ -84,7 +83,7 @@ fn on_error_fail_stops_at_the_first_bad_file() {
     let root = dir.path().join("data");
     write_split(&root, "train", 4, 0);
     std::fs::write(root.join("train/NORMAL/broken.jpeg"), b"\xff\xd8\xff\xe0garbage").unwrap();
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     let err = fails(run_stage("preprocess", &config, &["preprocess.on_error=fail"]));
     assert!(err.contains("broken.jpeg"), "{err}");
     assert!(err.contains("preprocess.on_error"), "{err}");
@@ -97,7 +96,7 @@ fn tensors_equal_decoding_each_file_directly() {
     let root = dir.path().join("data");
     write_split(&root, "train", 5, 0);
     write_split(&root, "test", 3, 100);
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     ok(run_stage("preprocess", &config, &[]));
     let cfg = cxr_config::Config::load(Some(&config), &[]).unwrap();
     let transform = cxr_imaging::Transform::from_config(&cfg.preprocess);
@@ -118,7 +117,7 @@ fn output_is_byte_identical_whatever_the_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     write_split(&root, "train", 12, 0);
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     ok(run_stage("preprocess", &config, &["preprocess.threads=1", "experiment.name=one"]));
     ok(run_stage("preprocess", &config, &["preprocess.threads=2", "experiment.name=two"]));
     for file in ["train/images.npy", "train/labels.npy", "val/images.npy", "val/manifest.csv", "rejects.csv"] {
@@ -134,7 +133,7 @@ fn flat_class_folders_and_limit_per_class() {
     let root = dir.path().join("data");
     write_split(&root, "flat", 10, 0);
     let flat = root.join("flat");
-    let config = base_config(dir.path(), &flat, "");
+    let config = base_config(dir.path(), &flat);
     ok(run_stage("preprocess", &config, &["data.limit_per_class=3", "data.val_fraction=0.2"]));
     let exp = dir.path().join("runs/t/tensors");
     let labels: Vec<i64> =
@@ -158,12 +157,19 @@ fn csv_adapter_nih_style_labels() {
     }
     rows.push("00000999_000.png,Pneumonia,999".into()); // listed, but no file
     std::fs::write(root.join("Data_Entry_2017.csv"), rows.join("\n") + "\n").unwrap();
-    let config = base_config(dir.path(), &root, "");
-    let yaml = std::fs::read_to_string(&config).unwrap().replace(
-        "group_by_patient: false}",
-        "group_by_patient: false, adapter: csv, csv: {file: Data_Entry_2017.csv, path_column: Image Index, path_template: 'images/{}', label: {column: Finding Labels, rule: contains, map: [[Pneumonia, PNEUMONIA]], otherwise: NORMAL}}}",
-    );
-    std::fs::write(&config, yaml).unwrap();
+    let config = base(dir.path(), &root)
+        .with(|c| {
+            c.data.adapter = Adapter::Csv;
+            let csv = &mut c.data.csv;
+            csv.file = "Data_Entry_2017.csv".into();
+            csv.path_column = "Image Index".into();
+            csv.path_template = "images/{}".into();
+            csv.label.column = "Finding Labels".into();
+            csv.label.rule = CsvLabelRule::Contains;
+            csv.label.map = vec![("Pneumonia".into(), "PNEUMONIA".into())];
+            csv.label.otherwise = Some("NORMAL".into());
+        })
+        .write(dir.path());
     ok(run_stage("preprocess", &config, &[]));
     let exp = dir.path().join("runs/t/tensors");
     let mut labels: Vec<(String, String)> = Vec::new();
@@ -183,7 +189,7 @@ fn csv_adapter_nih_style_labels() {
 fn synthetic_adapter_generates_then_reuses_its_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("synth");
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     let sets = [
         "data.adapter=synthetic",
         "data.val_source=dataset",
@@ -202,14 +208,14 @@ fn synthetic_adapter_generates_then_reuses_its_dataset() {
 fn dataset_problems_are_errors_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let config = base_config(dir.path(), &missing, "");
+    let config = base_config(dir.path(), &missing);
     let err = fails(run_stage("preprocess", &config, &[]));
     assert!(err.contains("does not exist") && err.contains("nope"), "{err}");
 
     let root = dir.path().join("data");
     write_split(&root, "train", 3, 0);
     std::fs::create_dir_all(root.join("train/COVID")).unwrap();
-    let config = base_config(dir.path(), &root, "");
+    let config = base_config(dir.path(), &root);
     let err = fails(run_stage("preprocess", &config, &["data.classes=[NORMAL, PNEUMONIA, COVID]"]));
     assert!(err.contains("COVID") && err.contains("is empty"), "{err}");
     let err = fails(run_stage("preprocess", &config, &["data.classes=[NORMAL, VIRAL]"]));

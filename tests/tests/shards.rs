@@ -14,14 +14,13 @@ fn three_shards_merged_equal_one_unsharded_run() {
     write_split(&root, "test", 5, 100);
     std::fs::write(root.join("train/NORMAL/broken.jpeg"), b"\xff\xd8\xff nothing").unwrap();
     std::fs::write(root.join("test/PNEUMONIA/empty.jpeg"), b"").unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: one, workdir: {}}}\ndata: {{root: {}, group_by_patient: false}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 1, batch_size: 4}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("one", &dir.path().join("runs"), &root)
+        .ungrouped()
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(1)
+        .batch_size(4)
+        .write(dir.path());
     // One unsharded run.
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
@@ -108,17 +107,18 @@ fn train_shards_fill_the_feature_cache_byte_identical_to_one_backbone_pass() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     write_split(&root, "train", 13, 0);
-    let yaml = |workdir: &Path| {
-        format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4, feature_batch_size: 4}}\n",
-            workdir.display(),
-            root.display()
-        )
+    let config = |workdir: &Path| {
+        TestConfig::new("e", workdir, &root)
+            .ungrouped()
+            .size(32, 32)
+            .random_backbone(&[8])
+            .epochs(2)
+            .batch_size(4)
+            .with(|c| c.train.feature_batch_size = 4)
+            .write(workdir)
     };
     let (one, many) = (dir.path().join("one"), dir.path().join("many"));
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&many).unwrap();
-    let (config_one, config_many) = (write_config(&one, &yaml(&one)), write_config(&many, &yaml(&many)));
+    let (config_one, config_many) = (config(&one), config(&many));
     for config in [&config_one, &config_many] {
         ok(run_stage("preprocess", config, &[]));
     }

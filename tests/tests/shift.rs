@@ -22,14 +22,16 @@ fn trained_with_many(dir: &Path) -> std::path::PathBuf {
     let root = dir.join("data");
     write_split(&root, "train", 50, 0);
     write_split(&root, "test", 20, 100);
-    let config = write_config(
-        dir,
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3, estimate_fraction: 0}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 8}}\nreport: {{bootstrap: 20}}\n",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("e", &dir.join("runs"), &root)
+        .ungrouped()
+        .val_fraction(0.3)
+        .estimate_fraction(0.0)
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(2)
+        .batch_size(8)
+        .bootstrap(20)
+        .write(dir);
     ok(run_stage("preprocess", &config, &[]));
     let stderr = ok(run_stage("train", &config, &[]));
     assert!(stderr.contains("shift monitor fitted on"), "{stderr}");

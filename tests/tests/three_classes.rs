@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use cxr_config::{ClassPattern, Monitor, OptimizerKind, PatientId};
 use image::{DynamicImage, GrayImage, ImageFormat};
 
 /// A grey image whose class shows as a bright patch: none, the centre (bacteria) or the
@@ -39,14 +40,32 @@ fn three_classes_from_file_names_are_trained_predicted_and_reported_per_class() 
     write_kermany_like(&root, "test", 6, 100);
     // A pneumonia image whose name says neither kind is a reject, not a guess.
     save(&image_of("bacteria", 7), &root.join("train/PNEUMONIA/person999_unknown_1.jpeg"), ImageFormat::Jpeg);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "experiment: {{name: three, workdir: {}}}\ndata: {{root: {}, classes: [NORMAL, BACTERIA, VIRUS], patient: kermany, val_fraction: 0.3, estimate_fraction: 0, class_patterns: [{{folder: PNEUMONIA, pattern: _bacteria_, class: BACTERIA}}, {{folder: PNEUMONIA, pattern: _virus_, class: VIRUS}}]}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [16]}}}}\ntrain: {{epochs: 30, batch_size: 8, optimizer: {{kind: adam, lr: 0.001}}, early_stopping: {{monitor: val_loss, patience: 0}}}}\nreport: {{bootstrap: 20}}\n",
-            dir.path().join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("three", &dir.path().join("runs"), &root)
+        .with(|c| {
+            c.data.classes = ["NORMAL", "BACTERIA", "VIRUS"].map(String::from).to_vec();
+            c.data.patient = PatientId::Kermany;
+            c.data.class_patterns = [("_bacteria_", "BACTERIA"), ("_virus_", "VIRUS")]
+                .map(|(pattern, class)| ClassPattern {
+                    folder: "PNEUMONIA".into(),
+                    pattern: pattern.into(),
+                    class: class.into(),
+                })
+                .to_vec();
+        })
+        .val_fraction(0.3)
+        .estimate_fraction(0.0)
+        .size(32, 32)
+        .random_backbone(&[16])
+        .epochs(30)
+        .batch_size(8)
+        .with(|c| {
+            c.train.optimizer.kind = OptimizerKind::Adam;
+            c.train.optimizer.lr = 0.001;
+            c.train.early_stopping.monitor = Monitor::ValLoss;
+            c.train.early_stopping.patience = 0;
+        })
+        .bootstrap(20)
+        .write(dir.path());
     ok(run_stage("preprocess", &config, &[]));
     let exp = dir.path().join("runs/three");
     let rejects = read_csv(&exp.join("tensors/rejects.csv"));

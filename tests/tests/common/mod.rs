@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: the real binaries, configs, generated images.
 #![allow(dead_code)]
 
+mod config;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -8,6 +10,8 @@ use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use image::{DynamicImage, GrayImage, ImageFormat};
+
+pub use config::TestConfig;
 
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
@@ -270,14 +274,15 @@ pub fn trained(dir: &Path) -> PathBuf {
     let root = dir.join("data");
     write_split(&root, "train", 10, 0);
     write_split(&root, "test", 4, 100);
-    let config = write_config(
-        dir,
-        &format!(
-            "experiment: {{name: e, workdir: {}}}\ndata: {{root: {}, group_by_patient: false, val_fraction: 0.3}}\npreprocess: {{size: [32, 32]}}\nmodel: {{backbone: random, head: {{hidden: [8]}}}}\ntrain: {{epochs: 2, batch_size: 4}}\nreport: {{bootstrap: 20}}\n",
-            dir.join("runs").display(),
-            root.display()
-        ),
-    );
+    let config = TestConfig::new("e", &dir.join("runs"), &root)
+        .ungrouped()
+        .val_fraction(0.3)
+        .size(32, 32)
+        .random_backbone(&[8])
+        .epochs(2)
+        .batch_size(4)
+        .bootstrap(20)
+        .write(dir);
     ok(run_stage("preprocess", &config, &[]));
     ok(run_stage("train", &config, &[]));
     config
