@@ -31,12 +31,7 @@ fn parts(readme: &str) -> BTreeMap<String, Part> {
         let mut pieces = body.split("```");
         let mut text = pieces.next().unwrap_or_default();
         loop {
-            named = text
-                .split('`')
-                .filter(|w| w.ends_with(".yaml") && !w.contains('/'))
-                .next_back()
-                .map(str::to_string)
-                .or(named);
+            named = text.split('`').rfind(|w| w.ends_with(".yaml") && !w.contains('/')).map(str::to_string).or(named);
             let Some(block) = pieces.next() else { break };
             let (lang, code) = block.split_once('\n').unwrap_or((block, ""));
             match lang.trim() {
