@@ -9,7 +9,9 @@ use cxr_store::adaptation::Adaptation;
 use cxr_store::layout::Layout;
 use cxr_store::predictions::PredictionSource;
 
-use crate::{Decision, ModelFile, Options, Runner, decision, open_model, predict_split};
+use crate::model::open_model;
+use crate::runner::{Runner, predict_split};
+use crate::{Decision, ModelFile, Options, decision};
 
 /// Predicts `splits` (of `layout`'s tensors) with the source model `adaptation` names, into
 /// `target`'s predictions folder, when it is still the file that was adapted (else a warning
@@ -59,7 +61,7 @@ pub(crate) fn predict(
         written.push((out, predictions.len()));
     }
     let source = PredictionSource {
-        model_path: crate::absolute(&path),
+        model_path: crate::model::absolute(&path),
         model_sha256: sha256,
         experiment: Some(adaptation.source_experiment.clone()),
         external: true,
