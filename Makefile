@@ -65,7 +65,12 @@ build-release: setup
 	$(CARGO) build --release --workspace --bins $(FEATURES)
 	@target/release/train --build-backbone -q
 
-# Unused dependencies fail the lint: cargo-machete, built once into .tools/cargo/ (no global install).
+# Unused dependencies fail the lint: cargo-machete, built once into .tools/cargo/ (no global
+# install), reads only each crate's [dependencies]; tests/tests/tidy.rs reads every table (a
+# dev-dependency used by no test, a build-dependency not in build.rs) and keeps the code's
+# other rules: a `//!` doc atop every file, no dbg!/todo!/unimplemented! outside tests, no
+# function over 80 lines (as ../shared/tools/long-functions counts), and the tests, files and
+# items docs/architecture.md names exist. It builds no stage binary.
 MACHETE := .tools/cargo/bin/cargo-machete
 $(MACHETE):
 	$(CARGO) install --locked --quiet --root .tools/cargo cargo-machete@0.9.2
@@ -74,6 +79,7 @@ lint: $(MACHETE)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets $(FEATURES) -- -D warnings
 	$(MACHETE)
+	$(CARGO) test --quiet --workspace $(FEATURES) --test tidy
 
 ## Tests build the binaries first: the end-to-end tests run the real ones.
 test: setup lint build
