@@ -1,0 +1,160 @@
+//! The features model: the stored uint8 NHWC images, the preprocessing the backbone expects
+//! (so train and infer cannot disagree on it), the backbone and the pooling, in one graph.
+
+use std::sync::Arc;
+
+use cxr_config::{ChannelOrder, Config, Normalization, Pooling, TensorLayout};
+use cxr_onnx::{Attr, DataType, Dim, GraphBuilder};
+
+use super::{BackboneError, LoadedBackbone, Spliced, splice};
+
+/// Settings of the features model besides the backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureSpec {
+    pub height: u32,
+    pub width: u32,
+    /// Channel order of the stored uint8 tensors.
+    pub stored_order: ChannelOrder,
+    pub normalization: Normalization,
+    pub pooling: Pooling,
+}
+
+impl FeatureSpec {
+    pub fn from_config(config: &Config) -> FeatureSpec {
+        FeatureSpec {
+            height: config.preprocess.size[0],
+            width: config.preprocess.size[1],
+            stored_order: config.preprocess.channel_order,
+            normalization: config.model.normalization,
+            pooling: config.model.pooling,
+        }
+    }
+}
+
+/// Appends the input preprocessing nodes: uint8 NHWC `image` -> float in the backbone's layout.
+pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: TensorLayout) -> String {
+    let image = g.input(
+        "image",
+        DataType::Uint8,
+        &[Dim::named("N"), Dim::Fixed(spec.height as i64), Dim::Fixed(spec.width as i64), Dim::Fixed(3)],
+    );
+    let mut x = g.op("Cast", &[&image], &[("to", Attr::Int(DataType::Float as i64))]);
+    let wanted = match spec.normalization {
+        Normalization::Caffe => ChannelOrder::Bgr,
+        Normalization::Torch | Normalization::None => ChannelOrder::Rgb,
+    };
+    if wanted != spec.stored_order {
+        let reverse = g.const_i64(&[3], &[2, 1, 0]);
+        x = g.op("Gather", &[&x, &reverse], &[("axis", Attr::Int(3))]);
+    }
+    match spec.normalization {
+        // Keras `preprocess_input(mode="caffe")`: BGR means of ImageNet, no scaling.
+        Normalization::Caffe => {
+            let mean = g.const_f32(&[3], &[103.939, 116.779, 123.68]);
+            x = g.op("Sub", &[&x, &mean], &[]);
+        }
+        Normalization::Torch => {
+            let scale = g.const_f32(&[], &[255.0]);
+            let mean = g.const_f32(&[3], &[0.485, 0.456, 0.406]);
+            let std = g.const_f32(&[3], &[0.229, 0.224, 0.225]);
+            x = g.op("Div", &[&x, &scale], &[]);
+            x = g.op("Sub", &[&x, &mean], &[]);
+            x = g.op("Div", &[&x, &std], &[]);
+        }
+        Normalization::None => {}
+    }
+    if layout == TensorLayout::Nchw {
+        x = g.op("Transpose", &[&x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]);
+    }
+    x
+}
+
+/// Appends pooling of a feature map in `layout` into `[N, F]`.
+pub(crate) fn pool(g: &mut GraphBuilder, fmap: &str, layout: TensorLayout, pooling: Pooling) -> String {
+    let nchw = |g: &mut GraphBuilder, x: &str| match layout {
+        TensorLayout::Nhwc => g.op("Transpose", &[x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]),
+        _ => x.to_string(),
+    };
+    match pooling {
+        // Keras Flatten after a channels-last feature map: flatten in NHWC order.
+        Pooling::Flatten => {
+            let nhwc = match layout {
+                TensorLayout::Nhwc => fmap.to_string(),
+                _ => g.op("Transpose", &[fmap], &[("perm", Attr::Ints(vec![0, 2, 3, 1]))]),
+            };
+            g.op("Flatten", &[&nhwc], &[("axis", Attr::Int(1))])
+        }
+        Pooling::Avg => {
+            let x = nchw(g, fmap);
+            let p = g.op("GlobalAveragePool", &[&x], &[]);
+            g.op("Flatten", &[&p], &[("axis", Attr::Int(1))])
+        }
+        Pooling::Max => {
+            let x = nchw(g, fmap);
+            let p = g.op("GlobalMaxPool", &[&x], &[]);
+            g.op("Flatten", &[&p], &[("axis", Attr::Int(1))])
+        }
+    }
+}
+
+/// Builds the graph body shared by the features model and the exported model:
+/// `image` (uint8 NHWC) -> preprocessing -> backbone -> pooling. Returns the builder, the
+/// features value and the backbone's values.
+pub(crate) fn features_graph(
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+) -> Result<(GraphBuilder, String, Spliced), BackboneError> {
+    let mut g = GraphBuilder::new("features");
+    let x = preprocessing(&mut g, spec, backbone.layout);
+    let nchw_size = (backbone.layout == TensorLayout::Nchw).then_some((spec.height, spec.width));
+    let spliced = splice(&mut g, &backbone.model, &x, nchw_size)?;
+    let features = pool(&mut g, &spliced.output, backbone.layout, spec.pooling);
+    Ok((g, features, spliced))
+}
+
+/// The features graph (preprocessing, backbone, pooling) encoded once and shared: the
+/// features model that ONNX Runtime runs and the exported `model.onnx` both start with
+/// these bytes, and differ only in the small part appended to them (see
+/// [`GraphBuilder::continuation`]).
+#[derive(Debug)]
+pub struct EncodedFeatures {
+    /// The encoded first part: nearly all of either model's bytes.
+    pub prefix: Arc<Vec<u8>>,
+    continuation: GraphBuilder,
+    opset: i64,
+    features: String,
+    /// The last convolution's activations and their layout, for Grad-CAM.
+    pub activations: (String, &'static str),
+}
+
+impl EncodedFeatures {
+    pub fn build(backbone: &LoadedBackbone, spec: &FeatureSpec) -> Result<EncodedFeatures, BackboneError> {
+        let (g, features, spliced) = features_graph(backbone, spec)?;
+        let continuation = g.continuation();
+        let opset = g.opset();
+        let prefix = Arc::new(cxr_onnx::encode_model(&g.into_model("cxr-train")));
+        let layout = if backbone.layout == TensorLayout::Nhwc { "nhwc" } else { "nchw" };
+        Ok(EncodedFeatures { prefix, continuation, opset, features, activations: (spliced.activations, layout) })
+    }
+
+    /// A builder for the rest of a model, and the features value it starts from.
+    pub fn tail(&self) -> (GraphBuilder, &str) {
+        (self.continuation.continuation(), &self.features)
+    }
+
+    /// Encodes `tail` (from [`EncodedFeatures::tail`]) as the bytes to append to the prefix.
+    pub fn encode_tail(&self, tail: GraphBuilder) -> Vec<u8> {
+        cxr_onnx::encode_model(&tail.into_tail_model(self.opset))
+    }
+
+    /// The features model: uint8 `image` `[N,H,W,3]` -> `features` `[N,F]`.
+    pub fn features_model(&self) -> Vec<u8> {
+        let (mut tail, features) = self.tail();
+        tail.output(features, "features", DataType::Float, &[Dim::named("N"), Dim::named("F")]);
+        let tail = self.encode_tail(tail);
+        let mut bytes = Vec::with_capacity(self.prefix.len() + tail.len());
+        bytes.extend_from_slice(&self.prefix);
+        bytes.extend_from_slice(&tail);
+        bytes
+    }
+}
