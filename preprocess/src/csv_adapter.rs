@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cxr_config::{Config, CsvLabelRule};
+use cxr_config::{CsvAdapter, CsvLabelRule, Data};
 use cxr_store::manifest::RejectRow;
 
 use crate::dataset::{Dataset, DatasetError, Item, first_reasons, name};
@@ -28,16 +28,16 @@ struct Row {
 }
 
 /// Reads the label file named by `data.csv`.
-pub(crate) fn load(config: &Config, rule: &PatientRule) -> Result<Dataset, DatasetError> {
-    let csv_cfg = &config.data.csv;
-    let root = &config.data.root;
+pub(crate) fn load(data: &Data, rule: &PatientRule) -> Result<Dataset, DatasetError> {
+    let csv_cfg = &data.csv;
+    let root = &data.root;
     let file = if csv_cfg.file.is_absolute() { csv_cfg.file.clone() } else { root.join(&csv_cfg.file) };
     let csv_err = |message: String| DatasetError::Csv { path: file.clone(), message };
     // `flexible`: NIH's header names `OriginalImage[Width,Height]` with a comma inside, so it
     // has more fields than its rows; the columns read here come before it.
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(&file).map_err(|e| csv_err(e.to_string()))?;
     let headers = reader.headers().map_err(|e| csv_err(e.to_string()))?.clone();
-    let columns = find_columns(config, rule, &headers).map_err(csv_err)?;
+    let columns = find_columns(csv_cfg, rule, &headers).map_err(csv_err)?;
     let file_name = name(&file);
     let mut by_path: BTreeMap<PathBuf, Row> = BTreeMap::new();
     let mut dataset = Dataset::default();
@@ -49,12 +49,12 @@ pub(crate) fn load(config: &Config, rule: &PatientRule) -> Result<Dataset, Datas
         let key = cell(columns.path);
         let path = root.join(csv_cfg.path_template.replace("{}", key));
         let at = format!("{file_name} row {}", row_no + 2);
-        match accept_row(config, &columns, &cell, &at) {
+        match accept_row(data, &columns, &cell, &at) {
             Ok(row) => merge_row(&mut by_path, path, row, csv_cfg.label.merge_duplicates).map_err(csv_err)?,
             Err(reason) => dataset.rejects.push(RejectRow { path: path.display().to_string(), reason }),
         }
     }
-    let roots = allowed_roots(config)?;
+    let roots = allowed_roots(data)?;
     for (path, row) in by_path {
         match resolve_inside(&path, &roots) {
             Ok(()) => {
@@ -67,12 +67,11 @@ pub(crate) fn load(config: &Config, rule: &PatientRule) -> Result<Dataset, Datas
             Err(reason) => dataset.rejects.push(RejectRow { path: path.display().to_string(), reason }),
         }
     }
-    check_classes(config, &file, &dataset, rows_read)?;
+    check_classes(&data.classes, &file, &dataset, rows_read)?;
     Ok(dataset)
 }
 
-fn find_columns(config: &Config, rule: &PatientRule, headers: &csv::StringRecord) -> Result<Columns, String> {
-    let csv_cfg = &config.data.csv;
+fn find_columns(csv_cfg: &CsvAdapter, rule: &PatientRule, headers: &csv::StringRecord) -> Result<Columns, String> {
     let column = |key: &str, name: &str| {
         headers.iter().position(|h| h.trim() == name).ok_or_else(|| {
             format!("{key}: no column {name:?}; columns are: {}", headers.iter().collect::<Vec<_>>().join(", "))
@@ -97,12 +96,7 @@ fn find_columns(config: &Config, rule: &PatientRule, headers: &csv::StringRecord
 
 /// Applies the filters, the label rule, the split and the patient column to one row;
 /// `Err` is the reject reason.
-fn accept_row<'r>(
-    config: &Config,
-    columns: &Columns,
-    cell: &impl Fn(usize) -> &'r str,
-    at: &str,
-) -> Result<Row, String> {
+fn accept_row<'r>(data: &Data, columns: &Columns, cell: &impl Fn(usize) -> &'r str, at: &str) -> Result<Row, String> {
     for (i, column, keep) in &columns.filters {
         let value = cell(*i);
         if !keep.iter().any(|k| k == value) {
@@ -110,10 +104,10 @@ fn accept_row<'r>(
         }
     }
     let label_cell = cell(columns.label);
-    let label = label_of(config, label_cell).ok_or_else(|| {
+    let label = label_of(data, label_cell).ok_or_else(|| {
         format!(
             "{at}: label {label_cell:?} in column {:?} matches no data.csv.label.map entry and no class name",
-            config.data.csv.label.column
+            data.csv.label.column
         )
     })?;
     let split = columns.split.map(cell).filter(|s| !s.is_empty()).unwrap_or("train").to_string();
@@ -133,9 +127,9 @@ fn accept_row<'r>(
 
 /// The label id of a label cell: the first `map` entry that matches, else a cell equal to
 /// a class name, else `otherwise`.
-fn label_of(config: &Config, cell: &str) -> Option<usize> {
-    let rule = &config.data.csv.label;
-    let classes = &config.data.classes;
+fn label_of(data: &Data, cell: &str) -> Option<usize> {
+    let rule = &data.csv.label;
+    let classes = &data.classes;
     let parts: Vec<&str> = match rule.rule {
         CsvLabelRule::Equals => vec![cell],
         CsvLabelRule::Contains => cell.split(rule.separator.as_str()).map(str::trim).collect(),
@@ -168,10 +162,10 @@ fn merge_row(by_path: &mut BTreeMap<PathBuf, Row>, path: PathBuf, row: Row, merg
 }
 
 /// `data.root` and `data.csv.allowed_roots` (relative ones below `data.root`), resolved.
-fn allowed_roots(config: &Config) -> Result<Vec<PathBuf>, DatasetError> {
-    let root = &config.data.root;
+fn allowed_roots(data: &Data) -> Result<Vec<PathBuf>, DatasetError> {
+    let root = &data.root;
     let mut roots = vec![root.clone()];
-    roots.extend(config.data.csv.allowed_roots.iter().map(|r| if r.is_absolute() { r.clone() } else { root.join(r) }));
+    roots.extend(data.csv.allowed_roots.iter().map(|r| if r.is_absolute() { r.clone() } else { root.join(r) }));
     roots.into_iter().map(|r| std::fs::canonicalize(&r).map_err(|e| crate::dataset::io_err(&r, e))).collect()
 }
 
@@ -197,7 +191,7 @@ fn resolve_inside(path: &Path, roots: &[PathBuf]) -> Result<(), String> {
 }
 
 /// Every class must have an image; an error says what the label file gave instead.
-fn check_classes(config: &Config, file: &Path, dataset: &Dataset, rows: usize) -> Result<(), DatasetError> {
+fn check_classes(classes: &[String], file: &Path, dataset: &Dataset, rows: usize) -> Result<(), DatasetError> {
     let kept: usize = dataset.splits.values().map(Vec::len).sum();
     if kept == 0 && rows > 0 {
         return Err(DatasetError::AllRowsRejected {
@@ -206,7 +200,7 @@ fn check_classes(config: &Config, file: &Path, dataset: &Dataset, rows: usize) -
             reasons: first_reasons(&dataset.rejects),
         });
     }
-    for (label, class) in config.data.classes.iter().enumerate() {
+    for (label, class) in classes.iter().enumerate() {
         if !dataset.splits.values().flatten().any(|i| i.label == label) {
             let reasons = if dataset.rejects.is_empty() {
                 String::new()
@@ -231,6 +225,8 @@ mod fuzz {
     //! never a panic. `CXR_FUZZ_CASES=N` runs N cases (default 400).
 
     use proptest::prelude::*;
+
+    use cxr_config::Config;
 
     use super::*;
 
@@ -297,8 +293,8 @@ mod fuzz {
                 config.data.csv.label.rule = CsvLabelRule::Contains;
                 config.data.csv.label.map = vec![("1.0".into(), "PNEUMONIA".into())];
             }
-            let rule = PatientRule::from_config(&config).unwrap();
-            if let Ok(dataset) = load(&config, &rule) {
+            let rule = PatientRule::from_config(&config.data).unwrap();
+            if let Ok(dataset) = load(&config.data, &rule) {
                 for (split, items) in &dataset.splits {
                     prop_assert!(cxr_config::is_safe_name(split));
                     for item in items {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use cxr_config::{Adapter, Config, PatientId};
+use cxr_config::{Adapter, Data, PatientId};
 use regex::Regex;
 
 /// The patient in Kermany file names (`person<ID>_bacteria_*`, `IM-<ID>-*`,
@@ -38,9 +38,9 @@ pub enum PatientRule {
 }
 
 impl PatientRule {
-    pub fn from_config(config: &Config) -> anyhow::Result<PatientRule> {
-        Ok(match &config.data.patient {
-            PatientId::Auto if config.data.adapter == Adapter::Csv => PatientRule::Path,
+    pub fn from_config(data: &Data) -> anyhow::Result<PatientRule> {
+        Ok(match &data.patient {
+            PatientId::Auto if data.adapter == Adapter::Csv => PatientRule::Path,
             PatientId::Auto | PatientId::Kermany => PatientRule::Kermany,
             PatientId::Path => PatientRule::Path,
             PatientId::Column(c) => PatientRule::Column(c.clone()),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::bail;
-use cxr_config::{Adapter, Config, OnError, ValSource};
+use cxr_config::{Adapter, Config, Data, Duplicates, OnError, Preprocess, ValSource};
 use cxr_imaging::{Format, ImagingError, Prepared, Transform};
 use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
@@ -46,11 +46,11 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let threads = config.preprocess.worker_threads();
     let mut provenance = Provenance::start("preprocess", config);
     if config.data.adapter == Adapter::Synthetic {
-        crate::synthetic::ensure(config, threads)?;
+        crate::synthetic::ensure(&config.data, config.experiment.seed, threads)?;
     }
-    let dataset = crate::adapter::load(config)?;
+    let dataset = crate::adapter::load(&config.data)?;
     let mut rejects = dataset.rejects.clone();
-    let mut splits = arrange_splits(config, dataset.splits)?;
+    let mut splits = arrange_splits(&config.data, config.experiment.seed, dataset.splits)?;
     let mut target = Layout::new(config);
     if let Some(shard) = options.shard {
         splits = shard.slice(splits);
@@ -76,7 +76,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     for (split, items) in &splits {
         let before = rejects.len();
-        let meta = write_split(&layout, split, items, &transform, config, &pool, &bar, &mut rejects)?;
+        let meta = write_split(
+            &layout,
+            split,
+            items,
+            &transform,
+            &config.preprocess,
+            &config.data.classes,
+            &pool,
+            &bar,
+            &mut rejects,
+        )?;
         write_csv(&layout.split_rejects(split), REJECT_COLUMNS, &rejects[before..])?;
         summary.splits.push(meta);
     }
@@ -86,9 +96,9 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         *summary.rejected.entry(reason_kind(&r.reason)).or_default() += 1;
     }
     if options.shard.is_none() {
-        check_usable(config, &summary, &rejects, &cxr_store::layout::rejects_beside(&final_tensors))?;
+        check_usable(&config.data.root, &summary, &rejects, &cxr_store::layout::rejects_beside(&final_tensors))?;
         let names: Vec<&str> = summary.splits.iter().map(|s| s.name.as_str()).collect();
-        check_duplicates(config, &layout, &names)?;
+        check_duplicates(config.data.duplicates, &layout, &names)?;
     }
     provenance.input("data.root", config.data.root.display().to_string());
     provenance.tool("threads", threads.to_string());
@@ -101,7 +111,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 /// whose every file was rejected. The error counts the rejects by reason, and every
 /// rejected file with its reason is written to `rejects_file` (`EXP/tensors.rejects.csv`:
 /// the staged `tensors/` is discarded, and the previous tensors stay as they were).
-fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow], rejects_file: &Path) -> anyhow::Result<()> {
+fn check_usable(root: &Path, summary: &Summary, rejects: &[RejectRow], rejects_file: &Path) -> anyhow::Result<()> {
     let total: usize = summary.splits.iter().map(|s| s.count).sum();
     let train_listed = summary.splits.iter().any(|s| s.name == "train");
     let train_empty = summary.splits.iter().find(|s| s.name == "train").is_some_and(|s| s.count == 0);
@@ -114,7 +124,7 @@ fn check_usable(config: &Config, summary: &Summary, rejects: &[RejectRow], rejec
         return Ok(());
     }
     let what = if total > 0 { "training " } else { "" };
-    let root = config.data.root.display();
+    let root = root.display();
     if rejects.is_empty() {
         bail!("no usable {what}image in {root}: no file was found to read");
     }
@@ -164,7 +174,7 @@ fn shorten(text: &str) -> String {
 
 /// Byte-identical images in two splits (a leak: the model is judged on what it learnt) or
 /// under two labels (a contradiction): an error, or with `data.duplicates: warn` a warning.
-fn check_duplicates(config: &Config, layout: &Layout, splits: &[&str]) -> anyhow::Result<()> {
+fn check_duplicates(duplicates: Duplicates, layout: &Layout, splits: &[&str]) -> anyhow::Result<()> {
     let mut seen: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for split in splits {
@@ -188,11 +198,11 @@ fn check_duplicates(config: &Config, layout: &Layout, splits: &[&str]) -> anyhow
         conflicts.len(),
         conflicts.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
     );
-    match config.data.duplicates {
-        cxr_config::Duplicates::Error => {
+    match duplicates {
+        Duplicates::Error => {
             bail!("{message}; remove the copies, or set data.duplicates: warn to go on")
         }
-        cxr_config::Duplicates::Warn => {
+        Duplicates::Warn => {
             tracing::warn!("{message} (data.duplicates: warn)");
             Ok(())
         }
@@ -204,23 +214,24 @@ fn reason_kind(reason: &str) -> String {
     reason.split([':', ',']).next().unwrap_or(reason).trim().to_string()
 }
 
-/// Applies `data.val_source`, `data.val_fraction` and `data.limit_per_class`.
+/// Applies `data.val_source`, `data.val_fraction` and `data.limit_per_class`; `seed` is
+/// `experiment.seed`.
 pub fn arrange_splits(
-    config: &Config,
+    data: &Data,
+    seed: u64,
     mut splits: BTreeMap<String, Vec<Item>>,
 ) -> anyhow::Result<BTreeMap<String, Vec<Item>>> {
-    let classes = config.data.classes.len();
-    let seed = config.experiment.seed;
+    let classes = data.classes.len();
     let val_big_enough = |items: &Vec<Item>| {
         (0..classes).all(|c| items.iter().filter(|i| i.label == c).count() >= MIN_DATASET_VAL_PER_CLASS)
     };
-    let from_train = match config.data.val_source {
+    let from_train = match data.val_source {
         ValSource::FromTrain => true,
         ValSource::Dataset => {
             if !splits.contains_key("val") {
                 bail!(
                     "data.val_source is `dataset` but {} has no val split; use `auto` or `from-train`",
-                    config.data.root.display()
+                    data.root.display()
                 );
             }
             false
@@ -231,7 +242,7 @@ pub fn arrange_splits(
         let names: Vec<&str> = splits.keys().map(String::as_str).collect();
         tracing::warn!(
             "{} has no train split, only [{}]: this dataset can only be evaluated, with a model trained elsewhere (`infer --model OTHER_EXP/train/model.onnx`)",
-            config.data.root.display(),
+            data.root.display(),
             names.join(", ")
         );
         return Ok(splits);
@@ -248,19 +259,19 @@ pub fn arrange_splits(
         }
         let (train, val) = split::take_validation(
             train,
-            config.data.val_fraction,
+            data.val_fraction,
             seed,
-            config.data.group_by_patient,
-            config.data.max_patient_share,
+            data.group_by_patient,
+            data.max_patient_share,
             classes,
         )?;
         splits.insert("train".into(), train);
         splits.insert("val".into(), val);
     }
-    split_off_estimate(config, &mut splits)?;
+    split_off_estimate(data, seed, &mut splits)?;
     // The limit makes a small balanced training set (the tutorial's 300 + 300); validation
     // and test keep every image, so they still measure on as much data as there is.
-    if let Some(limit) = config.data.limit_per_class
+    if let Some(limit) = data.limit_per_class
         && let Some(train) = splits.get_mut("train")
     {
         *train = split::limit_per_class(std::mem::take(train), limit, seed, classes);
@@ -270,9 +281,9 @@ pub fn arrange_splits(
 
 /// Divides `val` (by patient) into `val`, on which train chooses the epoch, temperature and
 /// threshold, and `estimate`, which nothing is chosen on (`data.estimate_fraction`).
-fn split_off_estimate(config: &Config, splits: &mut BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
-    let fraction = config.data.estimate_fraction;
-    let classes = config.data.classes.len();
+fn split_off_estimate(data: &Data, seed: u64, splits: &mut BTreeMap<String, Vec<Item>>) -> anyhow::Result<()> {
+    let fraction = data.estimate_fraction;
+    let classes = data.classes.len();
     let Some(val) = splits.get("val") else { return Ok(()) };
     if fraction == 0.0 {
         return Ok(());
@@ -280,7 +291,7 @@ fn split_off_estimate(config: &Config, splits: &mut BTreeMap<String, Vec<Item>>)
     if splits.contains_key("estimate") {
         bail!(
             "{} has its own `estimate` split, which data.estimate_fraction would make from val; rename it or set data.estimate_fraction: 0",
-            config.data.root.display()
+            data.root.display()
         );
     }
     let smallest = (0..classes).map(|c| val.iter().filter(|i| i.label == c).count()).min().unwrap_or(0);
@@ -292,9 +303,9 @@ fn split_off_estimate(config: &Config, splits: &mut BTreeMap<String, Vec<Item>>)
         return Ok(());
     }
     let val = splits.remove("val").expect("checked");
-    let seed = config.experiment.seed ^ 0xe571_3a7e;
+    let seed = seed ^ 0xe571_3a7e;
     // No share check here: it was made on the whole training split.
-    let (val, estimate) = split::take_validation(val, fraction, seed, config.data.group_by_patient, 1.0, classes)?;
+    let (val, estimate) = split::take_validation(val, fraction, seed, data.group_by_patient, 1.0, classes)?;
     splits.insert("val".into(), val);
     splits.insert("estimate".into(), estimate);
     Ok(())
@@ -324,12 +335,13 @@ fn write_split(
     split: &str,
     items: &[Item],
     transform: &Transform,
-    config: &Config,
+    preprocess: &Preprocess,
+    classes: &[String],
     pool: &rayon::ThreadPool,
     bar: &cxr_cli::ProgressBar,
     rejects: &mut Vec<RejectRow>,
 ) -> anyhow::Result<SplitMeta> {
-    let [h, w] = config.preprocess.size;
+    let [h, w] = preprocess.size;
     let mut images = NpyWriter::create(&layout.images(split), DType::U8, &[h as usize, w as usize, 3])?;
     let mut labels: Vec<i64> = Vec::with_capacity(items.len());
     let mut manifest: Vec<ManifestRow> = Vec::with_capacity(items.len());
@@ -354,13 +366,13 @@ fn write_split(
                         patient: item.patient.clone(),
                         path,
                         label: item.label as i64,
-                        class: config.data.classes[item.label].clone(),
+                        class: classes[item.label].clone(),
                         width: prepared.source_width,
                         height: prepared.source_height,
                         sha256,
                     });
                 }
-                Err(e) if config.preprocess.on_error == OnError::Fail => {
+                Err(e) if preprocess.on_error == OnError::Fail => {
                     bail!(
                         "{path}: {e} (preprocess.on_error is `fail`; use `skip` to record it in rejects.csv and go on)"
                     )
@@ -376,7 +388,7 @@ fn write_split(
     images.finish()?;
     cxr_store::npy::write_i64(&layout.labels(split), &labels)?;
     write_csv(&layout.manifest(split), MANIFEST_COLUMNS, &manifest)?;
-    Ok(SplitMeta::of(split, config.data.classes.len(), &manifest))
+    Ok(SplitMeta::of(split, classes.len(), &manifest))
 }
 
 #[cfg(test)]
@@ -399,12 +411,11 @@ mod tests {
 
     #[test]
     fn val_is_divided_by_patient_into_selection_and_estimate() {
-        let mut config = Config::default();
-        config.data.val_source = ValSource::FromTrain;
-        config.data.val_fraction = 0.3;
+        let seed = cxr_config::Experiment::default().seed;
+        let mut data = Data { val_source: ValSource::FromTrain, val_fraction: 0.3, ..Data::default() };
         let mut all = items(200, 0);
         all.extend(items(300, 1));
-        let splits = arrange_splits(&config, BTreeMap::from([("train".to_string(), all)])).unwrap();
+        let splits = arrange_splits(&data, seed, BTreeMap::from([("train".to_string(), all)])).unwrap();
         let names: Vec<&str> = splits.keys().map(String::as_str).collect();
         assert_eq!(names, ["estimate", "train", "val"]);
         let patients = |s: &str| splits[s].iter().map(|i| i.patient.clone()).collect::<BTreeSet<_>>();
@@ -416,17 +427,21 @@ mod tests {
         assert!(val.abs_diff(estimate) <= 6, "{val} vs {estimate}");
 
         // Off, or too small a val split: one val split, as before.
-        config.data.estimate_fraction = 0.0;
+        data.estimate_fraction = 0.0;
         let mut all = items(200, 0);
         all.extend(items(300, 1));
         assert!(
-            !arrange_splits(&config, BTreeMap::from([("train".to_string(), all)])).unwrap().contains_key("estimate")
+            !arrange_splits(&data, seed, BTreeMap::from([("train".to_string(), all)]))
+                .unwrap()
+                .contains_key("estimate")
         );
-        config.data.estimate_fraction = 0.5;
+        data.estimate_fraction = 0.5;
         let mut small = items(40, 0);
         small.extend(items(40, 1));
         assert!(
-            !arrange_splits(&config, BTreeMap::from([("train".to_string(), small)])).unwrap().contains_key("estimate")
+            !arrange_splits(&data, seed, BTreeMap::from([("train".to_string(), small)]))
+                .unwrap()
+                .contains_key("estimate")
         );
     }
 }

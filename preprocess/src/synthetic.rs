@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use cxr_config::{Config, Synthetic};
+use cxr_config::{Data, Synthetic};
 
 /// File recording what was generated; a matching one means the dataset is ready.
 const MARKER: &str = ".synthetic.json";
@@ -265,18 +265,19 @@ struct Marker {
 /// 3: the same pixels as 2, and [`REGIONS`].
 const GENERATOR_VERSION: u32 = 3;
 
-/// Generates the dataset into `data.root` unless a matching one is already there.
+/// Generates the dataset into `data.root`, drawn from `seed` (`experiment.seed`), unless a
+/// matching one is already there.
 ///
 /// Writes into a temporary sibling folder and renames it, so an interrupted run
 /// never leaves a half-generated dataset that looks finished.
-pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
+pub fn ensure(data: &Data, seed: u64, threads: usize) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
 
-    let root = config.data.root.clone();
+    let root = data.root.clone();
     let marker = Marker {
-        seed: config.experiment.seed,
-        classes: config.data.classes.clone(),
-        settings: config.data.synthetic.clone(),
+        seed,
+        classes: data.classes.clone(),
+        settings: data.synthetic.clone(),
         generator_version: GENERATOR_VERSION,
     };
     let marker_path = root.join(MARKER);
@@ -303,10 +304,10 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&temp);
-    let s = &config.data.synthetic;
+    let s = &data.synthetic;
     let mut jobs = Vec::new();
     for (split, count) in [("train", s.train_per_class), ("val", s.val_per_class), ("test", s.test_per_class)] {
-        for (label, class) in config.data.classes.iter().enumerate() {
+        for (label, class) in data.classes.iter().enumerate() {
             let dir = temp.join(split).join(class);
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             for i in 0..count {
@@ -315,7 +316,7 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
         }
     }
     tracing::info!(images = jobs.len(), root = %root.display(), "generating the synthetic dataset");
-    let csv = render_all(config, &jobs, &temp, threads)?;
+    let csv = render_all(data, seed, &jobs, &temp, threads)?;
     std::fs::write(temp.join(REGIONS), csv)
         .with_context(|| format!("cannot write {}", temp.join(REGIONS).display()))?;
     std::fs::write(temp.join(MARKER), serde_json::to_string_pretty(&marker)?)
@@ -327,7 +328,8 @@ pub fn ensure(config: &Config, threads: usize) -> anyhow::Result<PathBuf> {
 /// Renders and writes every image of `jobs` (path, split, label, index within its class)
 /// on `threads` threads; returns the [`REGIONS`] file's text, paths below `temp`.
 fn render_all(
-    config: &Config,
+    data: &Data,
+    seed: u64,
     jobs: &[(PathBuf, &str, usize, usize)],
     temp: &Path,
     threads: usize,
@@ -335,9 +337,9 @@ fn render_all(
     use anyhow::Context;
     use rayon::prelude::*;
 
-    let s = &config.data.synthetic;
+    let s = &data.synthetic;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-    let positive = config.data.positive_index();
+    let positive = data.positive_index();
     let regions: Vec<Vec<String>> = pool.install(|| {
         jobs.par_iter()
             .map(|(path, split, label, i)| -> anyhow::Result<Vec<String>> {
@@ -346,7 +348,7 @@ fn render_all(
                     "val" => 1,
                     _ => 2,
                 };
-                let seed = config.experiment.seed ^ (split_id << 40) ^ ((*label as u64) << 32) ^ (*i as u64) ^ 0x5eed;
+                let seed = seed ^ (split_id << 40) ^ ((*label as u64) << 32) ^ (*i as u64) ^ 0x5eed;
                 let r = render(seed, *label == positive, s.size);
                 image::save_buffer_with_format(
                     path,
