@@ -6,7 +6,6 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use cxr_config::Config;
 use cxr_store::adaptation::{Adaptation, BudgetRow};
 use cxr_store::layout::Layout;
 use cxr_store::predictions::PredictionSource;
@@ -42,8 +41,8 @@ pub struct Extra {
 }
 
 /// The adaptation outputs of the experiment at `layout`, when it was adapted; writes
-/// `budget.csv` and the budget plot into the report folder `dir`.
-pub fn load(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Result<Option<Adapted>> {
+/// `budget.csv` and the budget plot (with a PNG when `png`, `report.png`) into the report folder `dir`.
+pub fn load(layout: &Layout, dir: &Path, png: bool) -> anyhow::Result<Option<Adapted>> {
     if !layout.adaptation().is_file() {
         return Ok(None);
     }
@@ -51,7 +50,7 @@ pub fn load(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Result<Opti
     let budget = cxr_store::adaptation::read_budget(&layout.budget())?;
     cxr_store::adaptation::write_budget(&dir.join("budget.csv"), &budget)?;
     let budget_svg = budget_plot(&budget);
-    crate::write_plot(dir, "budget", &budget_svg, config.report.png)?;
+    crate::write_plot(dir, "budget", &budget_svg, png)?;
     Ok(Some(Adapted { adaptation, budget, budget_svg }))
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cxr_config::{Config, Device};
+use cxr_config::{Device, Preprocess, Runtime};
 use cxr_engine::{Engine, Input, Model};
 use cxr_explain::{CamMaps, Heatmap};
 use cxr_imaging::Transform;
@@ -20,15 +20,16 @@ pub struct GalleryHeatmaps {
 }
 
 impl GalleryHeatmaps {
-    /// Opens the Grad-CAM model of `model`; an error says why heatmaps cannot be drawn.
-    pub fn open(config: &Config, model: &Path) -> anyhow::Result<GalleryHeatmaps> {
+    /// Opens the Grad-CAM model of `model` on `runtime`, its images prepared by `preprocess`
+    /// as the model's own settings adjust it; an error says why heatmaps cannot be drawn.
+    pub fn open(runtime: &Runtime, preprocess: &Preprocess, model: &Path) -> anyhow::Result<GalleryHeatmaps> {
         let model = ModelFile::open(model)?;
         let explained = model.grad_cam()?;
-        let engine = Engine::open(&config.runtime, Device::Cpu)?;
+        let engine = Engine::open(runtime, Device::Cpu)?;
         let (session, _) = engine.session_from_bytes(&explained.bytes, &model.path)?;
         Ok(GalleryHeatmaps {
             session,
-            transform: model.transform(&config.preprocess),
+            transform: model.transform(preprocess),
             stride: explained.stride,
             meta: model.meta,
         })

@@ -20,7 +20,7 @@ pub use compare_text::COMPARE_COLUMNS;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cxr_config::Config;
+use cxr_config::{Config, Data, Preprocess, Report, Runtime, Threshold};
 use cxr_store::csv_file::write_csv;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
@@ -90,7 +90,8 @@ struct Curves {
     loss_svg: String,
 }
 
-fn learning_curves(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Result<Option<Curves>> {
+/// `png`: `report.png`.
+fn learning_curves(layout: &Layout, dir: &Path, png: bool) -> anyhow::Result<Option<Curves>> {
     if !layout.history().is_file() {
         return Ok(None);
     }
@@ -122,8 +123,8 @@ fn learning_curves(layout: &Layout, dir: &Path, config: &Config) -> anyhow::Resu
         ],
         None,
     );
-    write_plot(dir, "accuracy", &accuracy_svg, config.report.png)?;
-    write_plot(dir, "loss", &loss_svg, config.report.png)?;
+    write_plot(dir, "accuracy", &accuracy_svg, png)?;
+    write_plot(dir, "loss", &loss_svg, png)?;
     Ok(Some(Curves { history, accuracy_svg, loss_svg }))
 }
 
@@ -169,9 +170,10 @@ struct ToReport<'a> {
     shift: Option<(&'a [f32], f64)>,
 }
 
-fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<SplitReport> {
+/// Reports one predictions file into `dir`; `seed` (`experiment.seed`) seeds the bootstrap.
+fn report_split(data: &Data, report: &Report, seed: u64, dir: &Path, file: ToReport) -> anyhow::Result<SplitReport> {
     let ToReport { split, path, role, threshold, patients, prior, shift } = file;
-    let classes = &config.data.classes;
+    let classes = &data.classes;
     let (file_classes, rows) = cxr_store::predictions::read_csv(path)?;
     if &file_classes != classes {
         bail!(
@@ -181,26 +183,26 @@ fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<S
             classes.join(", ")
         );
     }
-    let data = SplitData::new(split, classes, config.data.positive_index(), &rows, |p| patients.get(p).cloned())
+    let split_data = SplitData::new(split, classes, data.positive_index(), &rows, |p| patients.get(p).cloned())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let matrix = data.confusion_matrix();
+    let matrix = split_data.confusion_matrix();
     write_confusion(dir, split, classes, &matrix)?;
-    let roc_rows = tables::roc_rows(&data);
+    let roc_rows = tables::roc_rows(&split_data);
     write_table(&dir.join(format!("roc_{split}.csv")), &roc_rows, &["threshold", "fpr", "tpr"])?;
     write_table(
         &dir.join(format!("thresholds_{split}.csv")),
-        &tables::threshold_table(&data),
+        &tables::threshold_table(&split_data),
         &["threshold", "sensitivity", "specificity", "precision", "accuracy"],
     )?;
-    let per_class = tables::per_class_rows(&data);
+    let per_class = tables::per_class_rows(&split_data);
     write_table(&dir.join(format!("per_class_{split}.csv")), &per_class, tables::PER_CLASS_COLUMNS)?;
-    let (bins, binning) = tables::calibration_rows(&data);
+    let (bins, binning) = tables::calibration_rows(&split_data);
     write_table(
         &dir.join(format!("calibration_{split}.csv")),
         &bins,
         &["lo", "hi", "count", "mean_predicted", "fraction_positive"],
     )?;
-    let mut metrics = tables::metrics_row(&data, threshold, &role, config.report.bootstrap, config.experiment.seed);
+    let mut metrics = tables::metrics_row(&split_data, threshold, &role, report.bootstrap, seed);
     if let Some(adapted) = prior {
         metrics.adapted_prior = Some(adapted.estimated_prior);
         metrics.chosen_on.push_str(&format!(
@@ -209,25 +211,25 @@ fn report_split(config: &Config, dir: &Path, file: ToReport) -> anyhow::Result<S
         ));
     }
     let roc_svg = roc_plot(split, &metrics, &roc_rows);
-    write_plot(dir, &format!("roc_{split}"), &roc_svg, config.report.png)?;
+    write_plot(dir, &format!("roc_{split}"), &roc_svg, report.png)?;
     let confusion_svg = svg::heatmap(&format!("Confusion matrix, {split}"), classes, &matrix);
-    write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, config.report.png)?;
-    let calibration_svg = calibration_plot(split, &metrics, (&bins, &binning), &classes[config.data.positive_index()]);
-    write_plot(dir, &format!("calibration_{split}"), &calibration_svg, config.report.png)?;
-    if data.labels.is_empty() {
+    write_plot(dir, &format!("confusion_matrix_{split}"), &confusion_svg, report.png)?;
+    let calibration_svg = calibration_plot(split, &metrics, (&bins, &binning), &classes[data.positive_index()]);
+    write_plot(dir, &format!("calibration_{split}"), &calibration_svg, report.png)?;
+    if split_data.labels.is_empty() {
         tracing::warn!(split, "no labelled predictions: metrics are empty");
     }
-    let operating_point = tables::operating_point(&data, config.report.target_sensitivity);
+    let operating_point = tables::operating_point(&split_data, report.target_sensitivity);
     let shift_svg = shift
-        .filter(|_| !data.all_shift_scores.is_empty())
-        .map(|(val, threshold)| crate::shift::histogram(split, &data.all_shift_scores, val, threshold));
+        .filter(|_| !split_data.all_shift_scores.is_empty())
+        .map(|(val, threshold)| crate::shift::histogram(split, &split_data.all_shift_scores, val, threshold));
     if let Some(svg) = &shift_svg {
-        write_plot(dir, &format!("shift_{split}"), svg, config.report.png)?;
+        write_plot(dir, &format!("shift_{split}"), svg, report.png)?;
     }
     // Thumbnails are drawn by `run`, which holds the model for their heatmaps.
-    let cases = gallery::pick(&data, config.report.gallery).into_iter().map(|case| (case, None)).collect();
+    let cases = gallery::pick(&split_data, report.gallery).into_iter().map(|case| (case, None)).collect();
     Ok(SplitReport {
-        data,
+        data: split_data,
         metrics,
         operating_point,
         roc_svg,
@@ -283,15 +285,20 @@ fn calibration_plot(
 /// `predictions/model.json`; for predictions without one, `infer.threshold` resolved for
 /// the experiment's model as `infer` resolves it (`cxr_model`). `None`, with a warning,
 /// when neither says.
-fn applied_threshold(config: &Config, layout: &Layout, source: Option<&PredictionSource>) -> Option<f64> {
-    if config.data.classes.len() != 2 {
+fn applied_threshold(
+    classes: &[String],
+    threshold: Threshold,
+    layout: &Layout,
+    source: Option<&PredictionSource>,
+) -> Option<f64> {
+    if classes.len() != 2 {
         return None; // called by the largest probability
     }
     if let Some(s) = source {
         return Some(s.threshold);
     }
     let resolved = cxr_model::ModelFile::open(&layout.model())
-        .and_then(|model| model.decision(config.infer.threshold, &layout.operating_point()));
+        .and_then(|model| model.decision(threshold, &layout.operating_point()));
     match resolved {
         Ok(decision) => Some(decision.threshold),
         Err(e) => {
@@ -308,15 +315,17 @@ fn applied_threshold(config: &Config, layout: &Layout, source: Option<&Predictio
 /// predictions), when `report.explain` asks for them and they can be drawn; else a
 /// warning says why not, and the thumbnails have none.
 fn gallery_explainer(
-    config: &Config,
+    report: &Report,
+    runtime: &Runtime,
+    preprocess: &Preprocess,
     layout: &Layout,
     source: Option<&PredictionSource>,
 ) -> Option<explained::GalleryHeatmaps> {
-    if !config.report.explain || config.report.gallery == 0 {
+    if !report.explain || report.gallery == 0 {
         return None;
     }
     let model = source.map_or_else(|| layout.model(), |s| PathBuf::from(&s.model_path));
-    explained::GalleryHeatmaps::open(config, &model)
+    explained::GalleryHeatmaps::open(runtime, preprocess, &model)
         .map_err(|e| tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}"))
         .ok()
 }
@@ -331,16 +340,17 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let staging = cxr_store::staging::Staging::new(&layout.report())?;
     let dir = staging.path().to_path_buf();
     let mut provenance = Provenance::start("report", config);
-    let curves = learning_curves(&layout, &dir, config)?;
+    let curves = learning_curves(&layout, &dir, config.report.png)?;
     let source = PredictionSource::read(&layout.predictions_source()).ok();
     let stale = stale_inputs(&layout, source.as_ref(), options)?;
-    let threshold = applied_threshold(config, &layout, source.as_ref());
+    let threshold = applied_threshold(&config.data.classes, config.infer.threshold, &layout, source.as_ref());
     let files = prediction_files(&layout)?;
     if files.is_empty() && !layout.adaptation().is_file() {
         bail!("{} has no predictions: run `infer` first", layout.predictions_dir().display());
     }
-    let adapted = adaptation::load(&layout, &dir, config)?;
-    let mut explainer = gallery_explainer(config, &layout, source.as_ref());
+    let adapted = adaptation::load(&layout, &dir, config.report.png)?;
+    let mut explainer =
+        gallery_explainer(&config.report, &config.runtime, &config.preprocess, &layout, source.as_ref());
     let mut splits = Vec::new();
     let external =
         source.as_ref().filter(|s| s.external).map(|s| s.experiment.clone().unwrap_or_else(|| s.model_path.clone()));
@@ -357,8 +367,8 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
             .and_then(|s| s.shift.as_ref())
             .and_then(|c| c.of(split).map(|summary| (c.val_scores.as_slice(), summary.threshold)));
         let file = ToReport { split, path, role, threshold, patients, prior, shift };
-        let mut report = report_split(config, &dir, file)?;
-        with_thumbnails(config, &mut report, &mut explainer)?;
+        let mut report = report_split(&config.data, &config.report, config.experiment.seed, &dir, file)?;
+        with_thumbnails(&config.preprocess, &mut report, &mut explainer)?;
         splits.push(report);
     }
     if let Some(a) = &adapted {
@@ -435,9 +445,9 @@ fn report_adaptation_splits(
             prior: None,
             shift: None,
         };
-        let mut report = report_split(config, dir, file)?;
+        let mut report = report_split(&config.data, &config.report, config.experiment.seed, dir, file)?;
         // Heatmaps come from the exported model alone: these calls were made by others.
-        with_thumbnails(config, &mut report, &mut None)?;
+        with_thumbnails(&config.preprocess, &mut report, &mut None)?;
         out.push(report);
     }
     Ok(out)
@@ -445,18 +455,18 @@ fn report_adaptation_splits(
 
 /// Draws `report`'s gallery thumbnails, with the heatmaps of `explainer`'s model when it can.
 fn with_thumbnails(
-    config: &Config,
+    preprocess: &Preprocess,
     report: &mut SplitReport,
     explainer: &mut Option<explained::GalleryHeatmaps>,
 ) -> anyhow::Result<()> {
     let cases: Vec<gallery::Case> = report.cases.iter().map(|(c, _)| c.clone()).collect();
-    let thumbnails = match gallery::thumbnails(&cases, &config.preprocess, explainer.as_mut()) {
+    let thumbnails = match gallery::thumbnails(&cases, preprocess, explainer.as_mut()) {
         Ok(thumbnails) => thumbnails,
         Err(e) => {
             // Heatmaps are an extra: the report goes on with plain thumbnails.
             tracing::warn!("the gallery's thumbnails have no heatmaps: {e:#}");
             *explainer = None;
-            gallery::thumbnails(&cases, &config.preprocess, None)?
+            gallery::thumbnails(&cases, preprocess, None)?
         }
     };
     report.cases = cases.into_iter().zip(thumbnails).collect();
