@@ -40,13 +40,15 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
     let (stale, adapted) = own_model(&layout, options, external)?;
     let info = ModelFile::open_for(&model_path, &config.data.classes)?;
-    let Decision { threshold, source: threshold_source, target_sensitivity, .. } = decision(config, &layout, &info)?;
-    let adapt_from = prior_adaptation(config, options, &info)?;
+    let Decision { threshold, source: threshold_source, target_sensitivity, .. } =
+        decision(config.infer.threshold, &layout, &info)?;
+    let adapt_from = prior_adaptation(config.infer.adaptation, options, &info)?;
     let sources = resolve_sources(&layout, options, adapted.as_ref())?;
     if options.out.is_some() && sources.len() > 1 {
         bail!("--out takes one source; {} were given", sources.len());
     }
-    let (engine, session, provider, explaining) = open_model(config, options, &info, sources.len())?;
+    let (engine, session, provider, explaining) =
+        open_model(&config.infer, &config.runtime, options, &info, sources.len())?;
     let mut runner = Runner { session, info: &info, threshold, explaining };
     let format = options.format.unwrap_or(config.infer.format);
     let mut outcome = Outcome {
@@ -76,7 +78,16 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         options.out.is_none().then(|| cxr_store::staging::Staging::new(&target.predictions_dir())).transpose()?;
     let target = staging.as_ref().map_or(target.clone(), |s| target.with_predictions_at(s.path()));
     for source in &sources {
-        let run = SourceRun { config, layout: &layout, info: &info, options, format, target: &target, adapt_from };
+        let run = SourceRun {
+            preprocess: &config.preprocess,
+            batch_size: config.infer.batch_size,
+            layout: &layout,
+            info: &info,
+            options,
+            format,
+            target: &target,
+            adapt_from,
+        };
         run.predict(source, &mut runner, &mut outcome)?;
     }
     if let Some(adapted) = &adapted

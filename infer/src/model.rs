@@ -4,16 +4,16 @@
 use std::path::Path;
 
 use anyhow::bail;
-use cxr_config::{Config, Device};
+use cxr_config::{Adaptation, Device, Infer, Runtime, Threshold};
 use cxr_engine::{Engine, Model};
 use cxr_store::layout::Layout;
 
 use crate::{Decision, ModelFile, Options, adapt, explain};
 
-/// The model's decision threshold under `infer.threshold` (resolved by `cxr_model`), with a
-/// warning when the model carries none and its experiment's operating point stands in.
-pub fn decision(config: &Config, layout: &Layout, model: &ModelFile) -> anyhow::Result<Decision> {
-    let decision = model.decision(config.infer.threshold, &layout.operating_point())?;
+/// The model's decision threshold under `threshold` (`infer.threshold`, resolved by `cxr_model`),
+/// with a warning when the model carries none and its experiment's operating point stands in.
+pub fn decision(threshold: Threshold, layout: &Layout, model: &ModelFile) -> anyhow::Result<Decision> {
+    let decision = model.decision(threshold, &layout.operating_point())?;
     if let Some(why) = &decision.fallback {
         tracing::warn!("{why}");
     }
@@ -49,14 +49,19 @@ pub(crate) fn pixel_differences(ours: &cxr_config::Preprocess, model: &cxr_confi
     out
 }
 
-/// The model's prior when `infer.adaptation: prior` (checked before any image is read).
-pub(crate) fn prior_adaptation(config: &Config, options: &Options, info: &ModelFile) -> anyhow::Result<Option<f64>> {
-    match config.infer.adaptation {
-        cxr_config::Adaptation::None => Ok(None),
-        cxr_config::Adaptation::Prior if options.shard.is_some() => {
+/// The model's prior when `adaptation` (`infer.adaptation`) is `prior` (checked before any
+/// image is read).
+pub(crate) fn prior_adaptation(
+    adaptation: Adaptation,
+    options: &Options,
+    info: &ModelFile,
+) -> anyhow::Result<Option<f64>> {
+    match adaptation {
+        Adaptation::None => Ok(None),
+        Adaptation::Prior if options.shard.is_some() => {
             bail!("infer.adaptation: prior estimates each cohort's prevalence from all its images; run without --shard")
         }
-        cxr_config::Adaptation::Prior => Ok(Some(adapt::check_model(info)?)),
+        Adaptation::Prior => Ok(Some(adapt::check_model(info)?)),
     }
 }
 
@@ -86,9 +91,10 @@ pub(crate) fn own_model(
 }
 
 /// Opens the engine and the model it runs: `model.onnx`, or with `--explain` the Grad-CAM
-/// model made from it.
+/// model made from it, on `infer.device` unless `--device` says otherwise.
 pub(crate) fn open_model(
-    config: &Config,
+    infer: &Infer,
+    runtime: &Runtime,
     options: &Options,
     info: &ModelFile,
     sources: usize,
@@ -104,8 +110,8 @@ pub(crate) fn open_model(
             (Some(bytes), Some(explaining))
         }
     };
-    let device = options.device.unwrap_or(config.infer.device);
-    let engine = Engine::open(&config.runtime, device)?;
+    let device = options.device.unwrap_or(infer.device);
+    let engine = Engine::open(runtime, device)?;
     let (session, provider) = engine.session_from_bytes(explain_bytes.as_ref().unwrap_or(&info.bytes), &info.path)?;
     if device == Device::Auto {
         tracing::info!("--device auto: running on {provider}");

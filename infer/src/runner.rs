@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, bail};
-use cxr_config::{Config, OutputFormat};
+use cxr_config::{OutputFormat, Preprocess};
 use cxr_engine::{Input, Model};
 use cxr_store::layout::Layout;
 use cxr_store::manifest::{ManifestRow, REJECT_COLUMNS, RejectRow, TensorsMeta};
@@ -76,7 +76,10 @@ impl Runner<'_> {
 
 /// What predicting one source needs besides the model runner.
 pub(crate) struct SourceRun<'a> {
-    pub(crate) config: &'a Config,
+    /// How raw files are prepared, and the pixels stored tensors must have been made with.
+    pub(crate) preprocess: &'a Preprocess,
+    /// `infer.batch_size`.
+    pub(crate) batch_size: usize,
     pub(crate) layout: &'a Layout,
     pub(crate) info: &'a ModelFile,
     pub(crate) options: &'a Options,
@@ -90,13 +93,14 @@ pub(crate) struct SourceRun<'a> {
 impl SourceRun<'_> {
     /// Predicts `source` and writes its predictions (and rejects) file.
     pub(crate) fn predict(&self, source: &Source, runner: &mut Runner, outcome: &mut Outcome) -> anyhow::Result<()> {
-        let (config, info, options) = (self.config, self.info, self.options);
+        let (preprocess, batch_size, info, options) = (self.preprocess, self.batch_size, self.info, self.options);
         let (name, mut predictions, rejected) = match source {
             Source::Split(split) => {
-                (split.clone(), predict_split(config, self.layout, info, split, runner, options)?, Vec::new())
+                let predictions = predict_split(preprocess, batch_size, self.layout, info, split, runner, options)?;
+                (split.clone(), predictions, Vec::new())
             }
             Source::Paths(paths) => {
-                let (p, r) = predict_files(config, info, paths, runner, options)?;
+                let (p, r) = predict_files(preprocess, batch_size, info, paths, runner, options)?;
                 ("files".to_string(), p, r)
             }
         };
@@ -123,12 +127,12 @@ impl SourceRun<'_> {
             outcome.shift.add(&name, &predictions, meta);
         }
         if let (Some(asked), Some(explaining)) = (&options.explain, runner.explaining.take()) {
-            let transform = info.transform(&config.preprocess);
+            let transform = info.transform(preprocess);
             let drawing = explain::Drawing {
                 info,
                 transform: &transform,
                 threshold: runner.threshold,
-                threads: config.preprocess.worker_threads(),
+                threads: preprocess.worker_threads(),
                 show_progress: options.show_progress,
             };
             let fallback = match source {
@@ -157,8 +161,11 @@ impl SourceRun<'_> {
     }
 }
 
+/// Predicts the stored tensors of `split`, `batch_size` (`infer.batch_size`) images at a
+/// time; `preprocess` is this experiment's, which the model's pixels must match.
 pub(crate) fn predict_split(
-    config: &Config,
+    preprocess: &Preprocess,
+    batch_size: usize,
     layout: &Layout,
     info: &ModelFile,
     split: &str,
@@ -170,7 +177,7 @@ pub(crate) fn predict_split(
     meta.check_compatible(&meta_path, meta.size, &info.classes)?;
     info.check_tensors(meta.size, &meta.channel_order, &meta_path)?;
     if let Some(model_pre) = &info.meta.preprocess {
-        let differences = pixel_differences(&config.preprocess, model_pre);
+        let differences = pixel_differences(preprocess, model_pre);
         if !differences.is_empty() {
             bail!(
                 "{} was trained on pixels made differently from this experiment's tensors; preprocess this dataset as the model's experiment did: {}",
@@ -192,7 +199,7 @@ pub(crate) fn predict_split(
     let rows = &rows[range.clone()];
     let bar = cxr_cli::progress_bar(rows.len() as u64, split, options.show_progress);
     let mut out = Vec::with_capacity(rows.len());
-    for (start, chunk) in (range.start..).step_by(config.infer.batch_size).zip(rows.chunks(config.infer.batch_size)) {
+    for (start, chunk) in (range.start..).step_by(batch_size).zip(rows.chunks(batch_size)) {
         let pixels = reader.read_rows_bytes(start, chunk.len())?;
         let items = chunk.iter().map(|r| (r.path.clone(), Some(r.class.clone()))).collect();
         out.extend(runner.predict(Batch { pixels, items })?);
@@ -208,8 +215,12 @@ pub(crate) fn label_from_path(path: &Path, classes: &[String]) -> Option<String>
     classes.iter().find(|c| c.as_str() == parent).cloned()
 }
 
+/// Predicts image files and the files below folders, decoded as `preprocess` (adjusted to
+/// the model) says, `batch_size` (`infer.batch_size`) at a time; returns the unreadable ones
+/// as rejects.
 pub(crate) fn predict_files(
-    config: &Config,
+    preprocess: &Preprocess,
+    batch_size: usize,
     info: &ModelFile,
     paths: &[PathBuf],
     runner: &mut Runner,
@@ -228,11 +239,10 @@ pub(crate) fn predict_files(
     if let Some(shard) = options.shard {
         files = files[shard.range(files.len())].to_vec();
     }
-    let transform = info.transform(&config.preprocess);
-    let threads = config.preprocess.worker_threads();
+    let transform = info.transform(preprocess);
+    let threads = preprocess.worker_threads();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let bar = cxr_cli::progress_bar(files.len() as u64, "infer", options.show_progress);
-    let batch_size = config.infer.batch_size;
     let (tx, rx) = sync_channel::<(Batch, Vec<RejectRow>)>(2);
     let mut predictions = Vec::with_capacity(files.len());
     let mut rejected = Vec::new();

@@ -49,13 +49,15 @@ pub(crate) fn predict(
         );
         return Ok(Vec::new());
     }
-    let Decision { threshold, source: threshold_source, target_sensitivity, .. } = decision(config, layout, &info)?;
+    let Decision { threshold, source: threshold_source, target_sensitivity, .. } =
+        decision(config.infer.threshold, layout, &info)?;
     let plain = Options { explain: None, ..options.clone() };
-    let (_engine, session, _, _) = open_model(config, &plain, &info, 1)?;
+    let (_engine, session, _, _) = open_model(&config.infer, &config.runtime, &plain, &info, 1)?;
     let mut runner = Runner { session, info: &info, threshold, explaining: None };
     let mut written = Vec::new();
     for split in splits {
-        let predictions = predict_split(config, layout, &info, split, &mut runner, &plain)?;
+        let predictions =
+            predict_split(&config.preprocess, config.infer.batch_size, layout, &info, split, &mut runner, &plain)?;
         let out = dir.join(format!("{split}.csv"));
         cxr_store::predictions::write(&out, OutputFormat::Csv, &info.classes, &predictions)?;
         written.push((out, predictions.len()));
