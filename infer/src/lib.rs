@@ -51,18 +51,7 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
         open_model(&config.infer, &config.runtime, options, &info, sources.len())?;
     let mut runner = Runner { session, info: &info, threshold, explaining };
     let format = options.format.unwrap_or(config.infer.format);
-    let mut outcome = Outcome {
-        outputs: Vec::new(),
-        rejected: Vec::new(),
-        provider: provider.to_string(),
-        images: 0,
-        seconds: 0.0,
-        threshold,
-        single: None,
-        adaptation: Vec::new(),
-        source_outputs: Vec::new(),
-        shift: shift::Monitor::default(),
-    };
+    let mut outcome = Outcome { provider: provider.to_string(), threshold, ..Outcome::default() };
     let started = Instant::now();
     let mut provenance = start_provenance(config, &layout, &info, &provider.to_string(), &engine);
     let target = match options.shard {

@@ -35,7 +35,7 @@ pub struct Options {
 }
 
 /// What one run produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub outputs: Vec<(PathBuf, usize)>,
     pub rejected: Vec<RejectRow>,
