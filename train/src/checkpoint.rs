@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cxr_config::Config;
+use cxr_config::OptimizerKind;
 use cxr_store::npy::{NpyReader, NpyWriter};
 
 use crate::fit::State;
@@ -44,8 +44,13 @@ pub fn save_checkpoint(checkpoint: &Path, state: &State) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a checkpoint (or the previous one, if a swap was interrupted).
-pub fn load_checkpoint(checkpoint: &Path, shape: &HeadShape, config: &Config) -> anyhow::Result<Option<State>> {
+/// Reads a checkpoint (or the previous one, if a swap was interrupted), with the slots of
+/// `optimizer` (`train.optimizer.kind`).
+pub fn load_checkpoint(
+    checkpoint: &Path,
+    shape: &HeadShape,
+    optimizer: OptimizerKind,
+) -> anyhow::Result<Option<State>> {
     cxr_store::staging::recover(checkpoint);
     let dir: PathBuf = checkpoint.to_path_buf();
     if !dir.join("state.json").is_file() {
@@ -56,10 +61,8 @@ pub fn load_checkpoint(checkpoint: &Path, shape: &HeadShape, config: &Config) ->
     let mut state: State =
         serde_json::from_str(&text).with_context(|| format!("{}: corrupt state.json", dir.display()))?;
     let names: Vec<String> = shape.params().into_iter().map(|(n, _)| n).collect();
-    let slot_names: Vec<String> = optimizer_slots(config.train.optimizer.kind)
-        .iter()
-        .flat_map(|s| names.iter().map(move |n| format!("{s}.{n}")))
-        .collect();
+    let slot_names: Vec<String> =
+        optimizer_slots(optimizer).iter().flat_map(|s| names.iter().map(move |n| format!("{s}.{n}"))).collect();
     state.params = read_params(&dir.join("params"), &names)?;
     state.slots = read_params(&dir.join("optimizer"), &slot_names)?;
     state.best_params = read_params(&dir.join("best"), &names)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
-use cxr_config::{ClassWeights, Config, Monitor};
+use cxr_config::{ClassWeights, Config, Monitor, Optimizer, Train};
 use cxr_engine::Engine;
 use cxr_engine::Model;
 use rand::seq::SliceRandom;
@@ -55,13 +55,18 @@ impl std::fmt::Debug for Artifacts {
     }
 }
 
-/// Writes the artifacts into `dir` and opens them.
-pub fn write_and_open(engine: &Engine, dir: &Path, shape: &HeadShape, config: &Config) -> anyhow::Result<Artifacts> {
-    let l2 = config.train.optimizer.weight_decay;
+/// Writes the artifacts into `dir` and opens them (`optimizer`: `train.optimizer`).
+pub fn write_and_open(
+    engine: &Engine,
+    dir: &Path,
+    shape: &HeadShape,
+    optimizer: &Optimizer,
+) -> anyhow::Result<Artifacts> {
+    let l2 = optimizer.weight_decay;
     let models = [
         ("training_model.onnx", crate::head::training_model(shape, l2, Precision::F32)),
         ("eval_model.onnx", crate::head::eval_model(shape, l2, Precision::F32)),
-        ("optimizer_model.onnx", crate::head::optimizer_model(shape, &config.train.optimizer)),
+        ("optimizer_model.onnx", crate::head::optimizer_model(shape, optimizer)),
     ];
     let mut sessions = Vec::new();
     for (name, model) in models {
@@ -75,10 +80,10 @@ pub fn write_and_open(engine: &Engine, dir: &Path, shape: &HeadShape, config: &C
     Ok(Artifacts { training, eval, optimizer })
 }
 
-/// Per-class loss weights for the training labels.
-pub fn class_weights(config: &Config, labels: &[i64]) -> Vec<f64> {
-    let classes = config.data.classes.len();
-    match &config.train.class_weights {
+/// Per-class loss weights for the training labels, of `classes` classes, as `weights`
+/// (`train.class_weights`) says.
+pub fn class_weights(weights: &ClassWeights, classes: usize, labels: &[i64]) -> Vec<f64> {
+    match weights {
         ClassWeights::None => vec![1.0; classes],
         ClassWeights::Explicit(w) => w.clone(),
         ClassWeights::Balanced => {
@@ -202,10 +207,10 @@ fn initial_best(monitor: Monitor) -> f64 {
     }
 }
 
-/// A fresh state: seeded head init, zero optimizer state.
-pub fn fresh_state(config: &Config, shape: &HeadShape, config_hash: String) -> State {
-    let params = crate::head::init_params(shape, config.experiment.seed);
-    let slots = optimizer_slots(config.train.optimizer.kind)
+/// A fresh state: head init drawn from `seed` (`experiment.seed`), zero optimizer state.
+pub fn fresh_state(train: &Train, seed: u64, shape: &HeadShape, config_hash: String) -> State {
+    let params = crate::head::init_params(shape, seed);
+    let slots = optimizer_slots(train.optimizer.kind)
         .iter()
         .flat_map(|slot| params.iter().map(move |(n, v)| (format!("{slot}.{n}"), vec![0.0; v.len()])))
         .collect();
@@ -215,7 +220,7 @@ pub fn fresh_state(config: &Config, shape: &HeadShape, config_hash: String) -> S
         steps: 0,
         history: Vec::new(),
         best_epoch: None,
-        best_value: initial_best(config.train.early_stopping.monitor),
+        best_value: initial_best(train.early_stopping.monitor),
         stale_epochs: 0,
         stopped_early: false,
         best_params: params.clone(),
@@ -242,7 +247,8 @@ pub struct Hooks<'a> {
     pub show_progress: bool,
 }
 
-/// Trains until `train.epochs` or early stopping, checkpointing through `hooks`.
+/// Trains until `train.epochs` or early stopping, checkpointing through `hooks`. Reads
+/// `train`, `data` (the classes), `model.head.dropout` and `experiment.seed`.
 pub fn fit(
     config: &Config,
     shape: &HeadShape,
@@ -273,14 +279,14 @@ pub fn fit(
             train.dim,
             shape.input
         );
-        let weights = class_weights(config, &train.labels);
+        let weights = class_weights(&t.class_weights, config.data.classes.len(), &train.labels);
         let row_weights: Vec<f64> = train.labels.iter().map(|&l| weights[l as usize]).collect();
         let (loss_sum, correct) =
             train_epoch(config, shape, artifacts, train, &row_weights, state, epoch, hooks.show_progress)?;
         let (val_loss, val_probs) = evaluate(&mut artifacts.eval, shape, &state.params, val, t.batch_size)?;
         let figures = val_figures(val_loss, &val_probs, &val.labels, config.data.positive_index());
         let train_figures = (loss_sum / train.len() as f64, correct as f64 / train.len() as f64);
-        let row = end_epoch(config, state, epoch, &figures, train_figures, started.elapsed().as_secs_f64());
+        let row = end_epoch(t, state, epoch, &figures, train_figures, started.elapsed().as_secs_f64());
         (hooks.on_epoch)(&row, t.epochs);
         (hooks.save)(state)?;
         if hooks.stop_after_epoch == Some(state.epochs_done) {
@@ -293,6 +299,7 @@ pub fn fit(
 /// Trains a fresh head for `epochs` epochs on `train`, each row's loss weighted by
 /// `row_weights`, without validation or checkpoints, and returns the last epoch's
 /// parameters: the refits of `train --adapt-from`, whose choices are made by cross-fitting.
+/// Reads `train`, `model.head.dropout` and `experiment.seed`.
 pub fn fit_weighted(
     config: &Config,
     shape: &HeadShape,
@@ -303,7 +310,7 @@ pub fn fit_weighted(
 ) -> anyhow::Result<Params> {
     anyhow::ensure!(row_weights.len() == train.len(), "{} weights for {} rows", row_weights.len(), train.len());
     anyhow::ensure!(!train.is_empty(), "nothing to fit on");
-    let mut state = fresh_state(config, shape, String::new());
+    let mut state = fresh_state(&config.train, config.experiment.seed, shape, String::new());
     for epoch in 0..epochs {
         train_epoch(config, shape, artifacts, train, row_weights, &mut state, epoch, false)?;
         state.epochs_done += 1;
@@ -313,6 +320,7 @@ pub fn fit_weighted(
 
 /// One epoch over the shuffled train split, batch by batch, each row's loss weighted by
 /// `row_weights`; returns the weighted loss summed over rows and the count of rows called right.
+/// Reads `train`, `model.head.dropout` and `experiment.seed`.
 #[allow(clippy::too_many_arguments)]
 fn train_epoch(
     config: &Config,
@@ -370,7 +378,7 @@ fn train_epoch(
             })
             .count();
         let grads: Vec<Vec<f32>> = out.drain(2..).collect();
-        optimizer_step(config, shape, artifacts, state, grads)?;
+        optimizer_step(t.optimizer.lr, shape, artifacts, state, grads)?;
         if let Some((name, _)) = state.params.iter().find(|(_, v)| v.iter().any(|x| !x.is_finite())) {
             bail!(
                 "training diverged: parameter {name} is no longer finite after epoch {} step {}; the last good checkpoint (epoch {}) is kept. Lower train.optimizer.lr (now {})",
@@ -387,10 +395,10 @@ fn train_epoch(
     Ok((loss_sum, correct))
 }
 
-/// Runs the optimizer artifact on the parameters, their gradients and the optimizer slots,
-/// and stores what it returns.
+/// Runs the optimizer artifact at learning rate `lr` (`train.optimizer.lr`) on the
+/// parameters, their gradients and the optimizer slots, and stores what it returns.
 fn optimizer_step(
-    config: &Config,
+    lr: f64,
     shape: &HeadShape,
     artifacts: &mut Artifacts,
     state: &mut State,
@@ -398,7 +406,7 @@ fn optimizer_step(
 ) -> anyhow::Result<()> {
     let param_dims: Vec<Vec<usize>> = shape.params().into_iter().map(|(_, d)| d).collect();
     let mut opt_inputs = vec![
-        ("lr".to_string(), Input::F32(vec![], vec![config.train.optimizer.lr as f32])),
+        ("lr".to_string(), Input::F32(vec![], vec![lr as f32])),
         ("step".to_string(), Input::F32(vec![], vec![(state.steps + 1) as f32])),
     ];
     opt_inputs.extend(param_inputs(&state.params, shape, ""));
@@ -425,25 +433,24 @@ fn optimizer_step(
     Ok(())
 }
 
-/// Records an epoch: the best epoch so far (`early_stopping.monitor`), early stopping, and
-/// its history row. `train` is (mean loss, accuracy) on the train split.
+/// Records an epoch: the best epoch so far (`train.early_stopping.monitor`), early stopping,
+/// and its history row. `train_figures` is (mean loss, accuracy) on the train split.
 fn end_epoch(
-    config: &Config,
+    train: &Train,
     state: &mut State,
     epoch: usize,
     v: &ValFigures,
-    train: (f64, f64),
+    train_figures: (f64, f64),
     seconds: f64,
 ) -> EpochRow {
-    let t = &config.train;
-    let monitored = match t.early_stopping.monitor {
+    let monitored = match train.early_stopping.monitor {
         Monitor::ValLoss => v.loss,
         Monitor::ValAccuracy => v.accuracy,
         Monitor::ValAuc => v.auc.unwrap_or(f64::NEG_INFINITY),
         // Every epoch improves on the one before: the last one is kept.
         Monitor::Last => (epoch + 1) as f64,
     };
-    let best = state.best_epoch.is_none() || improves(t.early_stopping.monitor, monitored, state.best_value);
+    let best = state.best_epoch.is_none() || improves(train.early_stopping.monitor, monitored, state.best_value);
     if best {
         state.best_epoch = Some(epoch + 1);
         state.best_value = monitored;
@@ -457,20 +464,20 @@ fn end_epoch(
     }
     let row = EpochRow {
         epoch: epoch + 1,
-        train_loss: train.0,
-        train_accuracy: train.1,
+        train_loss: train_figures.0,
+        train_accuracy: train_figures.1,
         val_loss: v.loss,
         val_accuracy: v.accuracy,
         val_auc: v.auc,
         val_sensitivity: v.sensitivity,
         val_specificity: v.specificity,
-        lr: t.optimizer.lr,
+        lr: train.optimizer.lr,
         seconds,
         best,
     };
     state.history.push(row.clone());
     state.epochs_done += 1;
-    if t.early_stopping.patience > 0 && state.stale_epochs >= t.early_stopping.patience {
+    if train.early_stopping.patience > 0 && state.stale_epochs >= train.early_stopping.patience {
         state.stopped_early = true;
     }
     row

@@ -21,7 +21,7 @@ pub mod shift;
 mod staged;
 
 use anyhow::{Context, bail};
-use cxr_config::{Config, Device};
+use cxr_config::{Augment, Backbone, Config, Data, Device, Preprocess, Train};
 use cxr_engine::Engine;
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
@@ -77,10 +77,11 @@ impl Setup {
     /// The engine and backbone of the experiment at `layout`, trained under `config` (an
     /// int8 backbone is calibrated on that experiment's train images).
     fn new(config: &Config, layout: Layout, options: &Options) -> anyhow::Result<Setup> {
-        let meta = read_tensors_meta(config, &layout)?;
+        let meta = read_tensors_meta(config.preprocess.size, &config.data.classes, &layout)?;
         let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
-        let spec = FeatureSpec::from_config(config);
-        let backbone = quantize::apply_precision(config, &engine, backbone::load(config)?, &layout, &spec)?;
+        let spec = FeatureSpec::from_config(&config.preprocess, &config.model);
+        let (model, seed) = (&config.model, config.experiment.seed);
+        let backbone = quantize::apply_precision(model, seed, &engine, backbone::load(model, seed)?, &layout, &spec)?;
         tracing::info!(backbone = backbone.description, "backbone ready");
         let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;
         Ok(Setup { layout, meta, engine, backbone, spec, encoded })
@@ -102,10 +103,10 @@ impl Setup {
     }
 }
 
-/// The splits whose features are computed once (and cached): with augmentation the train
-/// split's features change every epoch, so only val's are.
-fn cached_splits(config: &Config) -> &'static [&'static str] {
-    if config.train.augment.enabled { &["val"] } else { &["train", "val"] }
+/// The splits whose features are computed once (and cached): with augmentation
+/// (`train.augment`) the train split's features change every epoch, so only val's are.
+fn cached_splits(augment: &Augment) -> &'static [&'static str] {
+    if augment.enabled { &["val"] } else { &["train", "val"] }
 }
 
 /// `train --shard I/N`: only shard `I`'s part of the backbone pass, into the feature
@@ -115,15 +116,15 @@ pub fn run_shard(config: &Config, options: &Options, shard: cxr_store::shard::Sh
     let _lock =
         cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train --shard", Some(&shard.to_string()))?;
     let setup = Setup::new(config, Layout::new(config), options)?;
-    features::compute_shard(&setup.job(config, options), cached_splits(config), shard)
+    features::compute_shard(&setup.job(config, options), cached_splits(&config.train.augment), shard)
 }
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let _lock = cxr_store::lock::ExperimentLock::acquire(&config.experiment_dir(), "train", None)?;
-    if !matches!(config.model.backbone, cxr_config::Backbone::Path(_)) {
+    if !matches!(config.model.backbone, Backbone::Path(_)) {
         // Known before the backbone pass for VGG16: a head too large fails now, not after it.
-        let input = backbone::vgg16_feature_dim(&FeatureSpec::from_config(config));
+        let input = backbone::vgg16_feature_dim(&FeatureSpec::from_config(&config.preprocess, &config.model));
         let classes = config.data.classes.len();
         HeadShape { input, hidden: config.model.head.hidden.clone(), classes }.check_size()?;
     }
@@ -139,14 +140,14 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     let job = setup.job(config, options);
     let augment = config.train.augment.enabled;
     let features_started = std::time::Instant::now();
-    let mut splits = features::compute(&job, cached_splits(config))?;
+    let mut splits = features::compute(&job, cached_splits(&config.train.augment))?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
     let fit_started = std::time::Instant::now();
     let val = splits.pop().expect("val features");
     let fixed_train = splits.pop();
     let train_features = match &fixed_train {
         Some(train) => fit::TrainFeatures::Fixed(train),
-        None => augmented_train(config, options, engine, encoded, layout, meta.size)?,
+        None => augmented_train(&config.train, config.experiment.seed, options, engine, encoded, layout, meta.size)?,
     };
     let shape =
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
@@ -154,27 +155,29 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
 
     let checkpoint = layout.checkpoint();
     let mut state = initial_state(config, options, &shape, &checkpoint)?;
-    let mut artifacts = fit::write_and_open(engine, &train_dir, &shape, config)?;
+    let mut artifacts = fit::write_and_open(engine, &train_dir, &shape, &config.train.optimizer)?;
     fit_checkpointed(config, options, layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
-    if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config, &state)) {
+    if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config.train.epochs, &state)) {
         // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
         return Ok(Summary::paused(&state));
     }
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
-    let calibrated = calibrate(config, &mut artifacts, &shape, &state, &val)?;
+    let calibrated = calibrate(&config.train, &mut artifacts, &shape, &state, &val)?;
     // With augmentation the train split's features are not kept: no reference to fit on.
     let monitor = match &fixed_train {
-        Some(train) => shift::monitor(train, &val, backbone_channels(config))?,
+        Some(train) => shift::monitor(train, &val, backbone_channels(&config.model.backbone))?,
         None => None,
     };
-    let operating_point = choose_operating_point(config, &calibrated);
+    let operating_point = choose_operating_point(&config.data, config.report.target_sensitivity, &calibrated);
     if let Some(op) = &operating_point {
         op.write(&layout.operating_point())?;
     }
     // Export: the best epoch's head, appended to the preprocessing and backbone already on disk.
-    let meta = model_meta(config, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
+    let (data, preprocess) = (&config.data, &config.preprocess);
+    let meta =
+        model_meta(data, preprocess, &backbone.description, &state.config_hash, &calibrated, operating_point.as_ref());
     let meta = model_meta::ModelMeta { shift: monitor.as_ref().map(|(_, m)| m.clone()), ..meta };
     let head = Head { params: &state.best_params, shape: &shape, temperature: calibrated.temperature };
     let tail = export_tail(encoded, &head, meta, config.model.pooling, monitor.as_ref().map(|(m, _)| m));
@@ -212,9 +215,9 @@ impl Summary {
     }
 }
 
-/// Whether training has nothing left to do: every epoch run, or stopped early.
-fn finished(config: &Config, state: &fit::State) -> bool {
-    state.epochs_done >= config.train.epochs || state.stopped_early
+/// Whether training has nothing left to do: all `epochs` (`train.epochs`) run, or stopped early.
+fn finished(epochs: usize, state: &fit::State) -> bool {
+    state.epochs_done >= epochs || state.stopped_early
 }
 
 /// Runs the training loop with a checkpoint after every epoch, written by a background
@@ -246,11 +249,12 @@ fn fit_checkpointed(
     saved
 }
 
-/// The tensor store's `meta.json`, checked against the config and for a train and a val split.
-fn read_tensors_meta(config: &Config, layout: &Layout) -> anyhow::Result<TensorsMeta> {
+/// The tensor store's `meta.json`, checked against `size` and `classes` (`preprocess.size`,
+/// `data.classes`) and for a train and a val split.
+fn read_tensors_meta(size: [u32; 2], classes: &[String], layout: &Layout) -> anyhow::Result<TensorsMeta> {
     let meta_path = layout.tensors_meta();
     let meta = TensorsMeta::read(&meta_path)?;
-    meta.check_compatible(&meta_path, config.preprocess.size, &config.data.classes)?;
+    meta.check_compatible(&meta_path, size, classes)?;
     for split in ["train", "val"] {
         if meta.split(split).is_none_or(|s| s.count == 0) {
             // A dataset of held-out images only is judged with another experiment's model.
@@ -265,16 +269,18 @@ fn read_tensors_meta(config: &Config, layout: &Layout) -> anyhow::Result<Tensors
     Ok(meta)
 }
 
-/// The train split augmented anew every epoch (`train.augment.enabled`).
+/// The train split augmented anew every epoch (`train.augment.enabled`) from `seed`
+/// (`experiment.seed`).
 fn augmented_train<'a>(
-    config: &'a Config,
+    train: &'a Train,
+    seed: u64,
     options: &Options,
     engine: &Engine,
     encoded: &backbone::EncodedFeatures,
     layout: &'a Layout,
     size: [u32; 2],
 ) -> anyhow::Result<fit::TrainFeatures<'a>> {
-    let augment = &config.train.augment;
+    let augment = &train.augment;
     tracing::info!(
         rotate_degrees = augment.rotate_degrees,
         shift_fraction = augment.shift_fraction,
@@ -286,17 +292,17 @@ fn augmented_train<'a>(
         layout,
         split: "train",
         augment,
-        seed: config.experiment.seed,
-        batch_size: config.train.feature_batch_size,
+        seed,
+        batch_size: train.feature_batch_size,
         show_progress: options.show_progress,
     }))
 }
 
-/// The channels of the backbone's feature map, when known (VGG16: 512).
-fn backbone_channels(config: &Config) -> Option<usize> {
-    match config.model.backbone {
-        cxr_config::Backbone::Imagenet | cxr_config::Backbone::Random => Some(512),
-        cxr_config::Backbone::Path(_) => None,
+/// The channels of the feature map of `backbone` (`model.backbone`), when known (VGG16: 512).
+fn backbone_channels(backbone: &Backbone) -> Option<usize> {
+    match backbone {
+        Backbone::Imagenet | Backbone::Random => Some(512),
+        Backbone::Path(_) => None,
     }
 }
 
@@ -349,9 +355,9 @@ fn initial_state(
 ) -> anyhow::Result<fit::State> {
     let hash = resume_hash(config);
     if !options.resume {
-        return Ok(fit::fresh_state(config, shape, hash));
+        return Ok(fit::fresh_state(&config.train, config.experiment.seed, shape, hash));
     }
-    match checkpoint::load_checkpoint(checkpoint, shape, config)? {
+    match checkpoint::load_checkpoint(checkpoint, shape, config.train.optimizer.kind)? {
         Some(s) if s.config_hash == hash => {
             tracing::info!(epochs_done = s.epochs_done, "resuming from {}", checkpoint.display());
             Ok(s)
@@ -362,7 +368,7 @@ fn initial_state(
         ),
         None => {
             tracing::warn!("--resume: no checkpoint in {}; starting from scratch", checkpoint.display());
-            Ok(fit::fresh_state(config, shape, hash))
+            Ok(fit::fresh_state(&config.train, config.experiment.seed, shape, hash))
         }
     }
 }
@@ -408,15 +414,15 @@ impl Calibrated {
 /// Fits `train.calibration` on the validation split (the selection part: nothing reported
 /// as an estimate is measured on it).
 fn calibrate(
-    config: &Config,
+    train: &Train,
     artifacts: &mut fit::Artifacts,
     shape: &HeadShape,
     state: &fit::State,
     val: &features::SplitFeatures,
 ) -> anyhow::Result<Calibrated> {
-    let (_, raw) = fit::evaluate(&mut artifacts.eval, shape, &state.best_params, val, config.train.batch_size)?;
+    let (_, raw) = fit::evaluate(&mut artifacts.eval, shape, &state.best_params, val, train.batch_size)?;
     let labels: Vec<usize> = val.labels.iter().map(|&l| l as usize).collect();
-    let temperature = match config.train.calibration {
+    let temperature = match train.calibration {
         cxr_config::Calibration::Temperature => cxr_metrics::fit_temperature(&raw, &labels).unwrap_or(1.0),
         cxr_config::Calibration::None => 1.0,
     };
@@ -430,21 +436,21 @@ fn calibrate(
     Ok(Calibrated { temperature, probabilities: raw, labels })
 }
 
-/// The validation threshold reaching `report.target_sensitivity` on calibrated probabilities.
-fn choose_operating_point(config: &Config, calibrated: &Calibrated) -> Option<OperatingPoint> {
+/// The validation threshold reaching `target` (`report.target_sensitivity`) on calibrated
+/// probabilities of the positive class of `data`.
+fn choose_operating_point(data: &Data, target: f64, calibrated: &Calibrated) -> Option<OperatingPoint> {
     // Three or more classes are called by their largest probability: no threshold applies.
-    if config.data.classes.len() != 2 {
+    if data.classes.len() != 2 {
         return None;
     }
-    let positive = config.data.positive_index();
+    let positive = data.positive_index();
     let scores: Vec<f64> = calibrated.probabilities.iter().map(|p| p[positive]).collect();
     let is_pos: Vec<bool> = calibrated.labels.iter().map(|&l| l == positive).collect();
-    let target = config.report.target_sensitivity;
     cxr_metrics::threshold_for_sensitivity(&scores, &is_pos, target).map(|threshold| {
         let c = cxr_metrics::Confusion::at(&scores, &is_pos, threshold);
         OperatingPoint {
             split: "val".into(),
-            positive_class: config.data.classes[positive].clone(),
+            positive_class: data.classes[positive].clone(),
             target_sensitivity: target,
             threshold,
             sensitivity: c.sensitivity(),
@@ -455,19 +461,21 @@ fn choose_operating_point(config: &Config, calibrated: &Calibrated) -> Option<Op
     })
 }
 
-/// What `model.onnx` records about itself (`cxr_store::model_meta`).
+/// What `model.onnx` records about itself (`cxr_store::model_meta`): the classes of `data`,
+/// the pixels of `preprocess`.
 fn model_meta(
-    config: &Config,
+    data: &Data,
+    preprocess: &Preprocess,
     backbone: &str,
     config_hash: &str,
     calibrated: &Calibrated,
     operating_point: Option<&OperatingPoint>,
 ) -> model_meta::ModelMeta {
     model_meta::ModelMeta {
-        classes: config.data.classes.clone(),
-        size: config.preprocess.size,
-        channel_order: config.preprocess.channel_order,
-        positive_class: config.data.classes[config.data.positive_index()].clone(),
+        classes: data.classes.clone(),
+        size: preprocess.size,
+        channel_order: preprocess.channel_order,
+        positive_class: data.classes[data.positive_index()].clone(),
         backbone: backbone.to_string(),
         config_hash: config_hash.to_string(),
         temperature: calibrated.temperature,
@@ -479,8 +487,8 @@ fn model_meta(
             )
         }),
         threshold_target_sensitivity: operating_point.map(|op| op.target_sensitivity),
-        preprocess: Some(config.preprocess.clone()),
-        prior: calibrated.mean_positive(config.data.positive_index()),
+        preprocess: Some(preprocess.clone()),
+        prior: calibrated.mean_positive(data.positive_index()),
         // Filled in by `export_tail`, which names the head's values.
         explain: None,
         adapted_from: None,

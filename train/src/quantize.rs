@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
-use cxr_config::{Config, Precision, Quantization, RangeCalibration};
+use cxr_config::{Model, Precision, Quantization, RangeCalibration};
 use cxr_engine::{Engine, Input};
 use cxr_onnx::proto::{GraphProto, NodeProto, TensorProto};
 use cxr_onnx::{Attr, DataType, Dim, GraphBuilder, ModelProto, tensor};
@@ -26,22 +26,24 @@ use rand_chacha::ChaCha8Rng;
 use crate::backbone::{BackboneError, FeatureSpec, LoadedBackbone};
 
 /// The backbone `model.precision` asks for: `backbone` itself, or for `int8` the backbone
-/// quantized with ranges measured on a seeded sample of the train split's images.
+/// quantized (`model.quantization`) with ranges measured on a sample of the train split's
+/// images drawn from `seed` (`experiment.seed`).
 pub fn apply_precision(
-    config: &Config,
+    model: &Model,
+    seed: u64,
     engine: &Engine,
     backbone: LoadedBackbone,
     layout: &Layout,
     spec: &FeatureSpec,
 ) -> anyhow::Result<LoadedBackbone> {
-    if config.model.precision == Precision::Fp32 {
+    if model.precision == Precision::Fp32 {
         return Ok(backbone);
     }
-    let settings = &config.model.quantization;
+    let settings = &model.quantization;
     let path = layout.images("train");
     let mut reader = NpyReader::open(&path)?;
     let mut rows: Vec<usize> = (0..reader.rows()).collect();
-    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(config.experiment.seed ^ 0x1a78));
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x1a78));
     rows.truncate(settings.images);
     rows.sort_unstable();
     anyhow::ensure!(!rows.is_empty(), "{}: no training image to calibrate int8 on", path.display());
@@ -52,7 +54,7 @@ pub fn apply_precision(
     let started = std::time::Instant::now();
     let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
         .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
-    let model = quantize(&backbone.model, &ranges)?;
+    let quantized = quantize(&backbone.model, &ranges)?;
     let method = cxr_config::spelling(&settings.calibration);
     tracing::info!(
         images = rows.len(),
@@ -61,10 +63,10 @@ pub fn apply_precision(
         "backbone quantized to int8"
     );
     Ok(LoadedBackbone {
-        sha256: cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model)),
+        sha256: cxr_store::sha256_bytes(&cxr_onnx::encode_model(&quantized)),
         description: format!("{}, int8 ({method} ranges of {} train images)", backbone.description, rows.len()),
         layout: backbone.layout,
-        model,
+        model: quantized,
     })
 }
 

