@@ -58,9 +58,15 @@ fn int8_features_are_within_tolerance_of_float32_on_real_images() {
     std::fs::create_dir_all(runs.join("int8")).unwrap();
     copy_dir(&runs.join("fp32/tensors"), &runs.join("int8/tensors"));
     let int8 = ["experiment.name=int8", "model.precision=int8"];
-    ok(run_stage("train", &config, &int8));
+    let first = ok(run_stage("train", &config, &int8));
+    assert!(first.contains("ranges=\"measured\"") || first.contains("ranges=measured"), "{first}");
 
     let sha = |name: &str| provenance_tool(&runs.join(name).join("train/provenance.json"), "backbone_sha256");
+    // A repeated int8 train reuses the calibration from the feature cache: the same backbone.
+    let quantized_backbone = sha("int8");
+    let again = ok(run_stage("train", &config, &int8));
+    assert!(again.contains("reused from the feature cache"), "{again}");
+    assert_eq!(sha("int8"), quantized_backbone, "the reused ranges quantize to the same backbone");
     let cfg = cxr_config::Config::load(Some(&config), &[]).unwrap();
     let layout = cxr_store::layout::Layout::new(&cfg);
     let val = cxr_train::features::split_content(&layout, "val", &cfg.section_hash(&["preprocess"])).unwrap();

@@ -81,7 +81,9 @@ impl Setup {
         let engine = Engine::open(&config.runtime, options.device.unwrap_or(Device::Cpu))?;
         let spec = FeatureSpec::from_config(&config.preprocess, &config.model);
         let (model, seed) = (&config.model, config.experiment.seed);
-        let backbone = quantize::apply_precision(model, seed, &engine, backbone::load(model, seed)?, &layout, &spec)?;
+        let loaded = backbone::load(model, seed)?;
+        let cache = config.train.feature_cache;
+        let backbone = quantize::apply_precision(model, seed, &engine, loaded, &layout, &spec, cache)?;
         tracing::info!(backbone = backbone.description, "backbone ready");
         let encoded = backbone::EncodedFeatures::build(&backbone, &spec)?;
         Ok(Setup { layout, meta, engine, backbone, spec, encoded })

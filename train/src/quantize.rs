@@ -11,6 +11,7 @@
 //! went: the feature pass, its cache (keyed by its SHA-256) and `model.onnx`.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use anyhow::Context;
 use cxr_config::{Model, Precision, Quantization, RangeCalibration};
@@ -27,7 +28,9 @@ use crate::backbone::{BackboneError, FeatureSpec, LoadedBackbone};
 
 /// The backbone `model.precision` asks for: `backbone` itself, or for `int8` the backbone
 /// quantized (`model.quantization`) with ranges measured on a sample of the train split's
-/// images drawn from `seed` (`experiment.seed`).
+/// images drawn from `seed` (`experiment.seed`). With `cache` (`train.feature_cache`) the
+/// ranges are kept in the feature cache, keyed by what decides them, so a repeated `train`
+/// quantizes without running the float32 backbone again.
 pub fn apply_precision(
     model: &Model,
     seed: u64,
@@ -35,6 +38,7 @@ pub fn apply_precision(
     backbone: LoadedBackbone,
     layout: &Layout,
     spec: &FeatureSpec,
+    cache: bool,
 ) -> anyhow::Result<LoadedBackbone> {
     if model.precision == Precision::Fp32 {
         return Ok(backbone);
@@ -52,13 +56,26 @@ pub fn apply_precision(
         pixels.extend(reader.read_rows_bytes(row, 1)?);
     }
     let started = std::time::Instant::now();
-    let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
-        .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
+    let cached = cache.then(|| ranges_cache(layout, &backbone, spec, settings, &pixels));
+    let reused = cached.as_deref().and_then(read_ranges);
+    let measured = reused.is_none();
+    let ranges = match reused {
+        Some(ranges) => ranges,
+        None => {
+            let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
+                .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
+            if let Some(file) = &cached {
+                write_ranges(file, &ranges)?;
+            }
+            ranges
+        }
+    };
     let quantized = quantize(&backbone.model, &ranges)?;
     let method = cxr_config::spelling(&settings.calibration);
     tracing::info!(
         images = rows.len(),
         method,
+        ranges = if measured { "measured" } else { "reused from the feature cache" },
         seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
         "backbone quantized to int8"
     );
@@ -68,6 +85,40 @@ pub fn apply_precision(
         layout: backbone.layout,
         model: quantized,
     })
+}
+
+/// `<feature cache>/int8-ranges/<key>.json`: the ranges of one calibration, keyed by the
+/// float32 backbone, the features graph's preprocessing, the calibration settings and the
+/// calibration images' pixels (so the same images and settings give the same file).
+fn ranges_cache(
+    layout: &Layout,
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+    settings: &Quantization,
+    pixels: &[u8],
+) -> std::path::PathBuf {
+    let key = format!(
+        "{}\n{spec:?}\n{}\n{}",
+        backbone.sha256,
+        serde_json::to_string(settings).unwrap_or_default(),
+        cxr_store::sha256_bytes(pixels)
+    );
+    let hash = cxr_store::sha256_bytes(key.as_bytes());
+    layout.feature_cache().join("int8-ranges").join(format!("{}.json", &hash[..16]))
+}
+
+/// The cached ranges, when the file is there and readable (else they are measured again).
+fn read_ranges(path: &Path) -> Option<Ranges> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn write_ranges(path: &Path, ranges: &Ranges) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // f32 values are written as the shortest text that reads back as the same f32.
+    cxr_store::write_atomic(path, &serde_json::to_vec(ranges)?)?;
+    Ok(())
 }
 
 /// Bins of the histogram a percentile is read from.
