@@ -287,7 +287,18 @@ pub fn reliability(scores: &[f64], positive: &[bool], bins: usize) -> Vec<Reliab
     let step = 1.0 / bins as f64;
     // Edges as numpy's linspace makes them (k * step), so that ties at edges agree with it.
     let inner: Vec<f64> = (1..bins).map(|k| k as f64 * step).collect();
-    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    binned(scores, positive, &inner, |b| (b as f64 * step, (b + 1) as f64 * step))
+}
+
+/// The scores' bins between `inner` edges (a score on an edge in the lower bin, as numpy's
+/// `searchsorted` puts it), each with its edges from `edges(bin)`; empty bins are left out.
+fn binned(
+    scores: &[f64],
+    positive: &[bool],
+    inner: &[f64],
+    edges: impl Fn(usize) -> (f64, f64),
+) -> Vec<ReliabilityBin> {
+    let mut sums = vec![(0usize, 0.0f64, 0usize); inner.len() + 1];
     for (&s, &p) in scores.iter().zip(positive) {
         if !s.is_finite() {
             continue;
@@ -301,8 +312,8 @@ pub fn reliability(scores: &[f64], positive: &[bool], bins: usize) -> Vec<Reliab
         .enumerate()
         .filter(|(_, (n, _, _))| *n > 0)
         .map(|(b, &(n, sum, pos))| ReliabilityBin {
-            lo: b as f64 * step,
-            hi: (b + 1) as f64 * step,
+            lo: edges(b).0,
+            hi: edges(b).1,
             count: n,
             mean_predicted: sum / n as f64,
             fraction_positive: pos as f64 / n as f64,
@@ -328,28 +339,7 @@ pub fn reliability_equal_count(scores: &[f64], positive: &[bool], bins: usize) -
         sorted[i] + frac * (next - sorted[i])
     };
     let edges: Vec<f64> = (0..=bins).map(|k| quantile(k as f64 / bins as f64)).collect();
-    let inner = &edges[1..bins];
-    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
-    for (&s, &p) in scores.iter().zip(positive) {
-        if !s.is_finite() {
-            continue;
-        }
-        let b = inner.partition_point(|&e| e < s);
-        sums[b].0 += 1;
-        sums[b].1 += s;
-        sums[b].2 += p as usize;
-    }
-    sums.iter()
-        .enumerate()
-        .filter(|(_, (n, _, _))| *n > 0)
-        .map(|(b, &(n, sum, pos))| ReliabilityBin {
-            lo: edges[b],
-            hi: edges[b + 1],
-            count: n,
-            mean_predicted: sum / n as f64,
-            fraction_positive: pos as f64 / n as f64,
-        })
-        .collect()
+    binned(scores, positive, &edges[1..bins], |b| (edges[b], edges[b + 1]))
 }
 
 /// Expected calibration error over `bins` equal-width bins: the count-weighted mean of
