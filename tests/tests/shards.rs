@@ -93,6 +93,9 @@ fn feature_cache(workdir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for dir in std::fs::read_dir(workdir.join(".feature-cache")).unwrap() {
         let dir = dir.unwrap().path();
+        if !dir.join("key.json").is_file() {
+            continue; // not a split's folder (int8 calibrations live in `int8-ranges/`)
+        }
         for file in ["key.json", "features.npy"] {
             let name = format!("{}/{file}", dir.file_name().unwrap().to_string_lossy());
             out.push((name, std::fs::read(dir.join(file)).unwrap()));
