@@ -29,6 +29,8 @@ pub struct ModelFile {
     /// The index of the class sensitivity is measured on.
     pub positive: usize,
     proto: ModelProto,
+    /// Hashed on first use: `infer` records it twice, `report`'s gallery never.
+    sha256: std::sync::OnceLock<String>,
 }
 
 impl ModelFile {
@@ -48,6 +50,7 @@ impl ModelFile {
             positive: meta.positive(),
             meta,
             proto,
+            sha256: std::sync::OnceLock::new(),
         })
     }
 
@@ -69,9 +72,9 @@ impl ModelFile {
         &self.proto
     }
 
-    /// The SHA-256 of the file's bytes.
+    /// The SHA-256 of the file's bytes, computed once.
     pub fn sha256(&self) -> String {
-        cxr_store::sha256_bytes(&self.bytes)
+        self.sha256.get_or_init(|| cxr_store::sha256_bytes(&self.bytes)).clone()
     }
 
     /// How raw images are prepared for this model: as its own experiment prepared its
