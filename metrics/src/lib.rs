@@ -311,12 +311,15 @@ fn binned(
     sums.iter()
         .enumerate()
         .filter(|(_, (n, _, _))| *n > 0)
-        .map(|(b, &(n, sum, pos))| ReliabilityBin {
-            lo: edges(b).0,
-            hi: edges(b).1,
-            count: n,
-            mean_predicted: sum / n as f64,
-            fraction_positive: pos as f64 / n as f64,
+        .map(|(b, &(n, sum, pos))| {
+            let (lo, hi) = edges(b);
+            ReliabilityBin {
+                lo,
+                hi,
+                count: n,
+                mean_predicted: sum / n as f64,
+                fraction_positive: pos as f64 / n as f64,
+            }
         })
         .collect()
 }
