@@ -121,7 +121,8 @@ fn write_ranges(path: &Path, ranges: &Ranges) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bins of the histogram a percentile is read from.
+/// A percentile's value is rounded up to the top of its bin among this many equal bins
+/// from 0 to the activation's max (as a histogram of the values would read it).
 const BINS: usize = 2048;
 
 /// Each activation's calibrated range `[lo, hi]`.
@@ -154,6 +155,10 @@ pub fn activations(graph: &GraphProto) -> Vec<String> {
 
 /// Runs the float32 `backbone` (behind the preprocessing of `spec`) over `images` (uint8
 /// NHWC, `n` of them) in batches and returns the range of every activation to quantize.
+///
+/// The activations never leave ONNX Runtime whole: the calibration graph reduces each to
+/// its min, max and shape, and (for `percentile`) to its largest values, as many as the
+/// percentile leaves above it; only those few numbers are copied out per batch.
 pub fn calibrate(
     engine: &Engine,
     backbone: &LoadedBackbone,
@@ -162,8 +167,89 @@ pub fn calibrate(
     n: usize,
     settings: &Quantization,
 ) -> anyhow::Result<Ranges> {
+    let names = activations(backbone.model.graph.as_ref().unwrap_or(&GraphProto::default()));
+    let percentile = matches!(settings.calibration, RangeCalibration::Percentile);
+    let bytes = cxr_onnx::encode_model(&calibration_model(backbone, spec, &names, percentile)?);
+    let (mut session, _) = engine.session_from_bytes(&bytes, Path::new("calibration model"))?;
+    let per_image = (spec.height * spec.width * 3) as usize;
+    let image_shape = |count: usize| vec![count, spec.height as usize, spec.width as usize, 3];
+    let batches: Vec<(usize, usize)> =
+        (0..n).step_by(CALIBRATION_BATCH).map(|s| (s, CALIBRATION_BATCH.min(n - s))).collect();
+    // Pass 1: min, max and the number of values (the top-k outputs, asked for one value each, are not read).
+    let mut ranges: Vec<(f32, f32)> = vec![(f32::INFINITY, f32::NEG_INFINITY); names.len()];
+    let mut totals = vec![0u64; names.len()];
+    let summaries: Vec<String> =
+        (0..names.len()).flat_map(|i| [format!("min/{i}"), format!("max/{i}"), format!("shape/{i}")]).collect();
+    let summaries: Vec<&str> = summaries.iter().map(String::as_str).collect();
+    for &(start, count) in &batches {
+        let mut inputs = vec![(
+            "image".to_string(),
+            Input::U8(image_shape(count), images[start * per_image..(start + count) * per_image].to_vec()),
+        )];
+        if percentile {
+            inputs.extend((0..names.len()).map(|i| (format!("k/{i}"), Input::I64(vec![1], vec![1]))));
+        }
+        let out = session.run(inputs, &summaries)?;
+        for (i, ((range, total), summary)) in ranges.iter_mut().zip(&mut totals).zip(out.chunks(3)).enumerate() {
+            let (&[lo], &[hi]) = (summary[0].as_slice(), summary[1].as_slice()) else {
+                anyhow::bail!("calibration: activation {} did not reduce to one min and max", names[i]);
+            };
+            *range = (range.0.min(lo), range.1.max(hi));
+            *total += summary[2].iter().map(|&d| d as u64).product::<u64>();
+        }
+    }
+    if percentile {
+        // Pass 2: the upper end at the percentile of each non-negative activation's values
+        // (a signed one, the normalised image, keeps its min/max: it has no outliers).
+        let mut largest: Vec<Option<Largest>> = ranges
+            .iter()
+            .zip(&totals)
+            .map(|(&(lo, hi), &total)| {
+                (lo >= 0.0 && hi > 0.0 && total > 0).then(|| Largest::new(total, settings.percentile))
+            })
+            .collect();
+        let wanted: Vec<String> = (0..names.len()).map(|i| format!("top/{i}")).collect();
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        for &(start, count) in &batches {
+            let mut inputs = vec![(
+                "image".to_string(),
+                Input::U8(image_shape(count), images[start * per_image..(start + count) * per_image].to_vec()),
+            )];
+            inputs.extend(
+                largest
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| (format!("k/{i}"), Input::I64(vec![1], vec![l.as_ref().map_or(1, |l| l.k as i64)]))),
+            );
+            for (l, values) in largest.iter_mut().zip(session.run(inputs, &wanted)?) {
+                if let Some(l) = l {
+                    l.add(values);
+                }
+            }
+        }
+        for (range, l) in ranges.iter_mut().zip(&largest) {
+            if let Some(l) = l {
+                range.1 = percentile_bound(range.1, l.kth());
+            }
+        }
+    }
+    Ok(names.into_iter().zip(ranges).collect())
+}
+
+/// Images per calibration run: the activations stay inside ONNX Runtime, so the batch is
+/// bounded by its working memory only (a 224-px VGG16 batch of 8 needs about 0.5 GB).
+const CALIBRATION_BATCH: usize = 8;
+
+/// The float32 backbone behind `spec`'s preprocessing, with three outputs per activation
+/// `i` of `names`: `min/i` and `max/i` (scalars) and `shape/i` (its dims, as floats), and
+/// with `percentile` a fourth, `top/i`: its `k/i` (an input) largest values, in any order.
+fn calibration_model(
+    backbone: &LoadedBackbone,
+    spec: &FeatureSpec,
+    names: &[String],
+    percentile: bool,
+) -> anyhow::Result<ModelProto> {
     let graph = backbone.model.graph.clone().unwrap_or_default();
-    let names = activations(&graph);
     let mut g = GraphBuilder::new("calibration");
     let x = crate::backbone::preprocessing(&mut g, spec, backbone.layout);
     crate::backbone::splice(&mut g, &backbone.model, &x, None)?;
@@ -171,68 +257,68 @@ pub fn calibrate(
     let weights: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let input = graph.input.iter().map(|i| i.name.as_str()).find(|n| !weights.contains(n)).unwrap_or_default();
     let spliced = |name: &str| if name == input { x.clone() } else { format!("backbone/{name}") };
-    for name in &names {
-        g.output(
-            &spliced(name),
-            &spliced(name),
-            DataType::Float,
-            &[Dim::named("N"), Dim::named("C"), Dim::named("H"), Dim::named("W")],
-        );
-    }
-    let bytes = cxr_onnx::encode_model(&g.into_model("cxr-train"));
-    let (mut session, _) = engine.session_from_bytes(&bytes, std::path::Path::new("calibration model"))?;
-    let wanted: Vec<String> = names.iter().map(|n| spliced(n)).collect();
-    let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let per_image = (spec.height * spec.width * 3) as usize;
-    let batch = 4;
-    let mut run = |start: usize, count: usize| -> anyhow::Result<Vec<Vec<f32>>> {
-        let pixels = images[start * per_image..(start + count) * per_image].to_vec();
-        let input = Input::U8(vec![count, spec.height as usize, spec.width as usize, 3], pixels);
-        Ok(session.run(vec![("image".into(), input)], &wanted)?)
-    };
-    // Pass 1: min and max.
-    let mut ranges: Vec<(f32, f32)> = vec![(f32::INFINITY, f32::NEG_INFINITY); names.len()];
-    for start in (0..n).step_by(batch) {
-        for (range, values) in ranges.iter_mut().zip(run(start, batch.min(n - start))?) {
-            for v in values {
-                range.0 = range.0.min(v);
-                range.1 = range.1.max(v);
-            }
+    let scalar: [Dim; 0] = [];
+    let flat = g.const_i64(&[1], &[-1]);
+    for (i, name) in names.iter().enumerate() {
+        let value = spliced(name);
+        let keep = [("keepdims", Attr::Int(0))];
+        let min = g.op("ReduceMin", &[&value], &keep);
+        g.output(&min, &format!("min/{i}"), DataType::Float, &scalar);
+        let max = g.op("ReduceMax", &[&value], &keep);
+        g.output(&max, &format!("max/{i}"), DataType::Float, &scalar);
+        let shape = g.op("Shape", &[&value], &[]);
+        let shape = g.op("Cast", &[&shape], &[("to", Attr::Int(DataType::Float as i64))]);
+        g.output(&shape, &format!("shape/{i}"), DataType::Float, &[Dim::named("rank")]);
+        if percentile {
+            let k = g.input(&format!("k/{i}"), DataType::Int64, &[Dim::Fixed(1)]);
+            let values = g.op("Reshape", &[&value, &flat], &[]);
+            let size = g.op("Shape", &[&values], &[]);
+            let k = g.op("Min", &[&k, &size], &[]);
+            let attrs = [("axis", Attr::Int(-1)), ("largest", Attr::Int(1)), ("sorted", Attr::Int(0))];
+            let top = g.op_multi("TopK", &[&values, &k], &attrs, 2);
+            g.output(&top[0], &format!("top/{i}"), DataType::Float, &[Dim::named("k")]);
         }
     }
-    if let RangeCalibration::Percentile = settings.calibration {
-        // Pass 2: the upper end at the percentile of each non-negative activation's values
-        // (a signed one, the normalised image, keeps its min/max: it has no outliers).
-        let mut histograms = vec![vec![0u64; BINS]; names.len()];
-        for start in (0..n).step_by(batch) {
-            for ((histogram, &(lo, hi)), values) in
-                histograms.iter_mut().zip(&ranges).zip(run(start, batch.min(n - start))?)
-            {
-                if lo < 0.0 || hi <= 0.0 {
-                    continue;
-                }
-                for v in values {
-                    histogram[((v / hi * BINS as f32) as usize).min(BINS - 1)] += 1;
-                }
-            }
-        }
-        for (range, histogram) in ranges.iter_mut().zip(&histograms) {
-            let total: u64 = histogram.iter().sum();
-            if range.0 < 0.0 || total == 0 {
-                continue;
-            }
-            let keep = (total as f64 * settings.percentile / 100.0).ceil() as u64;
-            let mut seen = 0;
-            for (bin, &count) in histogram.iter().enumerate() {
-                seen += count;
-                if seen >= keep {
-                    range.1 = range.1.min(range.1 * (bin + 1) as f32 / BINS as f32);
-                    break;
-                }
-            }
+    Ok(g.into_model("cxr-train"))
+}
+
+/// The `k` largest of an activation's values over every batch, where `k` is the number of
+/// values above its `percentile`: the smallest of them is the percentile's value.
+struct Largest {
+    k: usize,
+    values: Vec<f32>,
+}
+
+impl Largest {
+    /// For `total` values: the `keep`-th smallest (`keep` = `total` x `percentile` / 100,
+    /// rounded up) is the `total - keep + 1`-th largest.
+    fn new(total: u64, percentile: f64) -> Largest {
+        let keep = ((total as f64 * percentile / 100.0).ceil() as u64).clamp(1, total);
+        Largest { k: (total - keep + 1) as usize, values: Vec::new() }
+    }
+
+    /// Adds one batch's largest values (the `k` largest of a batch hold every one of the
+    /// overall `k` largest that it has).
+    fn add(&mut self, batch: Vec<f32>) {
+        self.values.extend(batch);
+        if self.values.len() > self.k {
+            let k = self.k;
+            self.values.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            self.values.truncate(k);
         }
     }
-    Ok(names.into_iter().zip(ranges).collect())
+
+    /// The `k`-th largest value seen.
+    fn kth(&self) -> f32 {
+        self.values.iter().copied().fold(f32::INFINITY, f32::min)
+    }
+}
+
+/// The upper end of a range whose max is `hi` at the percentile whose value is `kth`: the
+/// top of the value's bin among `BINS` equal bins from 0 to `hi`.
+fn percentile_bound(hi: f32, kth: f32) -> f32 {
+    let bin = ((kth / hi * BINS as f32) as usize).min(BINS - 1);
+    hi.min(hi * (bin + 1) as f32 / BINS as f32)
 }
 
 /// The uint8 scale and zero point that cover `[lo, hi]` (and 0, which must be exact).
@@ -444,5 +530,47 @@ mod tests {
             assert_eq!(scale(pool.input[0].trim_end_matches("/dq")), scale(&pool.output[0]), "{}", pool.name);
         }
         assert_eq!(q.output, graph.output, "the output stays float, under its name");
+    }
+
+    /// The percentile as a histogram of every value reads it: the top of the first bin at
+    /// which the running count reaches the percentile.
+    fn histogram_bound(values: &[f32], percentile: f64) -> f32 {
+        let hi = values.iter().copied().fold(0f32, f32::max);
+        let mut histogram = vec![0u64; BINS];
+        for v in values {
+            histogram[((v / hi * BINS as f32) as usize).min(BINS - 1)] += 1;
+        }
+        let keep = (values.len() as f64 * percentile / 100.0).ceil() as u64;
+        let mut seen = 0;
+        for (bin, &count) in histogram.iter().enumerate() {
+            seen += count;
+            if seen >= keep {
+                return hi.min(hi * (bin + 1) as f32 / BINS as f32);
+            }
+        }
+        hi
+    }
+
+    #[test]
+    fn the_largest_values_merged_over_batches_give_the_histograms_percentile() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for (percentile, n) in [(99.999, 300_000), (99.0, 20_000), (50.0, 5_000), (100.0, 1_000), (0.0, 1_000)] {
+            // ReLU-like: many exact zeros, a long tail and a few repeated outliers.
+            let values: Vec<f32> = (0..n)
+                .map(|i| if i % 97 == 0 { 40.0 } else { (rng.random::<f32>() - 0.4).max(0.0).powi(3) * 10.0 })
+                .collect();
+            let hi = values.iter().copied().fold(0f32, f32::max);
+            let mut largest = Largest::new(values.len() as u64, percentile);
+            for batch in values.chunks(n / 7 + 1) {
+                // What TopK hands back: a batch's k largest, in any order.
+                let mut top = batch.to_vec();
+                top.sort_by(|a, b| b.total_cmp(a));
+                top.truncate(largest.k);
+                top.reverse();
+                largest.add(top);
+            }
+            assert_eq!(percentile_bound(hi, largest.kth()), histogram_bound(&values, percentile), "{percentile}");
+        }
     }
 }

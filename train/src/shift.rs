@@ -91,14 +91,7 @@ impl ShiftModel {
         let centred: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().zip(&mean).map(|(v, m)| v - m).collect()).collect();
         let (covariance, shrinkage) = ledoit_wolf(&centred);
         let factor = cholesky(&covariance, p)?;
-        let inverse = lower_inverse(&factor, p);
-        // W = L^-T: column j of W is row j of L^-1.
-        let mut whiten = vec![0.0; p * p];
-        for i in 0..p {
-            for j in 0..p {
-                whiten[i * p + j] = inverse[j * p + i];
-            }
-        }
+        let whiten = lower_inverse_transposed(&factor, p);
         Ok(ShiftModel { reduce, input_dim: train.dim, dim: p, mean, whiten, shrinkage, images: n })
     }
 
@@ -109,15 +102,14 @@ impl ShiftModel {
 
     fn score(&self, x: &[f64]) -> f64 {
         let p = self.dim;
-        let d: Vec<f64> = x.iter().zip(&self.mean).map(|(v, m)| v - m).collect();
-        let mut sum = 0.0;
-        for j in 0..p {
-            let y: f64 = (0..p).map(|i| d[i] * self.whiten[i * p + j]).sum();
-            sum += y * y;
+        // y = (x - mean) W, accumulated a row of W at a time (rows are contiguous).
+        let mut y = vec![0.0; p];
+        for ((v, m), row) in x.iter().zip(&self.mean).zip(self.whiten.chunks(p)) {
+            let d = v - m;
+            y.iter_mut().zip(row).for_each(|(y, w)| *y += d * w);
         }
-        (sum / p as f64).sqrt()
+        (y.iter().map(|v| v * v).sum::<f64>() / p as f64).sqrt()
     }
-
     /// Appends the score to `g`, from the head's `features` value; returns the `[N]` score.
     /// Sums are MatMuls with ones (Reduce* operators moved their axes from attribute to input
     /// at opset 18, and a spliced user backbone may bring either opset).
@@ -203,6 +195,7 @@ pub fn percentile(sorted: &[f32], q: f64) -> f64 {
 /// scikit-learn's `ledoit_wolf` computes it), row-major `[p, p]`, and the shrinkage.
 fn ledoit_wolf(centred: &[Vec<f64>]) -> (Vec<f64>, f64) {
     let (n, p) = (centred.len(), centred[0].len());
+    // S = (1/n) sum of r r^T, its upper triangle accumulated and then mirrored.
     let mut s = vec![0.0; p * p];
     for r in centred {
         for i in 0..p {
@@ -210,28 +203,23 @@ fn ledoit_wolf(centred: &[Vec<f64>]) -> (Vec<f64>, f64) {
             if ri == 0.0 {
                 continue;
             }
-            let row = &mut s[i * p..(i + 1) * p];
-            for (v, &rj) in row.iter_mut().zip(r) {
-                *v += ri * rj;
-            }
+            s[i * p + i..(i + 1) * p].iter_mut().zip(&r[i..]).for_each(|(v, &rj)| *v += ri * rj);
         }
     }
-    s.iter_mut().for_each(|v| *v /= n as f64);
+    for i in 0..p {
+        for j in i..p {
+            s[i * p + j] /= n as f64;
+            s[j * p + i] = s[i * p + j];
+        }
+    }
     let mu = (0..p).map(|i| s[i * p + i]).sum::<f64>() / p as f64;
-    // delta: distance of S from mu*I; beta: how far single outer products scatter around S.
+    // delta: distance of S from mu*I; beta: how far single outer products scatter around S,
+    // sum over r of ||r r^T - S||^2 = sum ||r||^4 - 2 sum r^T S r + n ||S||^2, where the
+    // middle sum is n ||S||^2 (S is the mean of the r r^T).
     let delta = s.iter().enumerate().map(|(k, v)| if k / p == k % p { (v - mu).powi(2) } else { v * v }).sum::<f64>();
     let s_norm = s.iter().map(|v| v * v).sum::<f64>();
-    let mut beta = 0.0;
-    for r in centred {
-        let norm2: f64 = r.iter().map(|v| v * v).sum();
-        let mut quadratic = 0.0;
-        for i in 0..p {
-            let row = &s[i * p..(i + 1) * p];
-            quadratic += r[i] * row.iter().zip(r).map(|(a, b)| a * b).sum::<f64>();
-        }
-        beta += norm2 * norm2 - 2.0 * quadratic + s_norm;
-    }
-    beta /= (n * n) as f64;
+    let fourth: f64 = centred.iter().map(|r| r.iter().map(|v| v * v).sum::<f64>().powi(2)).sum();
+    let beta = (fourth - n as f64 * s_norm) / (n * n) as f64;
     let shrinkage = if delta > 0.0 { (beta.min(delta) / delta).clamp(0.0, 1.0) } else { 1.0 };
     let mut shrunk: Vec<f64> = s.iter().map(|v| v * (1.0 - shrinkage)).collect();
     for i in 0..p {
@@ -245,7 +233,7 @@ fn cholesky(a: &[f64], p: usize) -> anyhow::Result<Vec<f64>> {
     let mut l = vec![0.0; p * p];
     for i in 0..p {
         for j in 0..=i {
-            let dot: f64 = (0..j).map(|k| l[i * p + k] * l[j * p + k]).sum();
+            let dot: f64 = l[i * p..i * p + j].iter().zip(&l[j * p..j * p + j]).map(|(a, b)| a * b).sum();
             if i == j {
                 let v = a[i * p + i] - dot;
                 anyhow::ensure!(v > 0.0 && v.is_finite(), "the features' covariance is not positive definite");
@@ -258,17 +246,19 @@ fn cholesky(a: &[f64], p: usize) -> anyhow::Result<Vec<f64>> {
     Ok(l)
 }
 
-/// The inverse of a lower-triangular `[p, p]` matrix (forward substitution).
-fn lower_inverse(l: &[f64], p: usize) -> Vec<f64> {
-    let mut inv = vec![0.0; p * p];
-    for col in 0..p {
+/// The transpose of the inverse of a lower-triangular `[p, p]` matrix: row `c` of the
+/// result is column `c` of `L^-1`, found by forward substitution on `L x = e_c` (so that
+/// each solve reads and writes contiguous rows).
+fn lower_inverse_transposed(l: &[f64], p: usize) -> Vec<f64> {
+    let mut out = vec![0.0; p * p];
+    for (col, x) in out.chunks_mut(p).enumerate() {
         for i in col..p {
             let rhs = if i == col { 1.0 } else { 0.0 };
-            let dot: f64 = (col..i).map(|k| l[i * p + k] * inv[k * p + col]).sum();
-            inv[i * p + col] = (rhs - dot) / l[i * p + i];
+            let dot: f64 = l[i * p + col..i * p + i].iter().zip(&x[col..i]).map(|(a, b)| a * b).sum();
+            x[i] = (rhs - dot) / l[i * p + i];
         }
     }
-    inv
+    out
 }
 
 #[cfg(test)]

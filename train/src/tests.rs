@@ -355,3 +355,66 @@ fn in_distribution_images_are_flagged_at_about_the_nominal_rate() {
     // 1% nominal; 4 binomial standard deviations of 4000 draws, plus the threshold's own noise.
     assert!((0.004..0.018).contains(&flagged), "flagged share {flagged}");
 }
+
+#[test]
+fn calibration_reduces_activations_inside_the_runtime_to_their_ranges() {
+    use crate::backbone::{FeatureSpec, LoadedBackbone};
+    use cxr_config::{Quantization, RangeCalibration, TensorLayout};
+    let backbone = LoadedBackbone {
+        model: crate::backbone::vgg16_model(&crate::backbone::random_convs(5), "test"),
+        layout: TensorLayout::Nchw,
+        description: "random".into(),
+        sha256: String::new(),
+    };
+    let spec = FeatureSpec {
+        height: 32,
+        width: 32,
+        stored_order: cxr_config::ChannelOrder::Rgb,
+        normalization: cxr_config::Normalization::Caffe,
+        pooling: cxr_config::Pooling::Flatten,
+    };
+    // 11 images: a last batch smaller than the others.
+    let n = 11;
+    let images: Vec<u8> = (0..n * 32 * 32 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+    let settings = |calibration, percentile| Quantization { calibration, images: n, percentile };
+    let engine = engine();
+    let names = crate::quantize::activations(backbone.model.graph.as_ref().unwrap());
+    let minmax =
+        crate::quantize::calibrate(&engine, &backbone, &spec, &images, n, &settings(RangeCalibration::Minmax, 99.0))
+            .unwrap();
+    assert_eq!(minmax.len(), names.len());
+    // The first activation is the normalised image: RGB pixels to BGR minus Caffe's means.
+    let means = [103.939f32, 116.779, 123.68];
+    let normalised =
+        images.chunks(3).flat_map(|p| [p[2] as f32 - means[0], p[1] as f32 - means[1], p[0] as f32 - means[2]]);
+    let (lo, hi) = normalised.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let image = minmax.values().find(|(l, _)| *l < 0.0).expect("the normalised image is signed");
+    assert!((image.0 - lo).abs() < 1e-4 && (image.1 - hi).abs() < 1e-4, "{image:?} against {lo} {hi}");
+    let all = crate::quantize::calibrate(
+        &engine,
+        &backbone,
+        &spec,
+        &images,
+        n,
+        &settings(RangeCalibration::Percentile, 100.0),
+    )
+    .unwrap();
+    assert_eq!(all, minmax, "the 100th percentile is the max");
+    let most = crate::quantize::calibrate(
+        &engine,
+        &backbone,
+        &spec,
+        &images,
+        n,
+        &settings(RangeCalibration::Percentile, 99.0),
+    )
+    .unwrap();
+    let mut cut = 0;
+    for (name, &(lo, hi)) in &minmax {
+        let (plo, phi) = most[name];
+        assert_eq!(plo, lo, "{name}: the lower end stays the min");
+        assert!(phi <= hi && phi > 0.0, "{name}: {phi} against the max {hi}");
+        cut += usize::from(phi < hi);
+    }
+    assert!(2 * cut >= names.len(), "the 99th percentile cuts most ReLU outputs' ranges: {cut} of {}", names.len());
+}
