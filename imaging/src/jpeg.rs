@@ -29,9 +29,10 @@ fn scale_divisor(width: u32, height: u32, t: &Transform) -> u32 {
 const MAX_SCANS: usize = 100;
 
 /// The start-of-scan markers in `bytes`. Entropy-coded data never holds `FF DA` (an `FF`
-/// there is followed by `00` or a restart marker), so a byte search counts them.
+/// there is followed by `00` or a restart marker), so a byte search counts them (a SIMD
+/// one: a byte-at-a-time loop over the file was 3.5% of preprocessing at 224 px).
 fn scan_count(bytes: &[u8]) -> usize {
-    bytes.windows(2).filter(|w| w == &[0xFF, 0xDA]).count()
+    memchr::memmem::find_iter(bytes, &[0xFF, 0xDA]).count()
 }
 
 /// The work a decode may take, in scans x pixels: each scan of a progressive JPEG revisits
@@ -378,5 +379,18 @@ mod tests {
         bytes[20..n - 2].fill(0xFF);
         assert_eq!(decode_libjpeg(&bytes, &transform(32)).unwrap(), None);
         assert_eq!(decode(&bytes, &transform(32)).unwrap_err().kind(), "corrupt");
+    }
+
+    #[test]
+    fn scan_markers_are_counted_wherever_they_fall() {
+        assert_eq!(scan_count(&[]), 0);
+        assert_eq!(scan_count(&[0xFF, 0xDA]), 1);
+        // After a fill byte, at the end, next to each other, and not split by a stuffed zero.
+        let bytes = [0xFF, 0xFF, 0xDA, 1, 0xFF, 0x00, 0xDA, 0xFF, 0xDA, 0xFF, 0xDA];
+        assert_eq!(scan_count(&bytes), 3);
+        let long: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| if i % 1000 == 999 { vec![0xFF, 0xDA] } else { vec![(i % 255) as u8] })
+            .collect();
+        assert_eq!(scan_count(&long), long.windows(2).filter(|w| w == &[0xFF, 0xDA]).count());
     }
 }
