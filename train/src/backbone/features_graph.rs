@@ -45,28 +45,36 @@ pub(crate) fn preprocessing(g: &mut GraphBuilder, spec: &FeatureSpec, layout: Te
         Normalization::Caffe => ChannelOrder::Bgr,
         Normalization::Torch | Normalization::None => ChannelOrder::Rgb,
     };
-    if wanted != spec.stored_order {
-        let reverse = g.const_i64(&[3], &[2, 1, 0]);
-        x = g.op("Gather", &[&x, &reverse], &[("axis", Attr::Int(3))]);
-    }
+    // The normalisation runs in the stored channel order (its per-channel constants put in
+    // that order), and the channels are reordered last: on NCHW that moves whole planes,
+    // where a gather on NHWC's last axis moves single values (about 1.7% of an int8 pass).
+    let reorder = wanted != spec.stored_order;
+    let per_channel = |values: [f32; 3]| if reorder { [values[2], values[1], values[0]] } else { values };
     match spec.normalization {
         // Keras `preprocess_input(mode="caffe")`: BGR means of ImageNet, no scaling.
         Normalization::Caffe => {
-            let mean = g.const_f32(&[3], &[103.939, 116.779, 123.68]);
+            let mean = g.const_f32(&[3], &per_channel([103.939, 116.779, 123.68]));
             x = g.op("Sub", &[&x, &mean], &[]);
         }
         Normalization::Torch => {
             let scale = g.const_f32(&[], &[255.0]);
-            let mean = g.const_f32(&[3], &[0.485, 0.456, 0.406]);
-            let std = g.const_f32(&[3], &[0.229, 0.224, 0.225]);
+            let mean = g.const_f32(&[3], &per_channel([0.485, 0.456, 0.406]));
+            let std = g.const_f32(&[3], &per_channel([0.229, 0.224, 0.225]));
             x = g.op("Div", &[&x, &scale], &[]);
             x = g.op("Sub", &[&x, &mean], &[]);
             x = g.op("Div", &[&x, &std], &[]);
         }
         Normalization::None => {}
     }
-    if layout == TensorLayout::Nchw {
+    let channel_axis = if layout == TensorLayout::Nchw {
         x = g.op("Transpose", &[&x], &[("perm", Attr::Ints(vec![0, 3, 1, 2]))]);
+        1
+    } else {
+        3
+    };
+    if reorder {
+        let reverse = g.const_i64(&[3], &[2, 1, 0]);
+        x = g.op("Gather", &[&x, &reverse], &[("axis", Attr::Int(channel_axis))]);
     }
     x
 }
