@@ -31,7 +31,7 @@ help:
 	@echo "make compare EXPS='runs/a runs/b' [OUT=runs/compare] - is B better than A? config changes, metrics, DeLong and McNemar tests"
 	@echo "make setup-cuda / cuda-check - the GPU build of ONNX Runtime with CUDA 13 + cuDNN 9 / prove it on this GPU"
 	@echo "make completions - bash, zsh and fish completions into target/completions/, man pages into target/man/"
-	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer)"
+	@echo "make bench   - every benchmark (bench-preprocess, bench-train, bench-infer) and one table of them in bench/out/bench.csv (~35 min)"
 	@echo "make bench-int8-accuracy - ROC AUC and accuracy of int8 against float32 (seed_replica, kermany; ~25 min)"
 	@echo "make check-slurm - a single-node Slurm runs the sharded pipeline (docs/scale-out.md), compared with one run"
 	@echo "make check-report - render the experiment's report in headless Chromium at laptop and phone widths and check it"
@@ -118,7 +118,8 @@ compare: build
 	if (( $${#exps[@]} < 2 )); then echo "make compare: EXPS='runs/a runs/b' names two or more experiment folders (the first is the reference)" >&2; exit 2; fi; \
 	$(BIN)/report compare "$${exps[@]}" --out "$$COMPARE_OUT"
 
-bench: bench-preprocess bench-train bench-infer
+bench: setup
+	bench/all.sh
 
 ## Renders the experiment's index.html in headless Chromium (needs the Debian package chromium).
 check-slurm: build

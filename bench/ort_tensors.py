@@ -1,5 +1,6 @@
 """Python onnxruntime running model.onnx on already-decoded tensors (images.npy), the same
-batch size and thread count as `infer`. usage: ort_tensors.py MODEL IMAGES_NPY BATCH THREADS REPEATS"""
+batch size and thread count as `infer`. usage: ort_tensors.py MODEL IMAGES_NPY BATCH THREADS REPEATS [WARM_UP]
+(WARM_UP 0: no warm-up batch, for timing the whole process from outside)"""
 import sys
 import time
 
@@ -12,7 +13,8 @@ options = ort.SessionOptions()
 options.intra_op_num_threads = threads
 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-session.run(None, {"image": x[:batch]})  # warm-up, as infer's first batch pays session start
+if len(sys.argv) <= 6 or sys.argv[6] != "0":
+    session.run(None, {"image": x[:batch]})  # warm-up, as infer's first batch pays session start
 best = 0.0
 for _ in range(repeats):
     t = time.perf_counter()
