@@ -172,7 +172,17 @@ pub fn calibrate(
     let bytes = cxr_onnx::encode_model(&calibration_model(backbone, spec, &names, percentile)?);
     let (mut session, _) = engine.session_from_bytes(&bytes, Path::new("calibration model"))?;
     let per_image = (spec.height * spec.width * 3) as usize;
-    let image_shape = |count: usize| vec![count, spec.height as usize, spec.width as usize, 3];
+    // One run's inputs: the batch of images from `start`, and with `percentile` each
+    // activation's `k` from `k_of(i)`.
+    let inputs = |start: usize, count: usize, k_of: &dyn Fn(usize) -> i64| {
+        let pixels = images[start * per_image..(start + count) * per_image].to_vec();
+        let shape = vec![count, spec.height as usize, spec.width as usize, 3];
+        let mut inputs = vec![("image".to_string(), Input::U8(shape, pixels))];
+        if percentile {
+            inputs.extend((0..names.len()).map(|i| (format!("k/{i}"), Input::I64(vec![1], vec![k_of(i)]))));
+        }
+        inputs
+    };
     let batches: Vec<(usize, usize)> =
         (0..n).step_by(CALIBRATION_BATCH).map(|s| (s, CALIBRATION_BATCH.min(n - s))).collect();
     // Pass 1: min, max and the number of values (the top-k outputs, asked for one value each, are not read).
@@ -182,14 +192,7 @@ pub fn calibrate(
         (0..names.len()).flat_map(|i| [format!("min/{i}"), format!("max/{i}"), format!("shape/{i}")]).collect();
     let summaries: Vec<&str> = summaries.iter().map(String::as_str).collect();
     for &(start, count) in &batches {
-        let mut inputs = vec![(
-            "image".to_string(),
-            Input::U8(image_shape(count), images[start * per_image..(start + count) * per_image].to_vec()),
-        )];
-        if percentile {
-            inputs.extend((0..names.len()).map(|i| (format!("k/{i}"), Input::I64(vec![1], vec![1]))));
-        }
-        let out = session.run(inputs, &summaries)?;
+        let out = session.run(inputs(start, count, &|_| 1), &summaries)?;
         for (i, ((range, total), summary)) in ranges.iter_mut().zip(&mut totals).zip(out.chunks(3)).enumerate() {
             let (&[lo], &[hi]) = (summary[0].as_slice(), summary[1].as_slice()) else {
                 anyhow::bail!("calibration: activation {} did not reduce to one min and max", names[i]);
@@ -210,18 +213,9 @@ pub fn calibrate(
             .collect();
         let wanted: Vec<String> = (0..names.len()).map(|i| format!("top/{i}")).collect();
         let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let ks: Vec<i64> = largest.iter().map(|l| l.as_ref().map_or(1, |l| l.k as i64)).collect();
         for &(start, count) in &batches {
-            let mut inputs = vec![(
-                "image".to_string(),
-                Input::U8(image_shape(count), images[start * per_image..(start + count) * per_image].to_vec()),
-            )];
-            inputs.extend(
-                largest
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| (format!("k/{i}"), Input::I64(vec![1], vec![l.as_ref().map_or(1, |l| l.k as i64)]))),
-            );
-            for (l, values) in largest.iter_mut().zip(session.run(inputs, &wanted)?) {
+            for (l, values) in largest.iter_mut().zip(session.run(inputs(start, count, &|i| ks[i]), &wanted)?) {
                 if let Some(l) = l {
                     l.add(values);
                 }

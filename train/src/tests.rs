@@ -376,12 +376,13 @@ fn calibration_reduces_activations_inside_the_runtime_to_their_ranges() {
     // 11 images: a last batch smaller than the others.
     let n = 11;
     let images: Vec<u8> = (0..n * 32 * 32 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
-    let settings = |calibration, percentile| Quantization { calibration, images: n, percentile };
     let engine = engine();
+    let calibrate = |calibration, percentile| {
+        let settings = Quantization { calibration, images: n, percentile };
+        crate::quantize::calibrate(&engine, &backbone, &spec, &images, n, &settings).unwrap()
+    };
     let names = crate::quantize::activations(backbone.model.graph.as_ref().unwrap());
-    let minmax =
-        crate::quantize::calibrate(&engine, &backbone, &spec, &images, n, &settings(RangeCalibration::Minmax, 99.0))
-            .unwrap();
+    let minmax = calibrate(RangeCalibration::Minmax, 99.0);
     assert_eq!(minmax.len(), names.len());
     // The first activation is the normalised image: RGB pixels to BGR minus Caffe's means.
     let means = [103.939f32, 116.779, 123.68];
@@ -390,25 +391,9 @@ fn calibration_reduces_activations_inside_the_runtime_to_their_ranges() {
     let (lo, hi) = normalised.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let image = minmax.values().find(|(l, _)| *l < 0.0).expect("the normalised image is signed");
     assert!((image.0 - lo).abs() < 1e-4 && (image.1 - hi).abs() < 1e-4, "{image:?} against {lo} {hi}");
-    let all = crate::quantize::calibrate(
-        &engine,
-        &backbone,
-        &spec,
-        &images,
-        n,
-        &settings(RangeCalibration::Percentile, 100.0),
-    )
-    .unwrap();
+    let all = calibrate(RangeCalibration::Percentile, 100.0);
     assert_eq!(all, minmax, "the 100th percentile is the max");
-    let most = crate::quantize::calibrate(
-        &engine,
-        &backbone,
-        &spec,
-        &images,
-        n,
-        &settings(RangeCalibration::Percentile, 99.0),
-    )
-    .unwrap();
+    let most = calibrate(RangeCalibration::Percentile, 99.0);
     let mut cut = 0;
     for (name, &(lo, hi)) in &minmax {
         let (plo, phi) = most[name];
