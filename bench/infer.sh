@@ -41,16 +41,15 @@ for size in ${SIZES:-50 224}; do
     rm -rf runs/$exp-int8 && mkdir -p runs/$exp-int8 && cp -r runs/$exp/tensors runs/$exp-int8/
     target/release/train -q --no-progress "${sets8[@]}"
     rate() { "$@" 2>&1 | sed -n 's/.*(\([0-9.]*\) images\/s).*/\1/p'; }
-    max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
     # The three contenders take turns, best of $repeats each, so that a slow spell of the
     # machine does not land on one of them only.
     tensors=0 files=0 py=0 explain=0 int8=0 whole=999999 pywhole=999999
     for _ in $(seq "$repeats"); do
         # Whole processes, start-up and the CSV included (Python runs no warm-up batch here).
-        /usr/bin/time -f %e -o /tmp/cxr-bench-time target/release/infer -q --no-progress "${sets[@]}" --split train --out /tmp/cxr-bench.csv
-        whole=$(awk -v a="$whole" -v b="$(cat /tmp/cxr-bench-time)" 'BEGIN { print (b < a) ? b : a }')
-        /usr/bin/time -f %e -o /tmp/cxr-bench-time "$python" bench/ort_tensors.py runs/$exp/train/model.onnx runs/$exp/tensors/train/images.npy $batch $threads 1 0 >/dev/null
-        pywhole=$(awk -v a="$pywhole" -v b="$(cat /tmp/cxr-bench-time)" 'BEGIN { print (b < a) ? b : a }')
+        t=$(wall target/release/infer -q --no-progress "${sets[@]}" --split train --out /tmp/cxr-bench.csv)
+        whole=$(min "$whole" "$t")
+        t=$(wall "$python" bench/ort_tensors.py runs/$exp/train/model.onnx runs/$exp/tensors/train/images.npy $batch $threads 1 0)
+        pywhole=$(min "$pywhole" "$t")
         tensors=$(max "$tensors" "$(rate target/release/infer --no-progress "${sets[@]}" --split train --out /tmp/cxr-bench.csv)")
         int8=$(max "$int8" "$(rate target/release/infer --no-progress "${sets8[@]}" --split train --out /tmp/cxr-bench.csv)")
         py=$(max "$py" "$("$python" bench/ort_tensors.py runs/$exp/train/model.onnx runs/$exp/tensors/train/images.npy $batch $threads 1 | sed 's/.*=//')")

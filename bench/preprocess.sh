@@ -37,13 +37,11 @@ for size in 50 224; do
     cxr_s=999 cv_s=999
     for ((r = 0; r < repeats; r++)); do
         rm -rf runs/bench-whole
-        /usr/bin/time -f %e -o /tmp/cxr-bench-time target/release/preprocess -q --no-progress --set experiment.name=bench-whole \
-            --set "data.root=$fullres" --set "preprocess.size=[$size,$size]" --set preprocess.threads=1 2>/dev/null
-        t=$(cat /tmp/cxr-bench-time)
-        cxr_s=$(awk -v a="$cxr_s" -v b="$t" 'BEGIN { print (b < a) ? b : a }')
-        /usr/bin/time -f %e -o /tmp/cxr-bench-time "$python" bench/opencv_preprocess.py "$fullres" "$size" /tmp/cxr-bench-opencv.npy
-        t=$(cat /tmp/cxr-bench-time)
-        cv_s=$(awk -v a="$cv_s" -v b="$t" 'BEGIN { print (b < a) ? b : a }')
+        t=$(wall target/release/preprocess -q --no-progress --set experiment.name=bench-whole \
+            --set "data.root=$fullres" --set "preprocess.size=[$size,$size]" --set preprocess.threads=1)
+        cxr_s=$(min "$cxr_s" "$t")
+        t=$(wall "$python" bench/opencv_preprocess.py "$fullres" "$size" /tmp/cxr-bench-opencv.npy)
+        cv_s=$(min "$cv_s" "$t")
     done
     whole=$(ratio "$cv_s" "$cxr_s")
     echo "${size}x${size} whole process, 1 thread: preprocess ${cxr_s} s, opencv ${cv_s} s: cxr/opencv speed = ${whole} (target >= 1.0)"

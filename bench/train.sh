@@ -85,8 +85,8 @@ for ((run = 1; run <= runs; run++)); do
     for precision in fp32 int8; do
         target/release/train -q --no-progress "${sets224[@]}" --set model.precision=$precision
         f=$(sed -n 's/.*"seconds_features": "\(.*\)".*/\1/p' runs/bench-train-224/train/provenance.json)
-        if [[ $precision == fp32 ]]; then best32=$(awk -v a="$best32" -v b="$f" 'BEGIN { print (b < a) ? b : a }')
-        else best8=$(awk -v a="$best8" -v b="$f" 'BEGIN { print (b < a) ? b : a }'); fi
+        if [[ $precision == fp32 ]]; then best32=$(min "$best32" "$f")
+        else best8=$(min "$best8" "$f"); fi
     done
 done
 images224=$(($(wc -l < runs/bench-train-224/tensors/train/manifest.csv) + $(wc -l < runs/bench-train-224/tensors/val/manifest.csv) - 2))
