@@ -110,6 +110,7 @@ impl ShiftModel {
         }
         (y.iter().map(|v| v * v).sum::<f64>() / p as f64).sqrt()
     }
+
     /// Appends the score to `g`, from the head's `features` value; returns the `[N]` score.
     /// Sums are MatMuls with ones (Reduce* operators moved their axes from attribute to input
     /// at opset 18, and a spliced user backbone may bring either opset).
