@@ -403,3 +403,62 @@ fn calibration_reduces_activations_inside_the_runtime_to_their_ranges() {
     }
     assert!(2 * cut >= names.len(), "the 99th percentile cuts most ReLU outputs' ranges: {cut} of {}", names.len());
 }
+
+/// The preprocessing graph against Keras' and torchvision's normalisation written out here,
+/// for each stored channel order, normalisation and backbone layout.
+#[test]
+fn the_preprocessing_graph_normalises_like_keras_in_every_order_layout_and_mode() {
+    use crate::backbone::FeatureSpec;
+    use cxr_config::{ChannelOrder, Normalization, Pooling, TensorLayout};
+    use cxr_onnx::Dim;
+    let engine = engine();
+    let (n, h, w) = (2usize, 3usize, 4usize);
+    let pixels: Vec<u8> = (0..n * h * w * 3).map(|i| ((i * 97) % 256) as u8).collect();
+    for stored_order in [ChannelOrder::Rgb, ChannelOrder::Bgr] {
+        for normalization in [Normalization::Caffe, Normalization::Torch, Normalization::None] {
+            for layout in [TensorLayout::Nchw, TensorLayout::Nhwc] {
+                let spec = FeatureSpec {
+                    height: h as u32,
+                    width: w as u32,
+                    stored_order,
+                    normalization,
+                    pooling: Pooling::Avg,
+                };
+                let mut g = cxr_onnx::GraphBuilder::new("preprocessing");
+                let x = crate::backbone::preprocessing(&mut g, &spec, layout);
+                g.output(&x, "x", cxr_onnx::DataType::Float, &["n", "a", "b", "c"].map(Dim::named));
+                let mut model = session(&engine, &g.into_model("test"));
+                let shape = vec![n, h, w, 3];
+                let got =
+                    model.run(vec![("image".into(), Input::U8(shape, pixels.clone()))], &["x"]).unwrap().remove(0);
+                let mut want = vec![0f32; got.len()];
+                for (p, stored) in pixels.chunks(3).enumerate() {
+                    let rgb = match stored_order {
+                        ChannelOrder::Rgb => [stored[0], stored[1], stored[2]],
+                        ChannelOrder::Bgr => [stored[2], stored[1], stored[0]],
+                    }
+                    .map(f32::from);
+                    let values = match normalization {
+                        Normalization::Caffe => [rgb[2] - 103.939, rgb[1] - 116.779, rgb[0] - 123.68],
+                        Normalization::Torch => [
+                            (rgb[0] / 255.0 - 0.485) / 0.229,
+                            (rgb[1] / 255.0 - 0.456) / 0.224,
+                            (rgb[2] / 255.0 - 0.406) / 0.225,
+                        ],
+                        Normalization::None => rgb,
+                    };
+                    let (image, pixel) = (p / (h * w), p % (h * w));
+                    for (c, v) in values.into_iter().enumerate() {
+                        let at = match layout {
+                            TensorLayout::Nchw => (image * 3 + c) * h * w + pixel,
+                            _ => p * 3 + c,
+                        };
+                        want[at] = v;
+                    }
+                }
+                let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-5, "{stored_order:?} {normalization:?} {layout:?}: off by {worst}");
+            }
+        }
+    }
+}
