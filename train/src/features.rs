@@ -156,7 +156,7 @@ impl FeatureJob<'_> {
         Ok(CacheKey {
             backbone_sha256: self.backbone.sha256.clone(),
             split_content: split_content(self.layout, split, &self.transform_hash)?,
-            spec: format!("{:?}", self.spec),
+            spec: serde_json::to_string(self.spec).expect("serialisable"),
         })
     }
 }

@@ -98,9 +98,10 @@ fn ranges_cache(
     pixels: &[u8],
 ) -> std::path::PathBuf {
     let key = format!(
-        "{}\n{spec:?}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         backbone.sha256,
-        serde_json::to_string(settings).unwrap_or_default(),
+        serde_json::to_string(spec).expect("serialisable"),
+        serde_json::to_string(settings).expect("serialisable"),
         cxr_store::sha256_bytes(pixels)
     );
     let hash = cxr_store::sha256_bytes(key.as_bytes());

@@ -8,8 +8,9 @@ use cxr_onnx::{Attr, DataType, Dim, GraphBuilder};
 
 use super::{BackboneError, LoadedBackbone, Spliced, splice};
 
-/// Settings of the features model besides the backbone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Settings of the features model besides the backbone (serialised into the cache keys of
+/// features and int8 ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct FeatureSpec {
     pub height: u32,
     pub width: u32,
