@@ -3,6 +3,7 @@
 //!
 //! Invariant: `--device cuda` either runs on CUDA or fails; it never falls back to CPU.
 
+mod amx;
 mod cuda_libs;
 mod model;
 mod verify;
@@ -14,6 +15,7 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
+pub use amx::amx_int8;
 pub use model::{Element, Input, Model, Shaped};
 
 /// Environment variable ort itself honours for the library path.
@@ -84,6 +86,8 @@ pub struct Engine {
     device: Device,
     intra_threads: usize,
     inter_threads: usize,
+    /// `runtime.amx`: int8 convolutions on AMX where the CPU has it.
+    amx: bool,
     /// What loading the CUDA libraries found (cuda and auto only); named in CUDA errors.
     cuda_preload: cuda_libs::Preload,
 }
@@ -186,6 +190,7 @@ impl Engine {
             device,
             intra_threads: runtime.intra_threads,
             inter_threads: runtime.inter_threads,
+            amx: runtime.amx,
             cuda_preload,
         })
     }
@@ -228,7 +233,10 @@ impl Engine {
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
         };
         let (session, provider) = match self.device {
-            Device::Cpu => (self.commit(self.builder(intra_threads)?, model, origin)?, Provider::Cpu),
+            Device::Cpu => (
+                self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?,
+                Provider::Cpu,
+            ),
             Device::Cuda => {
                 let builder = register_cuda(self.builder(intra_threads)?).map_err(|(_, message)| cuda_err(message))?;
                 match self.commit(builder, model, origin) {
@@ -246,7 +254,10 @@ impl Engine {
                     Ok(session) => (session, Provider::Cuda),
                     Err(CommitError::Cuda(message)) => {
                         tracing::info!("CUDA unavailable ({message}); running on CPU");
-                        (self.commit(self.builder(intra_threads)?, model, origin)?, Provider::Cpu)
+                        (
+                            self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?,
+                            Provider::Cpu,
+                        )
                     }
                     Err(CommitError::Other(e)) => return Err(e),
                 }

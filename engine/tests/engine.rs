@@ -105,3 +105,47 @@ fn other_runtime_version_is_rejected_by_name() {
     assert!(err.contains("version mismatch: this is ONNX Runtime 1.17.0"), "{err}");
     assert!(err.contains("1.31.1"), "{err}");
 }
+
+/// A quantized 3x3 convolution (8 -> 16 channels, padded, on a 12x12 input) in QDQ form, with
+/// symmetric per-channel int8 weights: ONNX Runtime fuses it into one `QLinearConv`.
+fn int8_conv_model() -> cxr_onnx::ModelProto {
+    use cxr_onnx::{Attr, tensor};
+    let mut g = GraphBuilder::new("int8");
+    let x = g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(8), Dim::Fixed(12), Dim::Fixed(12)]);
+    let weights: Vec<i8> = (0..16 * 8 * 9).map(|i| (i * 37 % 255 - 127) as i8).collect();
+    let w = g.initializer(tensor("w", &[16, 8, 3, 3], &weights));
+    let w_scale = g.initializer(tensor_f32("w.scale", &[16], &(1..=16).map(|c| 0.001 * c as f32).collect::<Vec<_>>()));
+    let w_zero = g.initializer(tensor("w.zero", &[16], &[0i8; 16]));
+    let (x_scale, x_zero) = (g.const_f32(&[], &[0.02]), g.initializer(tensor("x.zero", &[], &[128u8])));
+    let (y_scale, y_zero) = (g.const_f32(&[], &[0.05]), g.initializer(tensor("y.zero", &[], &[100u8])));
+    let xq = g.op("QuantizeLinear", &[&x, &x_scale, &x_zero], &[]);
+    let xd = g.op("DequantizeLinear", &[&xq, &x_scale, &x_zero], &[]);
+    let wd = g.op("DequantizeLinear", &[&w, &w_scale, &w_zero], &[("axis", Attr::Int(0))]);
+    let conv = g.op("Conv", &[&xd, &wd], &[("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let yq = g.op("QuantizeLinear", &[&conv, &y_scale, &y_zero], &[]);
+    let y = g.op("DequantizeLinear", &[&yq, &y_scale, &y_zero], &[]);
+    g.output(&y, "y", DataType::Float, &[Dim::named("N"), Dim::Fixed(16), Dim::Fixed(12), Dim::Fixed(12)]);
+    g.into_model("test")
+}
+
+/// ONNX Runtime runs symmetric int8 weights on its direct kernel and the restated ones on
+/// its GEMM (on AMX where the CPU has it): both give exactly the same outputs. With
+/// `runtime.amx: false` the engine leaves the symmetric model as it is.
+#[test]
+fn int8_convolutions_restated_for_the_gemm_path_compute_the_same_outputs() {
+    let engine = Engine::open(&Runtime { amx: false, ..cpu_runtime() }, Device::Cpu).unwrap();
+    let symmetric = int8_conv_model();
+    let mut restated = symmetric.clone();
+    assert_eq!(cxr_onnx::offset_symmetric_conv_weights(&mut restated), 1);
+    let x: Vec<f32> = (0..2 * 8 * 12 * 12).map(|i| ((i * 7919) % 1000) as f32 / 200.0 - 2.5).collect();
+    let run = |model: &cxr_onnx::ModelProto| {
+        let (mut session, _) = engine.session_from_bytes(&encode_model(model), Path::new("int8")).unwrap();
+        session
+            .run(vec![("x".into(), cxr_engine::Input::F32(vec![2, 8, 12, 12], x.clone()))], &["y"])
+            .unwrap()
+            .remove(0)
+    };
+    let (direct, gemm) = (run(&symmetric), run(&restated));
+    assert!(direct.iter().any(|&v| v != direct[0]), "the output varies");
+    assert_eq!(direct, gemm);
+}

@@ -7,6 +7,7 @@
 //! operators only, besides a spliced model's own functions and domains.
 
 mod builder;
+mod int8;
 pub mod proto;
 mod rename;
 mod tensor;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 pub use builder::{Attr, Dim, GraphBuilder, attribute};
+pub use int8::offset_symmetric_conv_weights;
 pub use proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 pub use rename::rename_node_values;
 pub use tensor::{DataType, RawElement, tensor, tensor_f32, tensor_f64, tensor_i64, tensor_u8};

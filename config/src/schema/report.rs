@@ -29,7 +29,7 @@ impl Default for Report {
 }
 
 /// ONNX Runtime settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Runtime {
     /// Path to `libonnxruntime.so`; else `ORT_DYLIB_PATH`; else the project's `.ort/` folder.
@@ -38,4 +38,12 @@ pub struct Runtime {
     pub intra_threads: usize,
     /// Threads across independent operators; 0 = ONNX Runtime's default.
     pub inter_threads: usize,
+    /// On a CPU with AMX, run int8 convolutions on ONNX Runtime's AMX GEMM (same outputs).
+    pub amx: bool,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self { onnxruntime: None, intra_threads: 0, inter_threads: 0, amx: true }
+    }
 }
