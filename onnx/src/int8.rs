@@ -20,8 +20,10 @@ use crate::proto::{GraphProto, ModelProto, TensorProto};
 /// (so `q - 1` fits), read by one `DequantizeLinear` whose zero point is an all-zero int8
 /// initializer read by nothing else, and whose output only feeds convolutions as weights.
 pub fn offset_symmetric_conv_weights(model: &mut ModelProto) -> usize {
+    let Some(graph) = model.graph.as_ref() else { return 0 };
+    let elsewhere = read_elsewhere(model, graph);
+    let targets = symmetric_conv_weights(graph, &elsewhere);
     let Some(graph) = model.graph.as_mut() else { return 0 };
-    let targets = symmetric_conv_weights(graph);
     let mut restated = 0;
     for tensor in &mut graph.initializer {
         match targets.get(tensor.name.as_str()) {
@@ -44,8 +46,33 @@ enum Role {
     ZeroPoint,
 }
 
-/// The initializers to restate: each qualifying weight and its zero point.
-fn symmetric_conv_weights(graph: &GraphProto) -> HashMap<String, Role> {
+/// Names read other than by the main graph's nodes: its inputs (an initializer listed as an
+/// input can be fed another value at run time), and every value read inside a subgraph of
+/// its nodes or by a training graph (either may read the main graph's initializers).
+fn read_elsewhere(model: &ModelProto, graph: &GraphProto) -> HashSet<String> {
+    fn read_by(graph: &GraphProto, names: &mut HashSet<String>) {
+        for node in &graph.node {
+            names.extend(node.input.iter().cloned());
+            for attribute in &node.attribute {
+                attribute.g.iter().chain(&attribute.graphs).for_each(|g| read_by(g, names));
+            }
+        }
+    }
+    let mut names: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
+    for node in &graph.node {
+        for attribute in &node.attribute {
+            attribute.g.iter().chain(&attribute.graphs).for_each(|g| read_by(g, &mut names));
+        }
+    }
+    for training in &model.training_info {
+        training.initialization.iter().chain(&training.algorithm).for_each(|g| read_by(g, &mut names));
+    }
+    names
+}
+
+/// The initializers to restate: each qualifying weight and its zero point, none of them
+/// read `elsewhere`.
+fn symmetric_conv_weights(graph: &GraphProto, elsewhere: &HashSet<String>) -> HashMap<String, Role> {
     let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut readers: HashMap<&str, usize> = HashMap::new();
     for node in &graph.node {
@@ -79,6 +106,7 @@ fn symmetric_conv_weights(graph: &GraphProto) -> HashMap<String, Role> {
             && all_zero(z)
             && readers.get(weight.as_str()) == Some(&1)
             && readers.get(zero.as_str()) == Some(&1)
+            && ![weight, zero, output].iter().any(|name| elsewhere.contains(name.as_str()))
             && only_conv_weight(output);
         if qualifies {
             targets.insert(weight.clone(), Role::Weight);
@@ -159,5 +187,57 @@ mod tests {
         second.output = vec!["other".into()];
         graph.node.push(second);
         assert_eq!(offset_symmetric_conv_weights(&mut shared), 0, "a weight read twice is left alone");
+        let mut shared_zero = qdq_conv(&[1; 8], "Conv");
+        let graph = shared_zero.graph.as_mut().unwrap();
+        let mut other = graph.node[0].clone();
+        other.input[0] = "w.scale".into();
+        other.output = vec!["other".into()];
+        graph.node.push(other);
+        assert_eq!(offset_symmetric_conv_weights(&mut shared_zero), 0, "a zero point read twice is left alone");
+        let mut fed = qdq_conv(&[1; 8], "Conv");
+        let graph = fed.graph.as_mut().unwrap();
+        let mut input = graph.input[0].clone();
+        input.name = "w".into();
+        graph.input.push(input);
+        assert_eq!(offset_symmetric_conv_weights(&mut fed), 0, "a weight that can be fed is left alone");
+        let mut in_subgraph = qdq_conv(&[1; 8], "Conv");
+        let graph = in_subgraph.graph.as_mut().unwrap();
+        let mut body = GraphProto::default();
+        body.node.push(crate::proto::NodeProto {
+            op_type: "Identity".into(),
+            input: vec!["w.zero".into()],
+            ..Default::default()
+        });
+        graph.node[1].attribute.push(crate::proto::AttributeProto {
+            name: "body".into(),
+            g: Some(body),
+            ..Default::default()
+        });
+        assert_eq!(offset_symmetric_conv_weights(&mut in_subgraph), 0, "a zero point a subgraph reads is left alone");
+        let mut uint8 = qdq_conv(&[1; 8], "Conv");
+        let graph = uint8.graph.as_mut().unwrap();
+        graph.initializer.iter_mut().find(|t| t.name == "w.zero").unwrap().data_type = DataType::Uint8 as i32;
+        assert_eq!(offset_symmetric_conv_weights(&mut uint8), 0, "a uint8 zero point is left alone");
+    }
+
+    #[test]
+    fn a_scalar_zero_point_listed_as_int32_values_is_restated_too() {
+        let mut model = qdq_conv(&[3, -3, 0, 1, 2, 4, 5, 6], "Conv");
+        let graph = model.graph.as_mut().unwrap();
+        let zero = graph.initializer.iter_mut().find(|t| t.name == "w.zero").unwrap();
+        *zero = TensorProto {
+            name: "w.zero".into(),
+            data_type: DataType::Int8 as i32,
+            int32_data: vec![0],
+            ..Default::default()
+        };
+        graph.node[0].attribute.clear();
+        let scale = graph.initializer.iter_mut().find(|t| t.name == "w.scale").unwrap();
+        *scale = tensor("w.scale", &[], &[0.5f32]);
+        assert_eq!(offset_symmetric_conv_weights(&mut model), 1);
+        let zero = initializer(&model, "w.zero");
+        assert_eq!((zero.raw_data.clone(), zero.int32_data.len()), (vec![0xFF], 0));
+        let weights: Vec<i8> = initializer(&model, "w").raw_data.iter().map(|&b| b as i8).collect();
+        assert_eq!(weights, [2, -4, -1, 0, 1, 3, 4, 5]);
     }
 }
