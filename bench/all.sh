@@ -17,7 +17,7 @@ for part in preprocess train infer; do
     echo "== bench-$part"
     "bench/$part.sh"
 done
-machine="$(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), AMX int8: $(grep -qw amx_int8 /proc/cpuinfo && echo yes || echo no)"
+machine="$(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), AMX int8: $(grep -qw amx_int8 /proc/cpuinfo && grep -qw amx_tile /proc/cpuinfo && echo yes || echo no)"
 { echo "make bench: $machine"; column -s, -t "$BENCH_CSV"; } >bench/out/.bench.txt.tmp
 cp "$BENCH_CSV" bench/out/.bench.csv.tmp
 mv bench/out/.bench.csv.tmp bench/out/bench.csv
