@@ -1,5 +1,5 @@
 //! `model.onnx` as a contract, in one place for every stage that reads it: the file is read
-//! and decoded once; its metadata (`cxr_store::model_meta`, the data) says its classes,
+//! once, its graph decoded only when needed; its metadata (`cxr_store::model_meta`, the data) says its classes,
 //! input and preprocessing; this crate says what they mean: the transform raw images need,
 //! the tensors it accepts, the decision threshold a policy resolves to, and the Grad-CAM
 //! graph built from the decoded model.
@@ -17,7 +17,7 @@ use cxr_store::model_meta::ModelMeta;
 pub use decision::Decision;
 pub use error::ModelError;
 
-/// An exported model: its bytes, decoded once, and what its metadata says.
+/// An exported model: its bytes, what its metadata says, and its graph decoded on demand.
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     pub path: PathBuf,
@@ -28,7 +28,8 @@ pub struct ModelFile {
     pub channel_order: ChannelOrder,
     /// The index of the class sensitivity is measured on.
     pub positive: usize,
-    proto: ModelProto,
+    /// Decoded on first use (Grad-CAM, `train --adapt-from`).
+    proto: std::sync::OnceLock<ModelProto>,
     /// Hashed on first use: `infer` records it twice, `report`'s gallery never.
     sha256: std::sync::OnceLock<String>,
 }
@@ -38,8 +39,10 @@ impl ModelFile {
     pub fn open(path: &Path) -> Result<ModelFile, ModelError> {
         cxr_store::layout::require(path, "train")?;
         let bytes = std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
-        let proto = cxr_onnx::decode_model(&bytes, path)?;
-        let meta = ModelMeta::from_lookup(|key| cxr_onnx::metadata(&proto, key))
+        // The metadata alone: `infer` without heatmaps never needs the graph decoded (a
+        // copy of every weight, 85 MB for a float32 VGG16).
+        let metadata = cxr_onnx::decode_metadata(&bytes, path)?;
+        let meta = ModelMeta::from_lookup(|key| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()))
             .map_err(|message| ModelError::Metadata { path: path.to_path_buf(), message })?;
         Ok(ModelFile {
             path: path.to_path_buf(),
@@ -49,7 +52,7 @@ impl ModelFile {
             channel_order: meta.channel_order,
             positive: meta.positive(),
             meta,
-            proto,
+            proto: std::sync::OnceLock::new(),
             sha256: std::sync::OnceLock::new(),
         })
     }
@@ -67,9 +70,13 @@ impl ModelFile {
         Ok(model)
     }
 
-    /// The decoded model.
-    pub fn proto(&self) -> &ModelProto {
-        &self.proto
+    /// The decoded model, decoded on the first call.
+    pub fn proto(&self) -> Result<&ModelProto, ModelError> {
+        if let Some(proto) = self.proto.get() {
+            return Ok(proto);
+        }
+        let proto = cxr_onnx::decode_model(&self.bytes, &self.path)?;
+        Ok(self.proto.get_or_init(|| proto))
     }
 
     /// The SHA-256 of the file's bytes, computed once.
@@ -111,7 +118,7 @@ impl ModelFile {
     pub fn grad_cam(&self) -> Result<cxr_explain::ExplainModel, ModelError> {
         let meta =
             self.meta.explain.as_ref().ok_or_else(|| ModelError::NoExplainMetadata { path: self.path.clone() })?;
-        cxr_explain::explain_model(&self.bytes, &self.proto, meta, self.classes.len())
+        cxr_explain::explain_model(&self.bytes, self.proto()?, meta, self.classes.len())
             .map_err(|source| ModelError::Explain { path: self.path.clone(), source })
     }
 }

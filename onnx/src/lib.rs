@@ -59,6 +59,23 @@ pub fn decode_model(bytes: &[u8], origin: &Path) -> Result<ModelProto, OnnxError
     ModelProto::decode(bytes).map_err(|source| OnnxError::Decode { path: origin.to_path_buf(), source })
 }
 
+/// A model with only its metadata: decoding skips every other field without copying it
+/// (the graph is one length-delimited field), so reading the metadata of a 85 MB model
+/// costs next to nothing.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MetadataOnly {
+    #[prost(message, repeated, tag = "14")]
+    metadata_props: Vec<proto::StringStringEntryProto>,
+}
+
+/// The metadata of ONNX model bytes as key-value pairs, without decoding the rest (bytes
+/// cut short or not protobuf are still an error); `origin` names them in errors.
+pub fn decode_metadata(bytes: &[u8], origin: &Path) -> Result<Vec<(String, String)>, OnnxError> {
+    let model =
+        MetadataOnly::decode(bytes).map_err(|source| OnnxError::Decode { path: origin.to_path_buf(), source })?;
+    Ok(model.metadata_props.into_iter().map(|p| (p.key, p.value)).collect())
+}
+
 /// Encodes a model to bytes (write them with the caller's atomic writer).
 pub fn encode_model(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()

@@ -143,3 +143,19 @@ fn what_the_hand_written_messages_dropped_is_read() {
     assert_eq!(exotic.device_configurations[0].sharding_spec[0].tensor_name, "act");
     assert!(graph.initializer.iter().any(|t| t.name == "external" && t.external_data.len() == 3));
 }
+
+#[test]
+fn metadata_alone_reads_as_the_whole_models_and_a_cut_file_is_an_error() {
+    let mut g = GraphBuilder::new("g");
+    let x = g.input("x", DataType::Float, &[Dim::Fixed(3)]);
+    let w = g.initializer(tensor_f32("w", &[3], &[1.0, -2.0, 0.5]));
+    let y = g.op("Mul", &[&x, &w], &[]);
+    g.output(&y, "y", DataType::Float, &[Dim::Fixed(3)]);
+    g.metadata("classes", "A,B");
+    g.metadata("size", "50,50");
+    let bytes = encode_model(&g.into_model("test"));
+    let pairs = decode_metadata(&bytes, Path::new("m.onnx")).unwrap();
+    assert_eq!(pairs, [("classes".to_string(), "A,B".to_string()), ("size".to_string(), "50,50".to_string())]);
+    let e = decode_metadata(&bytes[..bytes.len() / 2], Path::new("cut.onnx")).unwrap_err().to_string();
+    assert!(e.contains("cut.onnx is not a valid ONNX model"), "{e}");
+}

@@ -58,7 +58,7 @@ impl Source {
                 model_path.display()
             );
         }
-        let (head, head_shape) = read_head(model.proto(), &model_path)?;
+        let (head, head_shape) = read_head(model.proto()?, &model_path)?;
         let meta = model.meta;
         let exported_epoch = cxr_store::history::read(&layout.history())
             .ok()
