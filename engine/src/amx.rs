@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 /// and `amx_tile` in `/proc/cpuinfo` then. (A sandbox may still refuse a process the tiles;
 /// ONNX Runtime then runs the restated weights on its VNNI GEMM, with the same outputs, about
 /// 0.8x as fast: `runtime.amx: false` is the remedy.)
-pub fn amx_int8() -> bool {
+pub(crate) fn amx_int8() -> bool {
     static AMX: OnceLock<bool> = OnceLock::new();
     *AMX.get_or_init(|| {
         let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();

@@ -15,7 +15,6 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-pub use amx::amx_int8;
 pub use model::{Element, Input, Model, Shaped};
 
 /// Environment variable ort itself honours for the library path.
@@ -232,11 +231,12 @@ impl Engine {
             library: self.library.clone(),
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
         };
+        // The CPU provider gets the model as `runtime.amx` and the CPU would have it.
+        let on_cpu = || -> Result<Session, EngineError> {
+            Ok(self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?)
+        };
         let (session, provider) = match self.device {
-            Device::Cpu => (
-                self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?,
-                Provider::Cpu,
-            ),
+            Device::Cpu => (on_cpu()?, Provider::Cpu),
             Device::Cuda => {
                 let builder = register_cuda(self.builder(intra_threads)?).map_err(|(_, message)| cuda_err(message))?;
                 match self.commit(builder, model, origin) {
@@ -254,10 +254,7 @@ impl Engine {
                     Ok(session) => (session, Provider::Cuda),
                     Err(CommitError::Cuda(message)) => {
                         tracing::info!("CUDA unavailable ({message}); running on CPU");
-                        (
-                            self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?,
-                            Provider::Cpu,
-                        )
+                        (on_cpu()?, Provider::Cpu)
                     }
                     Err(CommitError::Other(e)) => return Err(e),
                 }

@@ -50,20 +50,15 @@ enum Role {
 /// input can be fed another value at run time), and every value read inside a subgraph of
 /// its nodes or by a training graph (either may read the main graph's initializers).
 fn read_elsewhere(model: &ModelProto, graph: &GraphProto) -> HashSet<String> {
+    fn subgraphs(graph: &GraphProto) -> impl Iterator<Item = &GraphProto> {
+        graph.node.iter().flat_map(|n| &n.attribute).flat_map(|a| a.g.iter().chain(&a.graphs))
+    }
     fn read_by(graph: &GraphProto, names: &mut HashSet<String>) {
-        for node in &graph.node {
-            names.extend(node.input.iter().cloned());
-            for attribute in &node.attribute {
-                attribute.g.iter().chain(&attribute.graphs).for_each(|g| read_by(g, names));
-            }
-        }
+        names.extend(graph.node.iter().flat_map(|n| n.input.iter().cloned()));
+        subgraphs(graph).for_each(|g| read_by(g, names));
     }
     let mut names: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
-    for node in &graph.node {
-        for attribute in &node.attribute {
-            attribute.g.iter().chain(&attribute.graphs).for_each(|g| read_by(g, &mut names));
-        }
-    }
+    subgraphs(graph).for_each(|g| read_by(g, &mut names));
     for training in &model.training_info {
         training.initialization.iter().chain(&training.algorithm).for_each(|g| read_by(g, &mut names));
     }
@@ -181,18 +176,18 @@ mod tests {
         assert_eq!(offset_symmetric_conv_weights(&mut with_min), 0);
         let mut matmul = qdq_conv(&[1; 8], "MatMul");
         assert_eq!(offset_symmetric_conv_weights(&mut matmul), 0);
-        let mut shared = qdq_conv(&[1; 8], "Conv");
-        let graph = shared.graph.as_mut().unwrap();
-        let mut second = graph.node[0].clone();
-        second.output = vec!["other".into()];
-        graph.node.push(second);
-        assert_eq!(offset_symmetric_conv_weights(&mut shared), 0, "a weight read twice is left alone");
-        let mut shared_zero = qdq_conv(&[1; 8], "Conv");
-        let graph = shared_zero.graph.as_mut().unwrap();
-        let mut other = graph.node[0].clone();
-        other.input[0] = "w.scale".into();
-        other.output = vec!["other".into()];
-        graph.node.push(other);
+        // A second DequantizeLinear with the first's scale and zero point, reading `first`.
+        let read_again = |first: &str| {
+            let mut model = qdq_conv(&[1; 8], "Conv");
+            let graph = model.graph.as_mut().unwrap();
+            let mut second = graph.node[0].clone();
+            second.input[0] = first.into();
+            second.output = vec!["other".into()];
+            graph.node.push(second);
+            model
+        };
+        assert_eq!(offset_symmetric_conv_weights(&mut read_again("w")), 0, "a weight read twice is left alone");
+        let mut shared_zero = read_again("w.scale");
         assert_eq!(offset_symmetric_conv_weights(&mut shared_zero), 0, "a zero point read twice is left alone");
         let mut fed = qdq_conv(&[1; 8], "Conv");
         let graph = fed.graph.as_mut().unwrap();
