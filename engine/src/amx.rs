@@ -71,7 +71,7 @@ mod tests {
         let Cow::Owned(restated) = restate(&int8, origin) else { panic!("the int8 model is restated") };
         let proto = cxr_onnx::decode_model(&restated, origin).unwrap();
         let zero = proto.graph.unwrap().initializer.into_iter().find(|t| t.name == "w.zero").unwrap();
-        assert_eq!(zero.raw_data, [0xFF]);
+        assert_eq!(zero.raw_data[..], [0xFF]);
         assert!(matches!(restate(&float, origin), Cow::Borrowed(_)));
         assert!(matches!(restate(b"not a model DequantizeLinear", origin), Cow::Borrowed(_)));
     }

@@ -27,11 +27,13 @@ pub fn offset_symmetric_conv_weights(model: &mut ModelProto) -> usize {
     let mut restated = 0;
     for tensor in &mut graph.initializer {
         match targets.get(tensor.name.as_str()) {
-            Some(Role::Weight) => tensor.raw_data.iter_mut().for_each(|b| *b = (*b as i8 - 1) as u8),
+            Some(Role::Weight) => {
+                tensor.raw_data = tensor.raw_data.iter().map(|&b| (b as i8 - 1) as u8).collect::<Vec<u8>>().into()
+            }
             Some(Role::ZeroPoint) => {
                 let count = tensor.element_count();
                 tensor.int32_data.clear();
-                tensor.raw_data = vec![-1i8 as u8; count];
+                tensor.raw_data = vec![-1i8 as u8; count].into();
                 restated += 1;
             }
             None => {}
@@ -231,7 +233,7 @@ mod tests {
         *scale = tensor("w.scale", &[], &[0.5f32]);
         assert_eq!(offset_symmetric_conv_weights(&mut model), 1);
         let zero = initializer(&model, "w.zero");
-        assert_eq!((zero.raw_data.clone(), zero.int32_data.len()), (vec![0xFF], 0));
+        assert_eq!((zero.raw_data.to_vec(), zero.int32_data.len()), (vec![0xFF], 0));
         let weights: Vec<i8> = initializer(&model, "w").raw_data.iter().map(|&b| b as i8).collect();
         assert_eq!(weights, [2, -4, -1, 0, 1, 3, 4, 5]);
     }

@@ -14,6 +14,7 @@ mod tensor;
 
 use std::path::{Path, PathBuf};
 
+pub use bytes::Bytes;
 use prost::Message;
 
 pub use builder::{Attr, Dim, GraphBuilder, attribute};
@@ -48,14 +49,21 @@ pub enum OnnxError {
     Graph(String),
 }
 
-/// Reads and decodes an ONNX model file.
+/// Reads and decodes an ONNX model file (its tensors' `raw_data` are slices of the file's
+/// bytes, read once).
 pub fn read_model(path: &Path) -> Result<ModelProto, OnnxError> {
     let bytes = std::fs::read(path).map_err(|source| OnnxError::Read { path: path.to_path_buf(), source })?;
-    decode_model(&bytes, path)
+    decode_shared(Bytes::from(bytes), path)
 }
 
-/// Decodes ONNX model bytes; `origin` names them in errors.
+/// Decodes ONNX model bytes (copying its weights out of them); `origin` names them in errors.
 pub fn decode_model(bytes: &[u8], origin: &Path) -> Result<ModelProto, OnnxError> {
+    ModelProto::decode(bytes).map_err(|source| OnnxError::Decode { path: origin.to_path_buf(), source })
+}
+
+/// Decodes ONNX model bytes without copying its weights: each tensor's `raw_data` is a
+/// slice of `bytes`, which stay in memory while any of them does.
+pub fn decode_shared(bytes: Bytes, origin: &Path) -> Result<ModelProto, OnnxError> {
     ModelProto::decode(bytes).map_err(|source| OnnxError::Decode { path: origin.to_path_buf(), source })
 }
 

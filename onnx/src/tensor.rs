@@ -51,7 +51,7 @@ pub fn tensor<T: RawElement>(name: &str, dims: &[i64], data: &[T]) -> TensorProt
         name: name.to_string(),
         dims: dims.to_vec(),
         data_type: T::DATA_TYPE as i32,
-        raw_data,
+        raw_data: raw_data.into(),
         ..Default::default()
     }
 }

@@ -23,6 +23,25 @@ fn model_round_trips_through_bytes() {
 }
 
 #[test]
+fn a_model_decoded_from_shared_bytes_holds_slices_of_them_as_weights() {
+    let mut g = GraphBuilder::new("g");
+    let x = g.input("x", DataType::Float, &[Dim::Fixed(256)]);
+    let w = g.initializer(tensor_f32("w", &[256], &[0.25; 256]));
+    let y = g.op("Mul", &[&x, &w], &[]);
+    g.output(&y, "y", DataType::Float, &[Dim::Fixed(256)]);
+    let bytes = Bytes::from(encode_model(&g.into_model("test")));
+    let shared = decode_shared(bytes.clone(), Path::new("mem")).unwrap();
+    assert_eq!(shared, decode_model(&bytes, Path::new("mem")).unwrap());
+    let weights = &shared.graph.as_ref().unwrap().initializer[0].raw_data;
+    assert_eq!(weights.len(), 256 * 4);
+    let within = bytes.as_ptr_range();
+    assert!(within.contains(&weights.as_ptr()), "the weights were copied out of the model's bytes");
+    // A clone of the model shares them too.
+    let copy = shared.clone();
+    assert_eq!(copy.graph.unwrap().initializer[0].raw_data.as_ptr(), weights.as_ptr());
+}
+
+#[test]
 fn float_data_and_raw_data_read_the_same() {
     let raw = tensor_f32("a", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
     let listed = TensorProto {

@@ -73,7 +73,7 @@ fn randomised_head(model: &Path, out: &Path) {
                 (uniform * scale * 3f32.sqrt()).to_le_bytes()
             })
             .collect();
-        tensor.raw_data = random;
+        tensor.raw_data = random.into();
         replaced += 1;
     }
     assert!(replaced >= 2, "the head's kernels and biases are initialisers named head/...");

@@ -155,10 +155,14 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         HeadShape { input: val.dim, hidden: config.model.head.hidden.clone(), classes: config.data.classes.len() };
     shape.check_size()?;
 
-    let checkpoint = layout.checkpoint();
-    let mut state = initial_state(config, options, &shape, &checkpoint)?;
+    let mut state = initial_state(config, options, &shape, &layout.checkpoint())?;
     let mut artifacts = fit::write_and_open(engine, &train_dir, &shape, &config.train.optimizer)?;
-    fit_checkpointed(config, options, layout, &shape, &mut artifacts, train_features, &val, &mut state)?;
+    let channels = backbone_channels(&config.model.backbone);
+    let (fitted, monitor) = beside_shift_monitor(fixed_train.as_ref(), &val, channels, || {
+        fit_checkpointed(config, options, layout, &shape, &mut artifacts, train_features, &val, &mut state)
+    });
+    fitted?;
+    let monitor = monitor?;
     if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config.train.epochs, &state)) {
         // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
         return Ok(Summary::paused(&state));
@@ -167,11 +171,6 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
     let calibrated = calibrate(&config.train, &mut artifacts, &shape, &state, &val)?;
-    // With augmentation the train split's features are not kept: no reference to fit on.
-    let monitor = match &fixed_train {
-        Some(train) => shift::monitor(train, &val, backbone_channels(&config.model.backbone))?,
-        None => None,
-    };
     let operating_point = choose_operating_point(&config.data, config.report.target_sensitivity, &calibrated);
     if let Some(op) = &operating_point {
         op.write(&layout.operating_point())?;
@@ -220,6 +219,23 @@ impl Summary {
 /// Whether training has nothing left to do: all `epochs` (`train.epochs`) run, or stopped early.
 fn finished(epochs: usize, state: &fit::State) -> bool {
     state.epochs_done >= epochs || state.stopped_early
+}
+
+/// Runs `fit` while the shift monitor fits on `train`'s features on a second thread: the
+/// head's sessions run on one thread, so the monitor takes the other core. Without `train`
+/// (with augmentation its features are not kept) there is no reference and no monitor.
+fn beside_shift_monitor<T>(
+    train: Option<&features::SplitFeatures>,
+    val: &features::SplitFeatures,
+    channels: Option<usize>,
+    fit: impl FnOnce() -> T,
+) -> (T, anyhow::Result<Option<(shift::ShiftModel, model_meta::ShiftMeta)>>) {
+    std::thread::scope(|scope| {
+        let monitor = train.map(|train| scope.spawn(move || shift::monitor(train, val, channels)));
+        let fitted = fit();
+        let monitor = monitor.map(|m| m.join().expect("fitting the shift monitor does not panic"));
+        (fitted, monitor.transpose().map(Option::flatten))
+    })
 }
 
 /// Runs the training loop with a checkpoint after every epoch, written by a background

@@ -59,18 +59,25 @@ pub fn apply_precision(
     let cached = cache.then(|| ranges_cache(layout, &backbone, spec, settings, &pixels));
     let reused = cached.as_deref().and_then(read_ranges);
     let measured = reused.is_none();
-    let ranges = match reused {
-        Some(ranges) => ranges,
-        None => {
-            let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
-                .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
-            if let Some(file) = &cached {
-                write_ranges(file, &ranges)?;
-            }
-            ranges
+    let measure = || -> anyhow::Result<Ranges> {
+        let ranges = calibrate(engine, &backbone, spec, &pixels, rows.len(), settings)
+            .with_context(|| format!("cannot calibrate int8 on {}", path.display()))?;
+        if let Some(file) = &cached {
+            write_ranges(file, &ranges)?;
         }
+        Ok(ranges)
     };
-    let quantized = quantize(&backbone.model, &ranges)?;
+    // The kernels do not depend on the ranges: they are quantized on a second thread while
+    // ONNX Runtime builds the calibration session (which keeps one core busy).
+    let (ranges, kernels) = std::thread::scope(|scope| {
+        let kernels = scope.spawn(|| Kernels::of(&backbone.model));
+        let ranges = match reused {
+            Some(ranges) => Ok(ranges),
+            None => measure(),
+        };
+        (ranges, kernels.join().expect("quantizing kernels does not panic"))
+    });
+    let quantized = quantize_with(&backbone.model, &kernels?, &ranges?)?;
     let method = cxr_config::spelling(&settings.calibration);
     tracing::info!(
         images = rows.len(),
@@ -244,7 +251,8 @@ fn calibration_model(
     names: &[String],
     percentile: bool,
 ) -> anyhow::Result<ModelProto> {
-    let graph = backbone.model.graph.clone().unwrap_or_default();
+    let empty = GraphProto::default();
+    let graph = backbone.model.graph.as_ref().unwrap_or(&empty);
     let mut g = GraphBuilder::new("calibration");
     let x = crate::backbone::preprocessing(&mut g, spec, backbone.layout);
     crate::backbone::splice(&mut g, &backbone.model, &x, None)?;
@@ -338,8 +346,40 @@ fn quantize_weights(kernel: &[f32], out_channels: usize) -> (Vec<i8>, Vec<f32>) 
     (q, scales)
 }
 
+/// Every convolution's float kernel as symmetric int8 per output channel (values and
+/// scales), by the kernel's initializer name: the part of quantizing that does not depend
+/// on the activations' ranges. A kernel that is not an initializer (computed) stays float.
+pub struct Kernels(HashMap<String, (Vec<i8>, Vec<f32>)>);
+
+impl Kernels {
+    pub fn of(model: &ModelProto) -> Result<Kernels, BackboneError> {
+        let invalid = |message: String| BackboneError::Invalid { path: "backbone".into(), message };
+        let empty = GraphProto::default();
+        let graph = model.graph.as_ref().unwrap_or(&empty);
+        let initializers: HashMap<&str, &TensorProto> =
+            graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut kernels = HashMap::new();
+        for conv in graph.node.iter().filter(|n| n.op_type == "Conv" && n.input.len() >= 2) {
+            let name = &conv.input[1];
+            let Some(kernel) = initializers.get(name.as_str()).filter(|_| !kernels.contains_key(name)) else {
+                continue;
+            };
+            let values = kernel.to_f32_vec().map_err(|e| invalid(e.to_string()))?;
+            let out_channels =
+                *kernel.dims.first().ok_or_else(|| invalid(format!("convolution kernel {name} has no dims")))?;
+            kernels.insert(name.clone(), quantize_weights(&values, out_channels as usize));
+        }
+        Ok(Kernels(kernels))
+    }
+}
+
 /// The backbone with its activations, weights and biases quantized (see the module doc).
 pub fn quantize(model: &ModelProto, ranges: &Ranges) -> Result<ModelProto, BackboneError> {
+    quantize_with(model, &Kernels::of(model)?, ranges)
+}
+
+/// [`quantize`], with the kernels already quantized ([`Kernels::of`] the same model).
+fn quantize_with(model: &ModelProto, kernels: &Kernels, ranges: &Ranges) -> Result<ModelProto, BackboneError> {
     let invalid = |message: String| BackboneError::Invalid { path: "backbone".into(), message };
     let mut graph = model.graph.clone().unwrap_or_default();
     let mut initializers: HashMap<String, TensorProto> =
@@ -382,7 +422,7 @@ pub fn quantize(model: &ModelProto, ranges: &Ranges) -> Result<ModelProto, Backb
         }
         if n.op_type == "Conv" && n.input.len() >= 2 {
             let input_scale = quantized.get(original.input[0].as_str()).map(|p| p.0);
-            quantize_conv(&mut n, input_scale, &mut initializers, &mut weight_nodes).map_err(invalid)?;
+            quantize_conv(&mut n, input_scale, kernels, &mut initializers, &mut weight_nodes).map_err(invalid)?;
         }
         let outputs = n.output.clone();
         nodes.push(n);
@@ -411,19 +451,17 @@ pub fn quantize(model: &ModelProto, ranges: &Ranges) -> Result<ModelProto, Backb
 fn quantize_conv(
     conv: &mut NodeProto,
     input_scale: Option<f32>,
+    kernels: &Kernels,
     initializers: &mut HashMap<String, TensorProto>,
     weight_nodes: &mut Vec<NodeProto>,
 ) -> Result<(), String> {
     let kernel_name = conv.input[1].clone();
-    let Some(kernel) = initializers.get(&kernel_name) else {
+    let (Some((q, scales)), Some(kernel)) = (kernels.0.get(&kernel_name), initializers.get(&kernel_name)) else {
         return Ok(()); // a computed kernel stays float
     };
-    let dims = kernel.dims.clone();
-    let values = kernel.to_f32_vec().map_err(|e| e.to_string())?;
-    let out_channels = *dims.first().ok_or_else(|| format!("convolution kernel {kernel_name} has no dims"))? as usize;
-    let (q, scales) = quantize_weights(&values, out_channels);
+    let (dims, out_channels) = (kernel.dims.clone(), scales.len());
     let mut per_channel = PerChannel { initializers, weight_nodes };
-    conv.input[1] = per_channel.dequantized(&kernel_name, &dims, &q, &scales);
+    conv.input[1] = per_channel.dequantized(&kernel_name, &dims, q, scales);
     if let (Some(bias_name), Some(sx)) = (conv.input.get(2).cloned(), input_scale)
         && let Some(bias) = per_channel.initializers.get(&bias_name)
     {

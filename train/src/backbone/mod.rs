@@ -107,13 +107,15 @@ pub fn load(settings: &Model, seed: u64) -> Result<LoadedBackbone, BackboneError
 }
 
 /// Reads a model file, and hashes its bytes on a second thread while they are decoded
-/// (each takes tens of milliseconds for VGG16's 58 MB, on the path of every `train`).
+/// (hashing VGG16's 58 MB takes tens of milliseconds, on the path of every `train`; decoding
+/// shares the weights with the file's bytes).
 fn read_and_hash(path: &Path) -> Result<(ModelProto, String), BackboneError> {
     let bytes = std::fs::read(path)
         .map_err(|source| BackboneError::from(cxr_onnx::OnnxError::Read { path: path.to_path_buf(), source }))?;
+    let bytes = cxr_onnx::Bytes::from(bytes);
     let (model, sha256) = std::thread::scope(|scope| {
         let hash = scope.spawn(|| cxr_store::sha256_bytes(&bytes));
-        let model = cxr_onnx::decode_model(&bytes, path);
+        let model = cxr_onnx::decode_shared(bytes.clone(), path);
         (model, hash.join().expect("hashing does not panic"))
     });
     Ok((model?, sha256))
