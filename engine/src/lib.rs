@@ -231,9 +231,13 @@ impl Engine {
             library: self.library.clone(),
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
         };
-        // The CPU provider gets the model as `runtime.amx` and the CPU would have it.
+        // The CPU provider gets the model as `runtime.amx` and the CPU would have it. Without
+        // the memory pattern: ONNX Runtime allocates a pattern's one block outside its arena on
+        // every run, hundreds of MB at 224 px that the kernel must fault in afresh each batch;
+        // without it each tensor comes from the arena, reused from run to run.
         let on_cpu = || -> Result<Session, EngineError> {
-            Ok(self.commit(self.builder(intra_threads)?, &amx::for_cpu(model, origin, self.amx), origin)?)
+            let builder = self.builder(intra_threads)?.with_memory_pattern(false).map_err(ort_err)?;
+            Ok(self.commit(builder, &amx::for_cpu(model, origin, self.amx), origin)?)
         };
         let (session, provider) = match self.device {
             Device::Cpu => (on_cpu()?, Provider::Cpu),
