@@ -162,11 +162,12 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Summary> {
         fit_checkpointed(config, options, layout, &shape, &mut artifacts, train_features, &val, &mut state)
     });
     fitted?;
-    let monitor = monitor?;
     if options.stop_after_epoch.is_some_and(|n| state.epochs_done == n && !finished(config.train.epochs, &state)) {
         // model_writer is dropped unfinished: no model.onnx, and its temporary file is removed.
+        // The monitor is not part of a checkpoint: a paused run ignores it, failed or not.
         return Ok(Summary::paused(&state));
     }
+    let monitor = monitor?;
     provenance.tool("seconds_fit", format!("{:.3}", fit_started.elapsed().as_secs_f64()));
     provenance.tool("augment", if augment { "per-epoch backbone pass over augmented train images" } else { "off" });
 
@@ -233,7 +234,7 @@ fn beside_shift_monitor<T>(
     std::thread::scope(|scope| {
         let monitor = train.map(|train| scope.spawn(move || shift::monitor(train, val, channels)));
         let fitted = fit();
-        let monitor = monitor.map(|m| m.join().expect("fitting the shift monitor does not panic"));
+        let monitor = monitor.map(|m| m.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         (fitted, monitor.transpose().map(Option::flatten))
     })
 }

@@ -75,9 +75,16 @@ pub fn apply_precision(
             Some(ranges) => Ok(ranges),
             None => measure(),
         };
-        (ranges, kernels.join().expect("quantizing kernels does not panic"))
+        (ranges, kernels.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    let quantized = quantize_with(&backbone.model, &kernels?, &ranges?)?;
+    let ranges = ranges?;
+    let quantized = quantize_with(&backbone.model, &kernels?, &ranges)?;
+    // Read back from its own encoding: the quantized model then holds slices of these bytes,
+    // not of the float backbone's file (which a user backbone's other initializers, kept as
+    // they are, would otherwise keep in memory for the whole run).
+    let bytes = cxr_onnx::Bytes::from(cxr_onnx::encode_model(&quantized));
+    let sha256 = cxr_store::sha256_bytes(&bytes);
+    let quantized = cxr_onnx::decode_shared(bytes, Path::new("quantized backbone"))?;
     let method = cxr_config::spelling(&settings.calibration);
     tracing::info!(
         images = rows.len(),
@@ -87,7 +94,7 @@ pub fn apply_precision(
         "backbone quantized to int8"
     );
     Ok(LoadedBackbone {
-        sha256: cxr_store::sha256_bytes(&cxr_onnx::encode_model(&quantized)),
+        sha256,
         description: format!("{}, int8 ({method} ranges of {} train images)", backbone.description, rows.len()),
         layout: backbone.layout,
         model: quantized,
@@ -367,6 +374,9 @@ impl Kernels {
             let values = kernel.to_f32_vec().map_err(|e| invalid(e.to_string()))?;
             let out_channels =
                 *kernel.dims.first().ok_or_else(|| invalid(format!("convolution kernel {name} has no dims")))?;
+            if values.is_empty() {
+                return Err(invalid(format!("convolution kernel {name} has no values")));
+            }
             kernels.insert(name.clone(), quantize_weights(&values, out_channels as usize));
         }
         Ok(Kernels(kernels))
