@@ -112,7 +112,7 @@ pub(crate) fn open_model(
     };
     let device = options.device.unwrap_or(infer.device);
     let engine = Engine::open(runtime, device)?;
-    let (session, provider) = engine.session_from_bytes(explain_bytes.as_ref().unwrap_or(&info.bytes), &info.path)?;
+    let (session, provider) = engine.session_from_bytes(explain_bytes.as_deref().unwrap_or(&info.bytes), &info.path)?;
     if device == Device::Auto {
         tracing::info!("--device auto: running on {provider}");
     }

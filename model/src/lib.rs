@@ -21,7 +21,8 @@ pub use error::ModelError;
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     pub path: PathBuf,
-    pub bytes: Vec<u8>,
+    /// The file's bytes; the decoded graph's weights are slices of them.
+    pub bytes: cxr_onnx::Bytes,
     pub meta: ModelMeta,
     pub classes: Vec<String>,
     pub size: [u32; 2],
@@ -39,8 +40,8 @@ impl ModelFile {
     pub fn open(path: &Path) -> Result<ModelFile, ModelError> {
         cxr_store::layout::require(path, "train")?;
         let bytes = std::fs::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
-        // The metadata alone: `infer` without heatmaps never needs the graph decoded (a
-        // copy of every weight, 85 MB for a float32 VGG16).
+        let bytes = cxr_onnx::Bytes::from(bytes);
+        // The metadata alone: `infer` without heatmaps never needs the graph decoded.
         let metadata = cxr_onnx::decode_metadata(&bytes, path)?;
         let meta = ModelMeta::from_lookup(|key| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()))
             .map_err(|message| ModelError::Metadata { path: path.to_path_buf(), message })?;
@@ -70,12 +71,12 @@ impl ModelFile {
         Ok(model)
     }
 
-    /// The decoded model, decoded on the first call.
+    /// The decoded model, decoded on the first call (its weights shared with [`Self::bytes`]).
     pub fn proto(&self) -> Result<&ModelProto, ModelError> {
         if let Some(proto) = self.proto.get() {
             return Ok(proto);
         }
-        let proto = cxr_onnx::decode_model(&self.bytes, &self.path)?;
+        let proto = cxr_onnx::decode_shared(self.bytes.clone(), &self.path)?;
         Ok(self.proto.get_or_init(|| proto))
     }
 
