@@ -5,6 +5,7 @@
 
 mod amx;
 mod cuda_libs;
+mod lanes;
 mod model;
 mod verify;
 
@@ -15,6 +16,7 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
+pub use lanes::{Inputs, Lanes};
 pub use model::{Element, Input, Model, Shaped};
 
 /// Environment variable ort itself honours for the library path.
@@ -221,30 +223,51 @@ impl Engine {
         self.open_session(model, origin, self.intra_threads)
     }
 
+    /// Opens an in-memory model as [`Lanes`]: on the CPU, one single-thread session per
+    /// core the process may use (`runtime.intra_threads` of them where set), created side by
+    /// side; on CUDA, one session. For models of many short operations (the int8 backbone
+    /// at small image sizes), where ONNX Runtime's hand-offs between threads inside each
+    /// operation cost more than they save (`docs/measurements.md`).
+    pub fn lanes_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Lanes, Provider), EngineError> {
+        let cores = match self.intra_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let (sessions, provider) = self.open_sessions(model, origin, 1, cores)?;
+        let models = sessions.into_iter().map(|s| Model::new(s, origin.to_path_buf())).collect();
+        Ok((Lanes::new(models), provider))
+    }
+
     fn open_session(
         &self,
         model: &[u8],
         origin: &Path,
         intra_threads: usize,
     ) -> Result<(Model, Provider), EngineError> {
+        let (mut sessions, provider) = self.open_sessions(model, origin, intra_threads, 1)?;
+        let session = sessions.pop().expect("one session asked for");
+        Ok((Model::new(session, origin.to_path_buf()), provider))
+    }
+
+    /// `cpu_sessions` sessions of `model` on the CPU, or one on CUDA.
+    fn open_sessions(
+        &self,
+        model: &[u8],
+        origin: &Path,
+        intra_threads: usize,
+        cpu_sessions: usize,
+    ) -> Result<(Vec<Session>, Provider), EngineError> {
         let cuda_err = |message: String| EngineError::Cuda {
             library: self.library.clone(),
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
         };
-        // The CPU provider gets the model as `runtime.amx` and the CPU would have it. Without
-        // the memory pattern: ONNX Runtime allocates a pattern's one block outside its arena on
-        // every run, hundreds of MB at 224 px that the kernel must fault in afresh each batch;
-        // without it each tensor comes from the arena, reused from run to run.
-        let on_cpu = || -> Result<Session, EngineError> {
-            let builder = self.builder(intra_threads)?.with_memory_pattern(false).map_err(ort_err)?;
-            Ok(self.commit(builder, &amx::for_cpu(model, origin, self.amx), origin)?)
-        };
-        let (session, provider) = match self.device {
+        let on_cpu = || self.cpu_sessions(model, origin, intra_threads, cpu_sessions);
+        let (sessions, provider) = match self.device {
             Device::Cpu => (on_cpu()?, Provider::Cpu),
             Device::Cuda => {
                 let builder = register_cuda(self.builder(intra_threads)?).map_err(|(_, message)| cuda_err(message))?;
                 match self.commit(builder, model, origin) {
-                    Ok(session) => (session, Provider::Cuda),
+                    Ok(session) => (vec![session], Provider::Cuda),
                     Err(CommitError::Cuda(failure)) => return Err(cuda_err(failure)),
                     Err(CommitError::Other(e)) => return Err(e),
                 }
@@ -255,7 +278,7 @@ impl Engine {
                     Err((_, message)) => Err(CommitError::Cuda(message)),
                 };
                 match attempt {
-                    Ok(session) => (session, Provider::Cuda),
+                    Ok(session) => (vec![session], Provider::Cuda),
                     Err(CommitError::Cuda(message)) => {
                         tracing::info!("CUDA unavailable ({message}); running on CPU");
                         (on_cpu()?, Provider::Cpu)
@@ -264,8 +287,38 @@ impl Engine {
                 }
             }
         };
-        tracing::info!(model = %origin.display(), provider = %provider, "session ready");
-        Ok((Model::new(session, origin.to_path_buf()), provider))
+        tracing::info!(model = %origin.display(), provider = %provider, sessions = sessions.len(), "session ready");
+        Ok((sessions, provider))
+    }
+
+    /// `count` CPU sessions of `model`, created side by side. The CPU provider gets the model
+    /// as `runtime.amx` and the CPU would have it. Without the memory pattern: ONNX Runtime
+    /// allocates a pattern's one block outside its arena on every run, hundreds of MB at
+    /// 224 px that the kernel must fault in afresh each batch; without it each tensor comes
+    /// from the arena, reused from run to run.
+    fn cpu_sessions(
+        &self,
+        model: &[u8],
+        origin: &Path,
+        intra_threads: usize,
+        count: usize,
+    ) -> Result<Vec<Session>, EngineError> {
+        let model = amx::for_cpu(model, origin, self.amx);
+        let one = || -> Result<Session, EngineError> {
+            let builder = self.builder(intra_threads)?.with_memory_pattern(false).map_err(ort_err)?;
+            Ok(self.commit(builder, &model, origin)?)
+        };
+        if count == 1 {
+            return Ok(vec![one()?]);
+        }
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..count).map(|_| scope.spawn(one)).collect();
+            let mut sessions = vec![one()?];
+            for other in others {
+                sessions.push(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+            }
+            Ok(sessions)
+        })
     }
 
     /// A session builder with this engine's optimisation level and thread counts.

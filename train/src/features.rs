@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cxr_engine::Engine;
-use cxr_engine::Model;
+use cxr_engine::{Engine, Inputs, Lanes};
 use cxr_store::layout::Layout;
 use cxr_store::manifest::TensorsMeta;
 use cxr_store::npy::{DType, NpyReader, NpyWriter};
@@ -81,9 +80,10 @@ fn features_path(dir: &Path) -> PathBuf {
     dir.join("features.npy")
 }
 
-/// The features model (preprocessing + frozen backbone + pooling) open as a session.
+/// The features model (preprocessing + frozen backbone + pooling), open as one session
+/// per core on the CPU (see [`Engine::lanes_from_bytes`]).
 pub struct Extractor {
-    session: Model,
+    lanes: Lanes,
     size: [u32; 2],
     /// The execution provider that runs it.
     pub provider: String,
@@ -91,46 +91,55 @@ pub struct Extractor {
 
 impl std::fmt::Debug for Extractor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extractor").field("size", &self.size).field("provider", &self.provider).finish()
+        f.debug_struct("Extractor")
+            .field("size", &self.size)
+            .field("provider", &self.provider)
+            .field("lanes", &self.lanes.len())
+            .finish()
     }
 }
 
 impl Extractor {
     /// Opens the features model on `engine`, for `[h, w]` images.
     pub fn open(engine: &Engine, model: &EncodedFeatures, size: [u32; 2]) -> anyhow::Result<Self> {
-        let (session, provider) = engine.session_from_bytes(&model.features_model(), Path::new("features model"))?;
-        Ok(Extractor { session, size, provider: provider.to_string() })
+        let (lanes, provider) = engine.lanes_from_bytes(&model.features_model(), Path::new("features model"))?;
+        Ok(Extractor { lanes, size, provider: provider.to_string() })
     }
 
-    /// Features `[n, F]` (flattened) of `n` uint8 `[h, w, 3]` images.
-    pub fn run(&mut self, pixels: Vec<u8>, n: usize) -> anyhow::Result<Vec<f32>> {
-        let [h, w] = self.size;
-        let shape = vec![n, h as usize, w as usize, 3];
-        Ok(self.session.run(vec![("image".into(), Input::U8(shape, pixels))], &["features"])?.remove(0))
-    }
-
-    /// Runs the model over the rows `rows` of `reader` in batches of `batch_size`: `prepare`
-    /// gets each batch's first row index and pixels and returns what the model sees; `sink`
-    /// gets the batch's features `[n, F]` (flattened) and `F`.
+    /// Runs the model over the rows `rows` of `reader`, `batch_size` rows at a time over all
+    /// lanes together (each lane takes its share, so the lanes hold one batch's activations
+    /// between them): `prepare` gets each share's first row index and pixels and returns what
+    /// the model sees (on the lane's thread); `sink` gets the features `[n, F]` (flattened)
+    /// and `F`, in row order.
     fn run_rows(
         &mut self,
         reader: &mut NpyReader,
         rows: std::ops::Range<usize>,
         batch_size: usize,
         bar: &cxr_cli::ProgressBar,
-        mut prepare: impl FnMut(usize, Vec<u8>) -> Vec<u8>,
+        prepare: impl Fn(usize, Vec<u8>) -> Vec<u8> + Sync,
         mut sink: impl FnMut(&[f32], usize) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let (mut start, end) = (rows.start, rows.end.min(reader.rows()));
-        while start < end {
-            let n = batch_size.min(end - start);
-            let pixels = prepare(start, reader.read_rows_bytes(start, n)?);
-            let out = self.run(pixels, n)?;
-            sink(&out, out.len() / n)?;
-            start += n;
+        let (start, end) = (rows.start, rows.end.min(reader.rows()));
+        let share = batch_size.div_ceil(self.lanes.len()).max(1);
+        let rows_of = |i: usize| {
+            let first = start + i * share;
+            (first, share.min(end - first))
+        };
+        let [h, w] = self.size.map(|v| v as usize);
+        let reader = std::sync::Mutex::new(reader);
+        let input = |i: usize| -> anyhow::Result<Inputs> {
+            let (first, n) = rows_of(i);
+            let bytes = reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).read_rows_bytes(first, n)?;
+            Ok(vec![("image".into(), Input::U8(vec![n, h, w, 3], prepare(first, bytes)))])
+        };
+        let count = end.saturating_sub(start).div_ceil(share);
+        self.lanes.run_in_order(count, &["features"], input, |i, mut outputs| {
+            let (features, n) = (outputs.remove(0), rows_of(i).1);
+            sink(&features, features.len() / n)?;
             bar.inc(n as u64);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

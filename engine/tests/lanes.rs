@@ -1,0 +1,111 @@
+//! A model opened as lanes (one single-thread session per core) runs every batch once and
+//! hands the outputs back in batch order, whichever lane finishes first; an error stops it.
+
+use std::path::Path;
+
+use cxr_config::{Device, Runtime};
+use cxr_engine::{Engine, EngineError, Input, Inputs, Provider};
+use cxr_onnx::{DataType, Dim, GraphBuilder, encode_model};
+
+/// y = x * x, elementwise.
+fn square_model() -> Vec<u8> {
+    let mut g = GraphBuilder::new("square");
+    let x = g.input("x", DataType::Float, &[Dim::named("N"), Dim::Fixed(3)]);
+    let y = g.op("Mul", &[&x, &x], &[]);
+    g.output(&y, "y", DataType::Float, &[Dim::named("N"), Dim::Fixed(3)]);
+    encode_model(&g.into_model("test"))
+}
+
+fn engine(intra_threads: usize) -> Engine {
+    Engine::open(&Runtime { intra_threads, ..Runtime::default() }, Device::Cpu).expect("run `make setup` first")
+}
+
+#[derive(Debug)]
+enum Failure {
+    Engine(EngineError),
+    Input(usize),
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure::Engine(e)
+    }
+}
+
+/// Batch `i`: `i + 1` rows, every value `i`.
+fn batch(i: usize) -> Inputs {
+    let rows = i + 1;
+    vec![("x".into(), Input::F32(vec![rows, 3], vec![i as f32; rows * 3]))]
+}
+
+#[test]
+fn lanes_run_every_batch_once_and_deliver_them_in_order() {
+    let (mut lanes, provider) = engine(3).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    assert_eq!((lanes.len(), provider), (3, Provider::Cpu));
+    let mut seen = Vec::new();
+    lanes
+        .run_in_order(
+            20,
+            &["y"],
+            |i| {
+                // Early batches slowest, so that later ones finish first on the other lanes.
+                std::thread::sleep(std::time::Duration::from_millis(20u64.saturating_sub(i as u64 * 4)));
+                Ok::<_, Failure>(batch(i))
+            },
+            |i, outputs| {
+                seen.push((i, outputs));
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
+    for (i, outputs) in seen {
+        assert_eq!(outputs, vec![vec![(i * i) as f32; (i + 1) * 3]], "batch {i}");
+    }
+}
+
+#[test]
+fn an_input_error_stops_the_lanes_and_no_later_batch_is_delivered() {
+    let (mut lanes, _) = engine(2).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    let mut delivered = Vec::new();
+    let result = lanes.run_in_order(
+        50,
+        &["y"],
+        |i| if i == 4 { Err(Failure::Input(i)) } else { Ok(batch(i)) },
+        |i, _| {
+            delivered.push(i);
+            Ok(())
+        },
+    );
+    assert!(matches!(result, Err(Failure::Input(4))), "{result:?}");
+    assert_eq!(delivered, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_run_error_names_the_model_and_a_sink_error_is_returned() {
+    let (mut lanes, _) = engine(2).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    let wrong = |_| Ok::<_, Failure>(vec![("x".into(), Input::F32(vec![1, 2], vec![1.0, 2.0]))]);
+    let Err(Failure::Engine(e)) = lanes.run_in_order(3, &["y"], wrong, |_, _| Ok(())) else {
+        panic!("a wrong input shape is an engine error")
+    };
+    assert!(e.to_string().contains("square"), "{e}");
+    let result =
+        lanes.run_in_order(9, &["y"], |i| Ok(batch(i)), |i, _| if i == 2 { Err(Failure::Input(i)) } else { Ok(()) });
+    assert!(matches!(result, Err(Failure::Input(2))), "{result:?}");
+}
+
+#[test]
+fn lanes_default_to_one_per_core_the_process_may_use() {
+    let (lanes, _) = engine(0).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    assert_eq!(lanes.len(), std::thread::available_parallelism().map_or(1, usize::from));
+}
+
+#[test]
+fn lanes_on_cuda_without_cuda_are_an_error() {
+    let engine = Engine::open(&Runtime::default(), Device::Cuda).expect("run `make setup` first");
+    if engine.library().to_string_lossy().contains("/cuda/") {
+        return; // a machine with the GPU build: this test is about CPU-only machines
+    }
+    let err = engine.lanes_from_bytes(&square_model(), Path::new("square")).unwrap_err();
+    assert!(matches!(err, EngineError::Cuda { .. }), "{err}");
+}
