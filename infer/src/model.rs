@@ -65,29 +65,37 @@ pub(crate) fn prior_adaptation(
     }
 }
 
-/// With this experiment's own model: what does not belong together with it (an error unless
-/// `--allow-stale`), and, in an experiment adapted by `train --adapt-from`, its adaptation
-/// (its predictions are set beside its source model's, and the local sample it was fitted
-/// on is not predicted again).
-pub(crate) fn own_model(
+/// With this experiment's own model `info`: what does not belong together with it (an error
+/// unless `--allow-stale`).
+pub(crate) fn stale_inputs(
     layout: &Layout,
     options: &Options,
     external: bool,
-) -> anyhow::Result<(Vec<String>, Option<cxr_store::adaptation::Adaptation>)> {
+    info: &ModelFile,
+) -> anyhow::Result<Vec<String>> {
     if external {
-        return Ok((Vec::new(), None));
+        return Ok(Vec::new());
     }
-    let stale = cxr_store::integrity::trained_model(layout)?;
+    let stale = cxr_store::integrity::trained_model_hashed(layout, || Ok(info.sha256()))?;
     let stale = cxr_store::integrity::check(stale, options.allow_stale).map_err(anyhow::Error::msg)?;
     for line in &stale {
         tracing::warn!("--allow-stale: {line}");
     }
-    let adapted = if options.out.is_some() || !layout.adaptation().is_file() {
-        None
-    } else {
-        Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?)
-    };
-    Ok((stale, adapted))
+    Ok(stale)
+}
+
+/// In an experiment adapted by `train --adapt-from`, with its own model, its adaptation: its
+/// predictions are set beside its source model's, and the local sample it was fitted on is
+/// not predicted again.
+pub(crate) fn own_adaptation(
+    layout: &Layout,
+    options: &Options,
+    external: bool,
+) -> anyhow::Result<Option<cxr_store::adaptation::Adaptation>> {
+    if external || options.out.is_some() || !layout.adaptation().is_file() {
+        return Ok(None);
+    }
+    Ok(Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?))
 }
 
 /// Opens the engine and the model it runs: `model.onnx`, or with `--explain` the Grad-CAM

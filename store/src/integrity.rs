@@ -25,6 +25,15 @@ impl std::fmt::Display for Stale {
 /// `train/model.onnx` against `train/provenance.json` (an interrupted or mixed `train/`),
 /// and the tensors `train` used against the ones there now.
 pub fn trained_model(layout: &Layout) -> Result<Vec<Stale>, StoreError> {
+    trained_model_hashed(layout, || crate::sha256_file(&layout.model()))
+}
+
+/// [`trained_model`], with `model_sha256` giving `train/model.onnx`'s SHA-256 when it is
+/// needed: a caller holding the file's bytes hashes them instead of reading the file again.
+pub fn trained_model_hashed(
+    layout: &Layout,
+    model_sha256: impl FnOnce() -> Result<String, StoreError>,
+) -> Result<Vec<Stale>, StoreError> {
     let model = layout.model();
     let provenance_path = layout.train().join("provenance.json");
     if !model.is_file() || !provenance_path.is_file() {
@@ -33,7 +42,7 @@ pub fn trained_model(layout: &Layout) -> Result<Vec<Stale>, StoreError> {
     let provenance = Provenance::read(&provenance_path)?;
     let mut out = Vec::new();
     if let Some(recorded) = provenance.inputs.get("model.onnx") {
-        let actual = crate::sha256_file(&model)?;
+        let actual = model_sha256()?;
         if *recorded != actual {
             out.push(Stale {
                 what: format!(
