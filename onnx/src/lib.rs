@@ -89,6 +89,13 @@ pub fn encode_model(model: &ModelProto) -> Vec<u8> {
     model.encode_to_vec()
 }
 
+/// A model's graph, or an empty graph for a model without one (which ONNX Runtime refuses:
+/// the callers' own checks then report what is missing).
+pub fn graph(model: &ModelProto) -> &GraphProto {
+    static EMPTY: std::sync::LazyLock<GraphProto> = std::sync::LazyLock::new(GraphProto::default);
+    model.graph.as_ref().unwrap_or(&EMPTY)
+}
+
 /// Looks up a metadata property of a model.
 pub fn metadata<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
     model.metadata_props.iter().find(|p| p.key == key).map(|p| p.value.as_str())

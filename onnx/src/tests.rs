@@ -178,3 +178,16 @@ fn metadata_alone_reads_as_the_whole_models_and_a_cut_file_is_an_error() {
     let e = decode_metadata(&bytes[..bytes.len() / 2], Path::new("cut.onnx")).unwrap_err().to_string();
     assert!(e.contains("cut.onnx is not a valid ONNX model"), "{e}");
 }
+
+#[test]
+fn a_model_without_a_graph_reads_as_an_empty_graph() {
+    let model = crate::ModelProto::default();
+    let graph = crate::graph(&model);
+    assert!(graph.node.is_empty() && graph.initializer.is_empty() && graph.input.is_empty());
+    let mut g = GraphBuilder::new("one");
+    let x = g.input("x", DataType::Float, &[Dim::Fixed(1)]);
+    let y = g.op("Relu", &[&x], &[]);
+    g.output(&y, "y", DataType::Float, &[Dim::Fixed(1)]);
+    let model = g.into_model("test");
+    assert!(crate::graph(&model).node.iter().any(|n| n.op_type == "Relu"));
+}

@@ -182,7 +182,7 @@ pub fn calibrate(
     n: usize,
     settings: &Quantization,
 ) -> anyhow::Result<Ranges> {
-    let names = activations(backbone.model.graph.as_ref().unwrap_or(&GraphProto::default()));
+    let names = activations(cxr_onnx::graph(&backbone.model));
     let percentile = matches!(settings.calibration, RangeCalibration::Percentile);
     let bytes = cxr_onnx::encode_model(&calibration_model(backbone, spec, &names, percentile)?);
     let (mut session, _) = engine.session_from_bytes(&bytes, Path::new("calibration model"))?;
@@ -258,8 +258,7 @@ fn calibration_model(
     names: &[String],
     percentile: bool,
 ) -> anyhow::Result<ModelProto> {
-    let empty = GraphProto::default();
-    let graph = backbone.model.graph.as_ref().unwrap_or(&empty);
+    let graph = cxr_onnx::graph(&backbone.model);
     let mut g = GraphBuilder::new("calibration");
     let x = crate::backbone::preprocessing(&mut g, spec, backbone.layout);
     crate::backbone::splice(&mut g, &backbone.model, &x, None)?;
@@ -361,8 +360,7 @@ pub struct Kernels(HashMap<String, (Vec<i8>, Vec<f32>)>);
 impl Kernels {
     pub fn of(model: &ModelProto) -> Result<Kernels, BackboneError> {
         let invalid = |message: String| BackboneError::Invalid { path: "backbone".into(), message };
-        let empty = GraphProto::default();
-        let graph = model.graph.as_ref().unwrap_or(&empty);
+        let graph = cxr_onnx::graph(model);
         let initializers: HashMap<&str, &TensorProto> =
             graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut kernels = HashMap::new();

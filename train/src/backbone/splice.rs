@@ -25,8 +25,7 @@ pub(crate) fn splice(
     nchw_size: Option<(u32, u32)>,
 ) -> Result<Spliced, BackboneError> {
     import_operators(g, backbone)?;
-    let empty = cxr_onnx::GraphProto::default();
-    let graph = backbone.graph.as_ref().unwrap_or(&empty);
+    let graph = cxr_onnx::graph(backbone);
     let init: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
     let real_inputs: Vec<&str> =
         graph.input.iter().map(|i| i.name.as_str()).filter(|n| !init.iter().any(|i| i == n)).collect();
