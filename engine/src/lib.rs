@@ -16,7 +16,7 @@ use cxr_config::{Device, Runtime};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-pub use lanes::{Inputs, Lanes};
+pub use lanes::{Inputs, Lanes, MAX_LANES};
 pub use model::{Element, Input, Model, Shaped};
 
 /// Environment variable ort itself honours for the library path.
@@ -224,16 +224,19 @@ impl Engine {
     }
 
     /// Opens an in-memory model as [`Lanes`]: on the CPU, one single-thread session per
-    /// core the process may use (`runtime.intra_threads` of them where set), created side by
-    /// side; on CUDA, one session. For models of many short operations (the int8 backbone
-    /// at small image sizes), where ONNX Runtime's hand-offs between threads inside each
-    /// operation cost more than they save (`docs/measurements.md`).
+    /// core the process may use (`runtime.intra_threads` where set; logical CPUs, as
+    /// `std::thread::available_parallelism` counts them), up to [`MAX_LANES`] sessions that
+    /// share the cores beyond, created side by side; on CUDA, one session. For models of
+    /// many short operations (the int8 backbone at small image sizes), where ONNX Runtime's
+    /// hand-offs between threads inside each operation cost more than they save
+    /// (`docs/measurements.md`).
     pub fn lanes_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Lanes, Provider), EngineError> {
         let cores = match self.intra_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        let (sessions, provider) = self.open_sessions(model, origin, 1, cores)?;
+        let (sessions, provider) =
+            self.open_sessions(model, origin, &lanes::threads_per_lane(cores), self.intra_threads)?;
         let models = sessions.into_iter().map(|s| Model::new(s, origin.to_path_buf())).collect();
         Ok((Lanes::new(models), provider))
     }
@@ -244,28 +247,29 @@ impl Engine {
         origin: &Path,
         intra_threads: usize,
     ) -> Result<(Model, Provider), EngineError> {
-        let (mut sessions, provider) = self.open_sessions(model, origin, intra_threads, 1)?;
+        let (mut sessions, provider) = self.open_sessions(model, origin, &[intra_threads], intra_threads)?;
         let session = sessions.pop().expect("one session asked for");
         Ok((Model::new(session, origin.to_path_buf()), provider))
     }
 
-    /// `cpu_sessions` sessions of `model` on the CPU, or one on CUDA.
+    /// Sessions of `model`: on the CPU one per entry of `cpu_threads`, with that many
+    /// intra-op threads; on CUDA one, with `cuda_threads`.
     fn open_sessions(
         &self,
         model: &[u8],
         origin: &Path,
-        intra_threads: usize,
-        cpu_sessions: usize,
+        cpu_threads: &[usize],
+        cuda_threads: usize,
     ) -> Result<(Vec<Session>, Provider), EngineError> {
         let cuda_err = |message: String| EngineError::Cuda {
             library: self.library.clone(),
             message: format!("{}{}", message.trim_end().trim_end_matches('.'), self.cuda_preload.describe()),
         };
-        let on_cpu = || self.cpu_sessions(model, origin, intra_threads, cpu_sessions);
+        let on_cpu = || self.cpu_sessions(model, origin, cpu_threads);
         let (sessions, provider) = match self.device {
             Device::Cpu => (on_cpu()?, Provider::Cpu),
             Device::Cuda => {
-                let builder = register_cuda(self.builder(intra_threads)?).map_err(|(_, message)| cuda_err(message))?;
+                let builder = register_cuda(self.builder(cuda_threads)?).map_err(|(_, message)| cuda_err(message))?;
                 match self.commit(builder, model, origin) {
                     Ok(session) => (vec![session], Provider::Cuda),
                     Err(CommitError::Cuda(failure)) => return Err(cuda_err(failure)),
@@ -273,7 +277,7 @@ impl Engine {
                 }
             }
             Device::Auto => {
-                let attempt = match register_cuda(self.builder(intra_threads)?) {
+                let attempt = match register_cuda(self.builder(cuda_threads)?) {
                     Ok(builder) => self.commit(builder, model, origin),
                     Err((_, message)) => Err(CommitError::Cuda(message)),
                 };
@@ -291,29 +295,21 @@ impl Engine {
         Ok((sessions, provider))
     }
 
-    /// `count` CPU sessions of `model`, created side by side. The CPU provider gets the model
-    /// as `runtime.amx` and the CPU would have it. Without the memory pattern: ONNX Runtime
-    /// allocates a pattern's one block outside its arena on every run, hundreds of MB at
-    /// 224 px that the kernel must fault in afresh each batch; without it each tensor comes
-    /// from the arena, reused from run to run.
-    fn cpu_sessions(
-        &self,
-        model: &[u8],
-        origin: &Path,
-        intra_threads: usize,
-        count: usize,
-    ) -> Result<Vec<Session>, EngineError> {
+    /// CPU sessions of `model`, one per entry of `threads` (its intra-op threads), created
+    /// side by side. The CPU provider gets the model as `runtime.amx` and the CPU would have
+    /// it. Without the memory pattern: ONNX Runtime allocates a pattern's one block outside
+    /// its arena on every run, hundreds of MB at 224 px that the kernel must fault in afresh
+    /// each batch; without it each tensor comes from the arena, reused from run to run.
+    fn cpu_sessions(&self, model: &[u8], origin: &Path, threads: &[usize]) -> Result<Vec<Session>, EngineError> {
         let model = amx::for_cpu(model, origin, self.amx);
-        let one = || -> Result<Session, EngineError> {
+        let one = |intra_threads: usize| -> Result<Session, EngineError> {
             let builder = self.builder(intra_threads)?.with_memory_pattern(false).map_err(ort_err)?;
             Ok(self.commit(builder, &model, origin)?)
         };
-        if count == 1 {
-            return Ok(vec![one()?]);
-        }
+        let Some((&first, others)) = threads.split_first() else { return Ok(Vec::new()) };
         std::thread::scope(|scope| {
-            let others: Vec<_> = (1..count).map(|_| scope.spawn(one)).collect();
-            let mut sessions = vec![one()?];
+            let others: Vec<_> = others.iter().map(|&t| scope.spawn(move || one(t))).collect();
+            let mut sessions = vec![one(first)?];
             for other in others {
                 sessions.push(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
             }

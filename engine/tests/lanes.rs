@@ -65,6 +65,55 @@ fn lanes_run_every_batch_once_and_deliver_them_in_order() {
 }
 
 #[test]
+fn the_first_failing_batch_wins_though_a_later_one_fails_sooner() {
+    let (mut lanes, _) = engine(3).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    let mut delivered = Vec::new();
+    let result = lanes.run_in_order(
+        30,
+        &["y"],
+        |i| match i {
+            // Batch 2 fails late, batch 3 at once: as a loop would, the run stops at batch 2.
+            2 => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                Err(Failure::Input(2))
+            }
+            3 => Err(Failure::Input(3)),
+            _ => Ok(batch(i)),
+        },
+        |i, _| {
+            delivered.push(i);
+            Ok(())
+        },
+    );
+    assert!(matches!(result, Err(Failure::Input(2))), "{result:?}");
+    assert_eq!(delivered, [0, 1]);
+}
+
+#[test]
+fn a_panicking_lane_stops_the_others_and_its_panic_goes_on() {
+    let (mut lanes, _) = engine(2).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let run = std::panic::AssertUnwindSafe(|| {
+        lanes.run_in_order(
+            1000,
+            &["y"],
+            |i| {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i == 5 {
+                    panic!("lane panic at batch 5");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                Ok::<_, Failure>(batch(i % 4))
+            },
+            |_, _| Ok(()),
+        )
+    });
+    let panic = std::panic::catch_unwind(run).expect_err("the lane's panic reaches the caller");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"lane panic at batch 5"));
+    assert!(started.into_inner() < 100, "the other lane stopped soon after the panic");
+}
+
+#[test]
 fn an_input_error_stops_the_lanes_and_no_later_batch_is_delivered() {
     let (mut lanes, _) = engine(2).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
     let mut delivered = Vec::new();
@@ -95,9 +144,12 @@ fn a_run_error_names_the_model_and_a_sink_error_is_returned() {
 }
 
 #[test]
-fn lanes_default_to_one_per_core_the_process_may_use() {
+fn lanes_default_to_one_per_core_the_process_may_use_up_to_max_lanes() {
     let (lanes, _) = engine(0).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
-    assert_eq!(lanes.len(), std::thread::available_parallelism().map_or(1, usize::from));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(lanes.len(), cores.min(cxr_engine::MAX_LANES));
+    let (lanes, _) = engine(6).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    assert_eq!(lanes.len(), cxr_engine::MAX_LANES);
 }
 
 #[test]

@@ -15,7 +15,6 @@ mod sources;
 
 use std::time::Instant;
 
-use anyhow::bail;
 use cxr_config::Config;
 use cxr_engine::Engine;
 use cxr_store::layout::Layout;
@@ -26,10 +25,9 @@ pub use cxr_model::{Decision, ModelFile};
 pub use cxr_store::predictions::Prediction;
 pub use merge::merge;
 pub use model::decision;
-use model::{absolute, experiment_of, open_model, own_adaptation, prior_adaptation, stale_inputs};
+use model::{Opened, absolute, beside_stale_check, check_and_open, experiment_of};
 pub use options::{Options, Outcome, Source};
 use runner::{Runner, SourceRun};
-use sources::resolve_sources;
 
 /// Runs the stage.
 pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
@@ -38,24 +36,14 @@ pub fn run(config: &Config, options: &Options) -> anyhow::Result<Outcome> {
     let layout = Layout::new(config);
     let model_path = options.model.clone().unwrap_or_else(|| layout.model());
     let external = model_path.canonicalize().ok() != layout.model().canonicalize().ok();
-    let info = ModelFile::open_for(&model_path, &config.data.classes)?;
-    let adapted = own_adaptation(&layout, options, external)?;
-    let Decision { threshold, source: threshold_source, target_sensitivity, .. } =
-        decision(config.infer.threshold, &layout, &info)?;
-    let adapt_from = prior_adaptation(config.infer.adaptation, options, &info)?;
-    let sources = resolve_sources(&layout, options, adapted.as_ref())?;
-    if options.out.is_some() && sources.len() > 1 {
-        bail!("--out takes one source; {} were given", sources.len());
-    }
-    // The stale check hashes the model (tens of ms for a float32 VGG16), on the other core
-    // while ONNX Runtime builds the session; a stale model is still reported first.
-    let (stale, opened) = std::thread::scope(|scope| {
-        let stale = scope.spawn(|| stale_inputs(&layout, options, external, &info));
-        let opened = open_model(&config.infer, &config.runtime, options, &info, sources.len());
-        (stale.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), opened)
-    });
-    let stale = stale?;
-    let (engine, session, provider, explaining) = opened?;
+    let info = ModelFile::open(&model_path)?;
+    // The stale check hashes the model (tens of ms for a float32 VGG16) on the other core
+    // while the rest is checked and ONNX Runtime builds the session; its error comes first.
+    let (stale, opened) = beside_stale_check(&layout, options, external, &info, || {
+        check_and_open(config, &layout, options, &info, external)
+    })?;
+    let Opened { adapted, decision, adapt_from, sources, engine, session, provider, explaining } = opened;
+    let Decision { threshold, source: threshold_source, target_sensitivity, .. } = decision;
     let mut runner = Runner { session, info: &info, threshold, explaining };
     let format = options.format.unwrap_or(config.infer.format);
     let mut outcome = Outcome { provider: provider.to_string(), threshold, ..Outcome::default() };

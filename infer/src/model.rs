@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use anyhow::bail;
-use cxr_config::{Adaptation, Device, Infer, Runtime, Threshold};
+use cxr_config::{Adaptation, Config, Device, Infer, Runtime, Threshold};
 use cxr_engine::{Engine, Model};
 use cxr_store::layout::Layout;
 
-use crate::{Decision, ModelFile, Options, adapt, explain};
+use crate::sources::resolve_sources;
+use crate::{Decision, ModelFile, Options, Source, adapt, explain};
 
 /// The model's decision threshold under `threshold` (`infer.threshold`, resolved by `cxr_model`),
 /// with a warning when the model carries none and its experiment's operating point stands in.
@@ -96,6 +97,58 @@ pub(crate) fn own_adaptation(
         return Ok(None);
     }
     Ok(Some(cxr_store::adaptation::Adaptation::read(&layout.adaptation())?))
+}
+
+/// Runs `rest` while [`stale_inputs`] hashes the model on another core; the stale check's
+/// error comes before `rest`'s.
+pub(crate) fn beside_stale_check<T>(
+    layout: &Layout,
+    options: &Options,
+    external: bool,
+    info: &ModelFile,
+    rest: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<String>, T)> {
+    std::thread::scope(|scope| {
+        let stale = scope.spawn(|| stale_inputs(layout, options, external, info));
+        let rest = rest();
+        let stale = stale.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((stale, rest?))
+    })
+}
+
+/// What a run has checked and opened before its first image.
+pub(crate) struct Opened {
+    pub(crate) adapted: Option<cxr_store::adaptation::Adaptation>,
+    pub(crate) decision: Decision,
+    pub(crate) adapt_from: Option<f64>,
+    pub(crate) sources: Vec<Source>,
+    pub(crate) engine: Engine,
+    pub(crate) session: Model,
+    pub(crate) provider: cxr_engine::Provider,
+    pub(crate) explaining: Option<explain::Explaining>,
+}
+
+/// Checks the model `info` against this run (its classes, threshold, adaptation, the
+/// sources asked for) and opens the engine and its session; `external`: `info` is not this
+/// experiment's own model.
+pub(crate) fn check_and_open(
+    config: &Config,
+    layout: &Layout,
+    options: &Options,
+    info: &ModelFile,
+    external: bool,
+) -> anyhow::Result<Opened> {
+    info.check_classes(&config.data.classes)?;
+    let adapted = own_adaptation(layout, options, external)?;
+    let decision = decision(config.infer.threshold, layout, info)?;
+    let adapt_from = prior_adaptation(config.infer.adaptation, options, info)?;
+    let sources = resolve_sources(layout, options, adapted.as_ref())?;
+    if options.out.is_some() && sources.len() > 1 {
+        bail!("--out takes one source; {} were given", sources.len());
+    }
+    let (engine, session, provider, explaining) =
+        open_model(&config.infer, &config.runtime, options, info, sources.len())?;
+    Ok(Opened { adapted, decision, adapt_from, sources, engine, session, provider, explaining })
 }
 
 /// Opens the engine and the model it runs: `model.onnx`, or with `--explain` the Grad-CAM

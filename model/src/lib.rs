@@ -61,14 +61,20 @@ impl ModelFile {
     /// [`ModelFile::open`], refusing a model trained for other classes than `classes`.
     pub fn open_for(path: &Path, classes: &[String]) -> Result<ModelFile, ModelError> {
         let model = ModelFile::open(path)?;
-        if model.classes != classes {
+        model.check_classes(classes)?;
+        Ok(model)
+    }
+
+    /// An error unless the model was trained for `classes`, in that order.
+    pub fn check_classes(&self, classes: &[String]) -> Result<(), ModelError> {
+        if self.classes != classes {
             return Err(ModelError::Classes {
-                path: model.path,
-                model: model.classes.join(", "),
+                path: self.path.clone(),
+                model: self.classes.join(", "),
                 config: classes.join(", "),
             });
         }
-        Ok(model)
+        Ok(())
     }
 
     /// The decoded model, decoded on the first call (its weights shared with [`Self::bytes`]).

@@ -58,6 +58,13 @@ fn infer_refuses_a_model_trained_on_other_tensors_and_a_train_folder_that_mixes_
     std::fs::write(&provenance, text.replace(&sha, &"0".repeat(64))).unwrap();
     let err = fails(run_stage("infer", &config, &[]));
     assert!(err.contains("mixes two runs"), "{err}");
+    // Checked while the session is built, the stale model is still the error reported, before
+    // one from opening the session (CUDA on a machine without it) or the classes.
+    let err = fails(bin("infer").args(config_arg(&config)).args(["--device", "cuda"]).output().unwrap());
+    assert!(err.contains("mixes two runs") && !err.contains("CUDA"), "{err}");
+    let other_classes = ["--set", "data.classes=[PNEUMONIA,NORMAL]"];
+    let err = fails(bin("infer").args(config_arg(&config)).args(other_classes).output().unwrap());
+    assert!(err.contains("mixes two runs"), "{err}");
 }
 
 #[test]

@@ -107,8 +107,8 @@ impl Extractor {
     }
 
     /// Runs the model over the rows `rows` of `reader`, `batch_size` rows at a time over all
-    /// lanes together (each lane takes its share, so the lanes hold one batch's activations
-    /// between them): `prepare` gets each share's first row index and pixels and returns what
+    /// lanes together (each lane takes its share, so the lanes hold about one batch's
+    /// activations between them): `prepare` gets each share's first row index and pixels and returns what
     /// the model sees (on the lane's thread); `sink` gets the features `[n, F]` (flattened)
     /// and `F`, in row order.
     fn run_rows(
