@@ -20,6 +20,13 @@ pub(crate) fn amx_int8() -> bool {
     })
 }
 
+/// Whether `model` (encoded) is an int8 QDQ model: every one names the operator. (A float
+/// model whose names happen to hold the word is taken for one, at no harm: it is decoded,
+/// and found to have no int8 weights, or run on lanes.)
+pub(crate) fn quantized(model: &[u8]) -> bool {
+    memchr::memmem::find(model, b"DequantizeLinear").is_some()
+}
+
 /// The bytes to give the CPU provider: `model` itself, or where `allowed` (`runtime.amx`)
 /// and the CPU has AMX, `model` restated by [`restate`].
 pub(crate) fn for_cpu<'a>(model: &'a [u8], origin: &Path, allowed: bool) -> Cow<'a, [u8]> {
@@ -29,8 +36,8 @@ pub(crate) fn for_cpu<'a>(model: &'a [u8], origin: &Path, allowed: bool) -> Cow<
 /// `model` with its symmetric int8 convolution weights restated, or itself when it has none.
 /// A model that does not decode is passed on as it is, for ONNX Runtime to say what is wrong.
 fn restate<'a>(model: &'a [u8], origin: &Path) -> Cow<'a, [u8]> {
-    // Every int8 QDQ model names the operator; a float model is not decoded at all.
-    if memchr::memmem::find(model, b"DequantizeLinear").is_none() {
+    // A float model is not decoded at all.
+    if !quantized(model) {
         return Cow::Borrowed(model);
     }
     let Ok(mut proto) = cxr_onnx::decode_model(model, origin) else { return Cow::Borrowed(model) };

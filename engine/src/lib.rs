@@ -223,20 +223,23 @@ impl Engine {
         self.open_session(model, origin, self.intra_threads)
     }
 
-    /// Opens an in-memory model as [`Lanes`]: on the CPU, one single-thread session per
-    /// core the process may use (`runtime.intra_threads` where set; logical CPUs, as
-    /// `std::thread::available_parallelism` counts them), up to [`MAX_LANES`] sessions that
-    /// share the cores beyond, created side by side; on CUDA, one session. For models of
-    /// many short operations (the int8 backbone at small image sizes), where ONNX Runtime's
-    /// hand-offs between threads inside each operation cost more than they save
-    /// (`docs/measurements.md`).
+    /// Opens an in-memory model as [`Lanes`]. An int8 model on the CPU gets one
+    /// single-thread session per core the process may use (`runtime.intra_threads` where set;
+    /// logical CPUs, as `std::thread::available_parallelism` counts them), up to
+    /// [`MAX_LANES`] sessions sharing the cores beyond, created side by side: its operations
+    /// are too short for ONNX Runtime's hand-offs between threads inside each to pay
+    /// (`docs/measurements.md`). A float model, or any on CUDA, gets one session.
     pub fn lanes_from_bytes(&self, model: &[u8], origin: &Path) -> Result<(Lanes, Provider), EngineError> {
-        let cores = match self.intra_threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
+        let cpu_threads = if amx::quantized(model) {
+            let cores = match self.intra_threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
+            lanes::threads_per_lane(cores)
+        } else {
+            vec![self.intra_threads]
         };
-        let (sessions, provider) =
-            self.open_sessions(model, origin, &lanes::threads_per_lane(cores), self.intra_threads)?;
+        let (sessions, provider) = self.open_sessions(model, origin, &cpu_threads, self.intra_threads)?;
         let models = sessions.into_iter().map(|s| Model::new(s, origin.to_path_buf())).collect();
         Ok((Lanes::new(models), provider))
     }

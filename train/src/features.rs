@@ -80,8 +80,8 @@ fn features_path(dir: &Path) -> PathBuf {
     dir.join("features.npy")
 }
 
-/// The features model (preprocessing + frozen backbone + pooling), open as one session
-/// per core on the CPU (see [`Engine::lanes_from_bytes`]).
+/// The features model (preprocessing + frozen backbone + pooling), open as lanes: one
+/// session per core on the CPU for an int8 backbone (see [`Engine::lanes_from_bytes`]).
 pub struct Extractor {
     lanes: Lanes,
     size: [u32; 2],
