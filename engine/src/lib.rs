@@ -309,7 +309,7 @@ impl Engine {
             let builder = self.builder(intra_threads)?.with_memory_pattern(false).map_err(ort_err)?;
             Ok(self.commit(builder, &model, origin)?)
         };
-        let Some((&first, others)) = threads.split_first() else { return Ok(Vec::new()) };
+        let (&first, others) = threads.split_first().expect("at least one CPU session asked for");
         std::thread::scope(|scope| {
             let others: Vec<_> = others.iter().map(|&t| scope.spawn(move || one(t))).collect();
             let mut sessions = vec![one(first)?];

@@ -76,27 +76,33 @@ fn lanes_run_every_batch_once_and_deliver_them_in_order() {
     }
 }
 
+/// Runs `count` batches made by `input` on the int8 model's lanes for `threads` threads:
+/// what the run returned, and the batches `sink` got, in the order it got them.
+fn delivered_on(
+    threads: usize,
+    count: usize,
+    input: impl Fn(usize) -> Result<Inputs, Failure> + Sync,
+) -> (Result<(), Failure>, Vec<usize>) {
+    let (mut lanes, _) = engine(threads).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
+    let mut delivered = Vec::new();
+    let result = lanes.run_in_order(count, &["y"], input, |i, _| {
+        delivered.push(i);
+        Ok(())
+    });
+    (result, delivered)
+}
+
 #[test]
 fn the_first_failing_batch_wins_though_a_later_one_fails_sooner() {
-    let (mut lanes, _) = engine(3).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
-    let mut delivered = Vec::new();
-    let result = lanes.run_in_order(
-        30,
-        &["y"],
-        |i| match i {
-            // Batch 2 fails late, batch 3 at once: as a loop would, the run stops at batch 2.
-            2 => {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                Err(Failure::Input(2))
-            }
-            3 => Err(Failure::Input(3)),
-            _ => Ok(batch(i)),
-        },
-        |i, _| {
-            delivered.push(i);
-            Ok(())
-        },
-    );
+    let (result, delivered) = delivered_on(3, 30, |i| match i {
+        // Batch 2 fails late, batch 3 at once: as a loop would, the run stops at batch 2.
+        2 => {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            Err(Failure::Input(2))
+        }
+        3 => Err(Failure::Input(3)),
+        _ => Ok(batch(i)),
+    });
     assert!(matches!(result, Err(Failure::Input(2))), "{result:?}");
     assert_eq!(delivered, [0, 1]);
 }
@@ -130,17 +136,7 @@ fn a_panicking_lane_stops_the_others_and_its_panic_goes_on() {
 
 #[test]
 fn an_input_error_stops_the_lanes_and_no_later_batch_is_delivered() {
-    let (mut lanes, _) = engine(2).lanes_from_bytes(&square_model(), Path::new("square")).unwrap();
-    let mut delivered = Vec::new();
-    let result = lanes.run_in_order(
-        50,
-        &["y"],
-        |i| if i == 4 { Err(Failure::Input(i)) } else { Ok(batch(i)) },
-        |i, _| {
-            delivered.push(i);
-            Ok(())
-        },
-    );
+    let (result, delivered) = delivered_on(2, 50, |i| if i == 4 { Err(Failure::Input(i)) } else { Ok(batch(i)) });
     assert!(matches!(result, Err(Failure::Input(4))), "{result:?}");
     assert_eq!(delivered, [0, 1, 2, 3]);
 }
